@@ -1,0 +1,101 @@
+/**
+ * Room membership and local fan-out. A message is serialised once and the same bytes go to every
+ * member; a member whose send buffer is past the bound is dropped instead of growing server memory.
+ */
+import WebSocket from 'ws';
+import type { ChatMessage, MessageFrame } from './protocol.js';
+
+/** What the hub needs from a connection. */
+export interface Member {
+  readonly ws: WebSocket;
+  readonly rooms: Set<string>;
+}
+
+export class RoomHub {
+  private readonly rooms = new Map<string, Set<Member>>();
+  private readonly roomWatchers = new Map<string, Set<() => void>>();
+  /** Total frames handed to sockets by broadcast. */
+  deliveries = 0;
+  /** Members dropped for backpressure. */
+  slowDrops = 0;
+
+  constructor(private readonly maxBufferedBytes: number, private readonly onSlowDrop: (m: Member) => void = () => {}) {}
+
+  join(room: string, m: Member): void {
+    let set = this.rooms.get(room);
+    if (!set) {
+      set = new Set();
+      this.rooms.set(room, set);
+    }
+    set.add(m);
+    m.rooms.add(room);
+  }
+
+  leave(room: string, m: Member): void {
+    const set = this.rooms.get(room);
+    m.rooms.delete(room);
+    if (!set) return;
+    set.delete(m);
+    if (set.size === 0) this.rooms.delete(room);
+  }
+
+  leaveAll(m: Member): void {
+    for (const room of [...m.rooms]) this.leave(room, m);
+  }
+
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  /** Sends one frame to one socket, dropping it if its buffer is over the bound. Returns false if not sent. */
+  deliver(m: Member, data: Buffer | string): boolean {
+    const ws = m.ws;
+    if (ws.readyState !== WebSocket.OPEN) return false;
+    if (ws.bufferedAmount > this.maxBufferedBytes) {
+      this.slowDrops += 1;
+      this.onSlowDrop(m);
+      ws.terminate();
+      return false;
+    }
+    ws.send(data, { binary: false });
+    return true;
+  }
+
+  /** Sends a stored message to every local member of its room; wakes long-poll waiters. Returns deliveries. */
+  broadcast(msg: ChatMessage): number {
+    const frame: MessageFrame = { type: 'message', room: msg.room, id: msg.id, user: msg.user, text: msg.text, ts: msg.ts };
+    const data = Buffer.from(JSON.stringify(frame));
+    let n = 0;
+    const set = this.rooms.get(msg.room);
+    if (set) for (const m of set) if (this.deliver(m, data)) n += 1;
+    this.deliveries += n;
+    const watchers = this.roomWatchers.get(msg.room);
+    if (watchers) {
+      this.roomWatchers.delete(msg.room);
+      for (const w of watchers) w();
+    }
+    return n;
+  }
+
+  /** Calls `fn` once at the next broadcast to `room` (long polling); returns a canceller. */
+  watch(room: string, fn: () => void): () => void {
+    let set = this.roomWatchers.get(room);
+    if (!set) {
+      set = new Set();
+      this.roomWatchers.set(room, set);
+    }
+    set.add(fn);
+    return () => {
+      const s = this.roomWatchers.get(room);
+      s?.delete(fn);
+      if (s && s.size === 0) this.roomWatchers.delete(room);
+    };
+  }
+
+  /** Wakes every long-poll waiter (shutdown). */
+  wakeAll(): void {
+    const all = [...this.roomWatchers.values()];
+    this.roomWatchers.clear();
+    for (const set of all) for (const w of set) w();
+  }
+}

@@ -1,0 +1,49 @@
+/** Small helpers about peers and HTTP requests. */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** True for 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  const a = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+  return a === '::1' || /^127\.\d+\.\d+\.\d+$/.test(a);
+}
+
+/**
+ * The client's address for logs: the peer, or — when the peer is the local nginx (loopback) — the last
+ * X-Forwarded-For entry, which is the address nginx itself saw.
+ */
+export function clientAddress(req: IncomingMessage): string {
+  const peer = req.socket.remoteAddress ?? 'unknown';
+  const xff = req.headers['x-forwarded-for'];
+  if (isLoopback(peer) && typeof xff === 'string' && xff.length > 0) {
+    const last = xff.split(',').map((s) => s.trim()).filter(Boolean).pop();
+    if (last) return last;
+  }
+  return peer;
+}
+
+/** The bearer token from `Authorization`, else the `token` query parameter (browsers cannot set headers). */
+export function tokenOf(req: IncomingMessage, url: URL): string | undefined {
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^Bearer\s+(\S+)$/i.exec(auth);
+    if (m) return m[1];
+  }
+  return url.searchParams.get('token') ?? undefined;
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+
+/** Answers a refused upgrade with a plain HTTP response and closes the socket. */
+export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,44 @@
+/**
+ * HS256 JWTs (via `jose`): the user's backend mints them with the shared MESSENGER_JWT_SECRET, the chat
+ * server verifies them on upgrade and on the HTTP API. `sub` is the user shown on messages.
+ */
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+
+/** Longest accepted `sub` (fits the `user` column). */
+export const MAX_SUB_LENGTH = 191;
+/** Shortest accepted secret, in characters. */
+export const MIN_SECRET_LENGTH = 32;
+
+function keyOf(secret: string): Uint8Array {
+  return new TextEncoder().encode(secret);
+}
+
+/** Signs an HS256 token with `sub` and `exp` = now + ttlSeconds (also `iat`). For tests, verify and backends. */
+export async function mintToken(secret: string, sub: string, ttlSeconds: number): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(sub)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttlSeconds)
+    .sign(keyOf(secret));
+}
+
+/** Outcome of checking a token: the user, or why it was refused (for logs, never sent in detail). */
+export type TokenCheck = { ok: true; sub: string } | { ok: false; reason: 'missing' | 'expired' | 'invalid' };
+
+/** Creates a verifier bound to one secret (the key is encoded once). Never throws. */
+export function createTokenVerifier(secret: string): (token: string | undefined) => Promise<TokenCheck> {
+  const key = keyOf(secret);
+  return async (token) => {
+    if (!token) return { ok: false, reason: 'missing' };
+    try {
+      const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] });
+      const sub = payload.sub;
+      if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) return { ok: false, reason: 'invalid' };
+      return { ok: true, sub };
+    } catch (err) {
+      return { ok: false, reason: err instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
+    }
+  };
+}

@@ -1,0 +1,84 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Command } from 'commander';
+import type { StackConfig } from '../../src/config/schema.js';
+import { readBundle } from '../../src/executor/bundle.js';
+import type { RunEvent } from '../../src/executor/events.js';
+import { runUp } from '../../src/executor/up.js';
+import { sandboxUp, type SandboxOs } from '../../src/sandbox/index.js';
+import { renderTable, runVerify, type VerifyReport } from '../../src/verify/index.js';
+import { ConfigError } from '../../src/config/errors.js';
+import { runAction } from '../run-action.js';
+import { humanStepLine, humanSummary, jsonLine } from '../step-output.js';
+import { addTargetOptions, loadTargetStack, sshTargetOf, type TargetFlags } from '../target-options.js';
+import { printPlan } from './plan.js';
+
+interface UpFlags extends TargetFlags {
+  json?: boolean;
+  dryRun?: boolean;
+  verify: boolean;
+}
+
+/** The closing check: the quick WebSocket verification through the host's address with the domain as SNI. */
+async function verifyDeployment(stack: StackConfig, jwtSecret: string | undefined): Promise<VerifyReport> {
+  const host = stack.target!.host;
+  const address = isIP(host) ? host : (await lookup(host)).address;
+  return runVerify({
+    url: `wss://${stack.domain}/ws`,
+    resolve: { host: stack.domain, port: 443, address },
+    ...(stack.verify.ca ? { caPaths: [stack.verify.ca] } : {}),
+    ...(jwtSecret ? { jwtSecret } : {}),
+    room: 'verify',
+    idleSeconds: 0,
+    connections: 10,
+    messages: 10,
+    timeoutMs: 10_000,
+    quick: true,
+  });
+}
+
+export async function resolveSandbox(flags: TargetFlags, log: (line: string) => void) {
+  if (!flags.sandbox) return undefined;
+  if (flags.host) throw new ConfigError('--host', 'cannot be combined with --sandbox; drop one of them');
+  if (flags.os !== 'debian13' && flags.os !== 'debian12') throw new ConfigError('--os', `"${flags.os}" must be debian13 or debian12`);
+  return sandboxUp({ os: flags.os as SandboxOs, onProgress: (line) => log(`sandbox: ${line}`) });
+}
+
+export function register(program: Command): void {
+  addTargetOptions(
+    program
+      .command('up')
+      .description('provision the host: packages, Node.js, MariaDB, nginx, TLS, the chat server; then verify')
+      .option('--dry-run', 'show what would change (same as `plan`) and change nothing')
+      .option('--json', 'JSON lines on stdout (events, then a summary), for CI')
+      .option('--no-verify', 'skip the closing WebSocket verification'),
+  ).action(
+    runAction(async (flags: UpFlags) => {
+      const started = Date.now();
+      const out = (text: string) => process.stdout.write(text);
+      const log = flags.json ? (line: string) => process.stderr.write(`${line}\n`) : (line: string) => out(`${line}\n`);
+      const sandbox = await resolveSandbox(flags, log);
+      const stack = loadTargetStack(flags, sandbox);
+      const target = sshTargetOf(stack, flags);
+      const bundle = readBundle();
+      if (flags.dryRun) return printPlan(stack, target, bundle, flags.json === true);
+
+      const emit = (event: RunEvent) => {
+        const text = flags.json ? jsonLine(event) : humanStepLine(event);
+        if (text && (flags.json ? event.type === 'step' && event.status !== 'check' : true)) out(text);
+      };
+      const { report, jwtSecret } = await runUp({ stack, target, bundle, emit, readJwtSecret: flags.verify });
+      let verify: VerifyReport | undefined;
+      if (report.ok && flags.verify) verify = await verifyDeployment(stack, jwtSecret);
+      const seconds = (Date.now() - started) / 1000;
+      if (flags.json) {
+        out(jsonLine({ type: 'summary', ok: report.ok && (verify?.exitCode ?? 0) === 0, changed: report.changed, failed: report.failed, seconds, steps: report.steps.map(({ diffs: _d, ...s }) => s), verify }));
+      } else {
+        out(humanSummary(report, seconds));
+        if (verify) out(`\nverify ${stack.domain} (quick):\n${renderTable(verify)}\n`);
+      }
+      if (!report.ok) return 1;
+      return verify && verify.exitCode !== 0 ? verify.exitCode : 0;
+    }),
+  );
+}

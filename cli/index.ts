@@ -1,0 +1,27 @@
+import { Command } from 'commander';
+import { register as registerPlan } from './commands/plan.js';
+import { register as registerRender } from './commands/render.js';
+import { register as registerSandbox } from './commands/sandbox.js';
+import { register as registerTiers } from './commands/tiers.js';
+import { register as registerUp } from './commands/up.js';
+import { register as registerVerify } from './commands/verify.js';
+
+/** Assembles the commands; each lives in its own file under commands/. */
+const program = new Command('messenger-infra')
+  .description('Provision a VPS for a Node.js WebSocket chat backend: MariaDB, nginx, TLS, the chat server, verified end to end.')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)');
+program.configureOutput({ outputError: (text, write) => write(text) });
+program.exitOverride((err) => {
+  // commander's own usage errors (unknown option, missing argument) are bad input: exit 2.
+  process.exit(err.exitCode === 0 ? 0 : 2);
+});
+
+registerTiers(program);
+registerRender(program);
+registerUp(program);
+registerPlan(program);
+registerSandbox(program);
+registerVerify(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,163 @@
+import * as pulumi from '@pulumi/pulumi';
+import { TIER_NAMES, isTierName, type TierName } from '../src/core/tiers.js';
+import { configError } from './errors.js';
+
+/**
+ * The typed stack config of the Pulumi program (`pulumi config set KEY VALUE`, namespace
+ * `messenger-infra`). Everything is validated here, at load time, so a bad value fails before any
+ * resource is touched, with one line naming the key and the command that fixes it.
+ */
+export const PROVIDER_NAMES = ['beget', 'hcloud', 'existing'] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+export const DEFAULT_BEGET_API_URL = 'https://api.beget.com';
+export const DEFAULT_HCLOUD_IMAGE = 'debian-12';
+export const DEFAULT_HCLOUD_LOCATION = 'fsn1';
+export const DEFAULT_ACME_SERVER = 'https://acme-v02.api.letsencrypt.org/directory';
+
+export interface HostSetupConfig {
+  sshUser: string;
+  sshPort: number;
+  sshPrivateKey: pulumi.Output<string>;
+  knownHosts: string;
+  acmeServer: string;
+  renderedDigest: string;
+}
+
+export interface InfraConfig {
+  tier: TierName;
+  provider: ProviderName;
+  /** Provider region/location; undefined lets Beget pick its default. */
+  region: string | undefined;
+  domain: string;
+  email: string;
+  sshPublicKey: string;
+  /** Beget image_id or hcloud image name. */
+  image: string;
+  hostname: string;
+  /** Only for provider `existing`. */
+  serverAddress: string | undefined;
+  begetToken: pulumi.Output<string> | undefined;
+  hcloudToken: pulumi.Output<string> | undefined;
+  begetApiUrl: string;
+  /** Poll settings for the Beget provider; small values in tests, defaults in real use. */
+  begetPollIntervalMs: number;
+  begetPollTimeoutMs: number;
+  /** Present when `sshPrivateKey` is set: the host setup resource is then part of the stack. */
+  hostSetup: HostSetupConfig | undefined;
+}
+
+const HOSTNAME_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const SSH_KEY_RE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/;
+
+function set(key: string, example: string): string {
+  return `pulumi config set ${key} ${example}`;
+}
+
+function required(cfg: pulumi.Config, key: string, example: string): string {
+  const value = cfg.get(key);
+  if (value === undefined || value.trim() === '') throw configError(key, 'is required', set(key, example));
+  return value.trim();
+}
+
+function positiveInt(cfg: pulumi.Config, key: string, fallback: number): number {
+  const raw = cfg.get(key);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw configError(key, `must be a positive integer (got "${raw}")`, set(key, String(fallback)));
+  return n;
+}
+
+function secret(cfg: pulumi.Config, key: string, when: boolean, example: string): pulumi.Output<string> | undefined {
+  // getSecret, not get: reading a secret key in plain text makes Pulumi warn and risks a leak.
+  const value = cfg.getSecret(key);
+  if (!when) return value;
+  if (value === undefined) throw configError(key, 'is required for this provider', `pulumi config set --secret ${key} ${example}`);
+  return cfg.requireSecret(key);
+}
+
+/** Reads and validates the stack config; throws an InfraError (code MI_ERR_CONFIG) on the first bad key. */
+export function readInfraConfig(cfg: pulumi.Config = new pulumi.Config('messenger-infra')): InfraConfig {
+  const tier = required(cfg, 'tier', 'mvp');
+  if (!isTierName(tier)) throw configError('tier', `must be one of ${TIER_NAMES.join(', ')} (got "${tier}")`, set('tier', 'mvp'));
+
+  const provider = required(cfg, 'provider', 'beget');
+  if (!(PROVIDER_NAMES as readonly string[]).includes(provider)) {
+    throw configError('provider', `must be one of ${PROVIDER_NAMES.join(', ')} (got "${provider}")`, set('provider', 'beget'));
+  }
+  const providerName = provider as ProviderName;
+
+  const domain = required(cfg, 'domain', 'chat.example.com').toLowerCase();
+  if (!HOSTNAME_RE.test(domain) || !domain.includes('.')) {
+    throw configError('domain', `must be a fully qualified domain name (got "${domain}")`, set('domain', 'chat.example.com'));
+  }
+  const email = required(cfg, 'email', 'admin@example.com');
+  if (!EMAIL_RE.test(email)) throw configError('email', `must be an e-mail address (got "${email}")`, set('email', 'admin@example.com'));
+
+  const cloud = providerName !== 'existing';
+  let sshPublicKey = cfg.get('sshPublicKey')?.trim() ?? '';
+  if (cloud && sshPublicKey === '') throw configError('sshPublicKey', 'is required to create a server', 'pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"');
+  if (sshPublicKey !== '' && !SSH_KEY_RE.test(sshPublicKey)) {
+    throw configError('sshPublicKey', 'must be an OpenSSH public key line ("ssh-ed25519 AAAA... comment")', 'pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"');
+  }
+  sshPublicKey = sshPublicKey.replace(/\s+/g, ' ');
+
+  const hostname = (cfg.get('hostname') ?? domain).toLowerCase();
+  if (!HOSTNAME_RE.test(hostname)) throw configError('hostname', `must be a valid host name (got "${hostname}")`, set('hostname', 'chat-1'));
+
+  let image = cfg.get('image');
+  if (image === undefined && providerName === 'hcloud') image = DEFAULT_HCLOUD_IMAGE;
+  if (image === undefined && providerName === 'beget') {
+    throw configError('image', 'is required for Beget (a Debian image_id from the Beget panel or API)', set('image', '<image_id>'));
+  }
+
+  let region = cfg.get('region');
+  if (region === undefined && providerName === 'hcloud') region = DEFAULT_HCLOUD_LOCATION;
+
+  const serverAddress = cfg.get('serverAddress');
+  if (providerName === 'existing' && (serverAddress === undefined || serverAddress.trim() === '')) {
+    throw configError('serverAddress', 'is required for provider "existing"', set('serverAddress', '203.0.113.10'));
+  }
+
+  const begetApiUrl = cfg.get('begetApiUrl') ?? DEFAULT_BEGET_API_URL;
+  try {
+    const url = new URL(begetApiUrl);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
+  } catch {
+    throw configError('begetApiUrl', `must be an http(s) URL (got "${begetApiUrl}")`, set('begetApiUrl', DEFAULT_BEGET_API_URL));
+  }
+
+  return {
+    tier,
+    provider: providerName,
+    region,
+    domain,
+    email,
+    sshPublicKey,
+    image: image ?? '',
+    hostname,
+    serverAddress: serverAddress?.trim(),
+    begetToken: secret(cfg, 'begetToken', providerName === 'beget', '<token>'),
+    hcloudToken: secret(cfg, 'hcloudToken', providerName === 'hcloud', '<token>'),
+    begetApiUrl: begetApiUrl.replace(/\/+$/, ''),
+    begetPollIntervalMs: positiveInt(cfg, 'begetPollIntervalMs', 5_000),
+    begetPollTimeoutMs: positiveInt(cfg, 'begetPollTimeoutMs', 15 * 60_000),
+    hostSetup: readHostSetup(cfg),
+  };
+}
+
+function readHostSetup(cfg: pulumi.Config): HostSetupConfig | undefined {
+  const sshPrivateKey = cfg.getSecret('sshPrivateKey');
+  if (sshPrivateKey === undefined) return undefined;
+  const sshPort = positiveInt(cfg, 'sshPort', 22);
+  if (sshPort > 65535) throw configError('sshPort', `must be a TCP port (got ${sshPort})`, set('sshPort', '22'));
+  return {
+    sshUser: cfg.get('sshUser') ?? 'root',
+    sshPort,
+    sshPrivateKey,
+    knownHosts: cfg.get('knownHosts') ?? '',
+    acmeServer: cfg.get('acmeServer') ?? DEFAULT_ACME_SERVER,
+    renderedDigest: cfg.get('renderedDigest') ?? '',
+  };
+}

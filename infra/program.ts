@@ -1,0 +1,50 @@
+import * as pulumi from '@pulumi/pulumi';
+import { readInfraConfig, type InfraConfig } from './config.js';
+import { HostSetup } from './host-setup.js';
+import { getServerProvider } from './providers/index.js';
+
+/** What the stack exports. No secret goes here: only the address and the public URLs. */
+export interface StackOutputs {
+  serverIp: pulumi.Output<string>;
+  httpsUrl: pulumi.Output<string>;
+  wsUrl: pulumi.Output<string>;
+  provider: pulumi.Output<string>;
+  tier: pulumi.Output<string>;
+}
+
+/**
+ * The messenger-infra Pulumi program: one server from the configured provider, then (when an SSH
+ * private key is configured) the host setup resource converging it. Used both by `infra/index.ts`
+ * (the `pulumi` CLI) and as the inline program of the Automation API (`messenger-infra up --provider`).
+ */
+export function messengerInfra(config: InfraConfig = readInfraConfig()): StackOutputs {
+  const server = getServerProvider(config.provider).create('server', config);
+
+  if (config.hostSetup) {
+    const hs = config.hostSetup;
+    new HostSetup(
+      'host-setup',
+      {
+        host: server.ipv4,
+        sshPort: hs.sshPort,
+        sshUser: hs.sshUser,
+        sshPrivateKey: pulumi.secret(hs.sshPrivateKey),
+        knownHosts: hs.knownHosts,
+        tier: config.tier,
+        domain: config.domain,
+        email: config.email,
+        acmeServer: hs.acmeServer,
+        renderedDigest: hs.renderedDigest,
+      },
+      // Setting up the host needs the server to exist; the IP dependency already orders them.
+    );
+  }
+
+  return {
+    serverIp: server.ipv4,
+    httpsUrl: pulumi.output(`https://${config.domain}/`),
+    wsUrl: pulumi.output(`wss://${config.domain}/ws`),
+    provider: pulumi.output(config.provider),
+    tier: pulumi.output(config.tier),
+  };
+}

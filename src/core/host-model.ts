@@ -1,0 +1,66 @@
+import type { StackConfig } from '../config/schema.js';
+import type { OsProfile } from './os-profiles.js';
+import { deriveSizing, type Sizing } from './sizing.js';
+
+/**
+ * The typed model every template is rendered from: the validated stack, the tier's sizing, the
+ * target OS and the fixed paths on the host. Pure data; computing it touches no machine.
+ */
+export const HOST_PATHS = {
+  /** certbot --webroot writes challenges here; nginx serves it on port 80. */
+  acmeWebroot: '/var/www/acme',
+  appRoot: '/opt/messenger-chat',
+  appReleases: '/opt/messenger-chat/releases',
+  appCurrent: '/opt/messenger-chat/current',
+  configDir: '/etc/messenger-chat',
+  /** Non-secret settings of the chat server shared by all instances (rendered). */
+  appEnvFile: '/etc/messenger-chat/chat.env',
+  /** Per-instance settings (port, peers): instance-PORT.env, rendered. */
+  instanceEnvDir: '/etc/messenger-chat',
+  /** DB password and JWT secret, generated on the host once, 0600 root. */
+  secretsEnvFile: '/etc/messenger-chat/secrets.env',
+  nodeRoot: '/opt/messenger-node',
+  /** Link to the active Node.js release under nodeRoot; the unit runs this binary. */
+  nodeBin: '/opt/messenger-node/current/bin/node',
+  nginxMain: '/etc/nginx/nginx.conf',
+  nginxSite: '/etc/nginx/conf.d/messenger-chat.conf',
+  systemdUnit: '/etc/systemd/system/messenger-chat@.service',
+  mariadbConf: '/etc/mysql/mariadb.conf.d/60-messenger-chat.cnf',
+  certbotDeployHook: '/etc/letsencrypt/renewal-hooks/deploy/messenger-chat-reload-nginx',
+  acmeCaBundle: '/etc/messenger-chat/acme-ca.pem',
+  sysctlConf: '/etc/sysctl.d/60-messenger-chat.conf',
+  swapFile: '/swapfile',
+} as const;
+
+export const APP_USER = 'messenger-chat';
+export const APP_DB_NAME = 'messenger_chat';
+export const APP_DB_USER = 'messenger_chat';
+export const APP_UNIT_PREFIX = 'messenger-chat@';
+/** MariaDB's socket on Debian/Ubuntu; the app connects through it, so no TCP password sniffing. */
+export const MARIADB_SOCKET = '/run/mysqld/mysqld.sock';
+
+export interface HostModel {
+  stack: StackConfig;
+  sizing: Sizing;
+  os: OsProfile;
+  paths: typeof HOST_PATHS;
+  /** Loopback ports of the chat server instances (app.port, app.port + 1, ...). */
+  appPorts: number[];
+  /** Origins the chat server accepts from browsers; defaults to https://DOMAIN. */
+  allowedOrigins: string[];
+  certDir: string;
+}
+
+export function buildHostModel(stack: StackConfig, os: OsProfile): HostModel {
+  const sizing = deriveSizing(stack.tier);
+  const appPorts = Array.from({ length: sizing.app.instances }, (_, i) => stack.app.port + i);
+  return {
+    stack,
+    sizing,
+    os,
+    paths: HOST_PATHS,
+    appPorts,
+    allowedOrigins: stack.app.allowedOrigins ?? [`https://${stack.domain}`],
+    certDir: `/etc/letsencrypt/live/${stack.domain}`,
+  };
+}

@@ -1,0 +1,380 @@
+import { MAX_PAYLOAD_BYTES } from '../../app/src/protocol.js';
+import { MiError } from '../config/errors.js';
+import { APP_DB_NAME, APP_DB_USER, APP_UNIT_PREFIX, APP_USER, MARIADB_SOCKET, type HostModel } from './host-model.js';
+import { renderTemplate } from './templates.js';
+
+/**
+ * Every config file the host gets, rendered from the typed `HostModel` through one view model per
+ * template. Pure and synchronous: same model, same bytes. The executor uploads the files, runs
+ * `validate` before a file goes live, and performs `notify` when it changed.
+ */
+export type SitePhase = 'bootstrap' | 'full';
+
+export interface RenderedFile {
+  path: string;
+  content: string;
+  mode: number;
+  owner: string;
+  group: string;
+  /** the validator the executor runs before the file goes live */
+  validate?: 'nginx' | 'systemd' | 'mariadb';
+  /** what to do to which unit when the file changed */
+  notify: Array<{ unit: string; action: 'reload' | 'restart' | 'daemon-reload' }>;
+  /** kernel-wide files (sysctl) are skipped inside containers */
+  kernelWide?: boolean;
+}
+
+/** First line of every rendered file (second in scripts, after the shebang). */
+export const MANAGED_MARKER = '# managed by messenger-infra; local edits are overwritten';
+
+/** The chat server's WebSocket ping interval; rendered into chat.env so the app and nginx agree. */
+export const APP_PING_INTERVAL_MS = 30_000;
+/** nginx keeps an idle WebSocket this long: three missed pings, so a healthy socket never times out. */
+export const WS_PROXY_TIMEOUT_S = (3 * APP_PING_INTERVAL_MS) / 1000;
+/** Grace period for the app's shutdown (close 1001, drain DB writes) before systemd sends SIGKILL. */
+export const APP_STOP_TIMEOUT_S = 20;
+/** Two years, as Mozilla's guidelines recommend. */
+export const HSTS_MAX_AGE_S = 63_072_000;
+/** Accept queue length for nginx's listeners and the kernel's somaxconn. */
+export const LISTEN_BACKLOG = 4096;
+
+export const NGINX_UNIT = 'nginx.service';
+export const MARIADB_UNIT = 'mariadb.service';
+const UPSTREAM_NAME = 'messenger_chat';
+
+/** The systemd instance name of the chat server on `port`. */
+export function appUnit(port: number): string {
+  return `${APP_UNIT_PREFIX}${port}.service`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// View models: exactly what each template reads, nothing optional.
+
+interface Managed {
+  managed: string;
+}
+
+export interface AcmeHttpView {
+  domain: string;
+  acmeWebroot: string;
+  backlog: number;
+  /** Full site: 301 to https. Bootstrap: 503 "TLS pending". */
+  redirectToHttps: boolean;
+}
+
+export interface NginxMainView extends Managed {
+  tier: string;
+  clients: number;
+  workerProcesses: number;
+  workerConnections: number;
+  workerRlimitNofile: number;
+  keepaliveTimeoutS: number;
+}
+
+export interface SiteBootstrapView extends Managed {
+  domain: string;
+  http: AcmeHttpView;
+}
+
+export interface SiteView extends SiteBootstrapView {
+  upstream: string;
+  appPorts: number[];
+  http2Directive: boolean;
+  certDir: string;
+  hstsMaxAgeS: number;
+  clientMaxBodySize: string;
+  pingIntervalS: number;
+  wsTimeoutS: number;
+}
+
+export interface UnitView extends Managed {
+  firstPort: number;
+  dbUnit: string;
+  startLimitIntervalS: number;
+  startLimitBurst: number;
+  user: string;
+  group: string;
+  appEnvFile: string;
+  secretsEnvFile: string;
+  instanceEnvDir: string;
+  appCurrent: string;
+  nodeBin: string;
+  heapMb: number;
+  restartSecS: number;
+  timeoutStopS: number;
+  limitNofile: number;
+  memoryMaxMb: number;
+}
+
+export interface ChatEnvView extends Managed {
+  secretsEnvFile: string;
+  host: string;
+  allowedOrigins: string[];
+  dbSocket: string;
+  dbUser: string;
+  dbName: string;
+  dbPool: number;
+  pingIntervalMs: number;
+}
+
+export interface InstanceEnvView extends Managed {
+  port: number;
+  index: number;
+  count: number;
+  peers: string[];
+}
+
+export interface MariaDbView extends Managed {
+  tier: string;
+  innodbBufferPoolMb: number;
+  innodbLogFileMb: number;
+  maxConnections: number;
+  tableOpenCache: number;
+  threadStackKb: number;
+  tmpTableMb: number;
+  maxHeapTableMb: number;
+  sortBufferKb: number;
+  joinBufferKb: number;
+  readBufferKb: number;
+  readRndBufferKb: number;
+  ariaPagecacheMb: number;
+  keyBufferMb: number;
+  slowLogFile: string;
+  longQueryTimeS: number;
+}
+
+export interface SysctlView extends Managed {
+  tier: string;
+  somaxconn: number;
+  tcpMaxSynBacklog: number;
+  fileMax: number;
+  swappiness: number;
+  localPortMin: number;
+  localPortMax: number;
+}
+
+export interface DeployHookView extends Managed {
+  domain: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Builders: HostModel → view.
+
+const managed: Managed = { managed: MANAGED_MARKER };
+
+function acmeHttpView(model: HostModel, redirectToHttps: boolean): AcmeHttpView {
+  return { domain: model.stack.domain, acmeWebroot: model.paths.acmeWebroot, backlog: LISTEN_BACKLOG, redirectToHttps };
+}
+
+export function nginxMainView(model: HostModel): NginxMainView {
+  const { nginx } = model.sizing;
+  return {
+    ...managed,
+    tier: model.sizing.tier.name,
+    clients: nginx.clients,
+    workerProcesses: nginx.workerProcesses,
+    workerConnections: nginx.workerConnections,
+    workerRlimitNofile: nginx.workerRlimitNofile,
+    keepaliveTimeoutS: 65,
+  };
+}
+
+export function siteBootstrapView(model: HostModel): SiteBootstrapView {
+  return { ...managed, domain: model.stack.domain, http: acmeHttpView(model, false) };
+}
+
+export function siteView(model: HostModel): SiteView {
+  return {
+    ...managed,
+    domain: model.stack.domain,
+    http: acmeHttpView(model, true),
+    upstream: UPSTREAM_NAME,
+    appPorts: model.appPorts,
+    http2Directive: model.os.nginxHttp2Directive,
+    certDir: model.certDir,
+    hstsMaxAgeS: HSTS_MAX_AGE_S,
+    clientMaxBodySize: `${MAX_PAYLOAD_BYTES / 1024}k`,
+    pingIntervalS: APP_PING_INTERVAL_MS / 1000,
+    wsTimeoutS: WS_PROXY_TIMEOUT_S,
+  };
+}
+
+export function unitView(model: HostModel): UnitView {
+  const { app } = model.sizing;
+  return {
+    ...managed,
+    firstPort: firstPort(model),
+    dbUnit: MARIADB_UNIT,
+    startLimitIntervalS: 60,
+    startLimitBurst: 5,
+    user: APP_USER,
+    group: APP_USER,
+    appEnvFile: model.paths.appEnvFile,
+    secretsEnvFile: model.paths.secretsEnvFile,
+    instanceEnvDir: model.paths.instanceEnvDir,
+    appCurrent: model.paths.appCurrent,
+    nodeBin: model.paths.nodeBin,
+    heapMb: app.heapMb,
+    restartSecS: 2,
+    timeoutStopS: APP_STOP_TIMEOUT_S,
+    limitNofile: app.limitNofile,
+    memoryMaxMb: app.memoryMaxMb,
+  };
+}
+
+export function chatEnvView(model: HostModel): ChatEnvView {
+  return {
+    ...managed,
+    secretsEnvFile: model.paths.secretsEnvFile,
+    host: '127.0.0.1',
+    allowedOrigins: model.allowedOrigins,
+    dbSocket: MARIADB_SOCKET,
+    dbUser: APP_DB_USER,
+    dbName: APP_DB_NAME,
+    dbPool: model.sizing.app.dbPoolSize,
+    pingIntervalMs: APP_PING_INTERVAL_MS,
+  };
+}
+
+export function instanceEnvView(model: HostModel, index: number): InstanceEnvView {
+  const port = model.appPorts[index];
+  if (port === undefined) throw new MiError('MI_ERR_RENDER', `no chat server instance ${index}`, { index });
+  return {
+    ...managed,
+    port,
+    index,
+    count: model.appPorts.length,
+    peers: model.appPorts.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
+  };
+}
+
+export function mariadbView(model: HostModel): MariaDbView {
+  const m = model.sizing.mariadb;
+  return {
+    ...managed,
+    tier: model.sizing.tier.name,
+    innodbBufferPoolMb: m.innodbBufferPoolMb,
+    innodbLogFileMb: m.innodbLogFileMb,
+    maxConnections: m.maxConnections,
+    tableOpenCache: m.tableOpenCache,
+    threadStackKb: m.threadStackKb,
+    tmpTableMb: m.tmpTableMb,
+    maxHeapTableMb: m.maxHeapTableMb,
+    sortBufferKb: m.sortBufferKb,
+    joinBufferKb: m.joinBufferKb,
+    readBufferKb: m.readBufferKb,
+    readRndBufferKb: m.readRndBufferKb,
+    ariaPagecacheMb: m.ariaPagecacheMb,
+    keyBufferMb: m.keyBufferMb,
+    slowLogFile: '/var/log/mysql/mariadb-slow.log',
+    longQueryTimeS: 1,
+  };
+}
+
+function nextPowerOfTwo(n: number): number {
+  return 2 ** Math.ceil(Math.log2(n));
+}
+
+export function sysctlView(model: HostModel): SysctlView {
+  const { nginx, app } = model.sizing;
+  // Descriptors the services may hold at once (MariaDB counted generously), times four for everything else.
+  const descriptors = nginx.workerProcesses * nginx.workerRlimitNofile + app.instances * app.limitNofile + 65_536;
+  const highestPort = Math.max(...model.appPorts, 3306);
+  return {
+    ...managed,
+    tier: model.sizing.tier.name,
+    somaxconn: LISTEN_BACKLOG,
+    tcpMaxSynBacklog: LISTEN_BACKLOG * 2,
+    fileMax: nextPowerOfTwo(descriptors * 4),
+    swappiness: 10,
+    // Outgoing connections must never take a port a service is about to listen on.
+    localPortMin: Math.max(10_000, highestPort + 1),
+    localPortMax: 65_535,
+  };
+}
+
+export function deployHookView(model: HostModel): DeployHookView {
+  return { ...managed, domain: model.stack.domain };
+}
+
+function firstPort(model: HostModel): number {
+  const port = model.appPorts[0];
+  if (port === undefined) throw new MiError('MI_ERR_RENDER', 'the host model has no chat server port', {});
+  return port;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * Handlebars' strict mode throws on a field the view lacks, but renders a present `undefined` (or an
+ * `{{#if}}` on it) as empty. This closes that gap: every value must be a finite number, a boolean or a
+ * non-empty single-line string (lists may be empty).
+ */
+export function assertCompleteView(value: unknown, path = 'view'): void {
+  const fail = (what: string): never => {
+    throw new MiError('MI_ERR_RENDER', `${path} ${what}; the view model is incomplete`, { path });
+  };
+  if (value === undefined || value === null) fail('is missing');
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) fail(`is ${value}`);
+  } else if (typeof value === 'string') {
+    if (value === '') fail('is an empty string');
+    // A newline in a value would inject lines into the config file.
+    if (/[\r\n]/.test(value)) fail('contains a line break');
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => assertCompleteView(item, `${path}[${i}]`));
+  } else if (typeof value === 'object') {
+    for (const [key, item] of Object.entries(value as Record<string, unknown>)) assertCompleteView(item, `${path}.${key}`);
+  } else if (typeof value !== 'boolean') {
+    fail(`has unsupported type ${typeof value}`);
+  }
+}
+
+function render(templateName: string, view: object): string {
+  assertCompleteView(view, templateName);
+  return renderTemplate(templateName, view);
+}
+
+const ROOT = { owner: 'root', group: 'root' } as const;
+
+/** Every file the host gets, in a stable order. `bootstrap` renders the port-80-only site. */
+export function renderHostFiles(model: HostModel, phase: SitePhase): RenderedFile[] {
+  const p = model.paths;
+  const restartApp = model.appPorts.map((port) => ({ unit: appUnit(port), action: 'restart' as const }));
+  const reloadNginx = [{ unit: NGINX_UNIT, action: 'reload' as const }];
+  const site =
+    phase === 'full'
+      ? render('nginx/site.conf.hbs', siteView(model))
+      : render('nginx/site-bootstrap.conf.hbs', siteBootstrapView(model));
+
+  return [
+    { path: p.sysctlConf, content: render('systemd/sysctl.conf.hbs', sysctlView(model)), mode: 0o644, ...ROOT, notify: [], kernelWide: true },
+    {
+      path: p.mariadbConf,
+      content: render('mysql/60-messenger-chat.cnf.hbs', mariadbView(model)),
+      mode: 0o644,
+      ...ROOT,
+      validate: 'mariadb',
+      notify: [{ unit: MARIADB_UNIT, action: 'restart' }],
+    },
+    {
+      path: p.systemdUnit,
+      content: render('systemd/messenger-chat@.service.hbs', unitView(model)),
+      mode: 0o644,
+      ...ROOT,
+      validate: 'systemd',
+      notify: [{ unit: `${APP_UNIT_PREFIX}.service`, action: 'daemon-reload' }, ...restartApp],
+    },
+    { path: p.appEnvFile, content: render('systemd/chat.env.hbs', chatEnvView(model)), mode: 0o644, ...ROOT, notify: restartApp },
+    ...model.appPorts.map((port, index) => ({
+      path: `${p.instanceEnvDir}/instance-${port}.env`,
+      content: render('systemd/instance.env.hbs', instanceEnvView(model, index)),
+      mode: 0o644,
+      ...ROOT,
+      notify: [{ unit: appUnit(port), action: 'restart' as const }],
+    })),
+    { path: p.nginxMain, content: render('nginx/nginx.conf.hbs', nginxMainView(model)), mode: 0o644, ...ROOT, validate: 'nginx', notify: reloadNginx },
+    { path: p.nginxSite, content: site, mode: 0o644, ...ROOT, validate: 'nginx', notify: reloadNginx },
+    { path: p.certbotDeployHook, content: render('nginx/certbot-deploy-hook.sh.hbs', deployHookView(model)), mode: 0o755, ...ROOT, notify: [] },
+  ];
+}

@@ -1,0 +1,42 @@
+import type { Command } from './command.js';
+import type { DesiredState } from './desired-state.js';
+import type { Fact, FactValues } from './facts.js';
+
+/**
+ * A step closes one gap between the host and the desired state. `plan` is pure: from gathered facts it
+ * yields the commands to run. An empty plan is `ok`; a non-empty one is `changed`; only the executor
+ * can say `failed`.
+ */
+export interface StepPlan {
+  commands: Command[];
+  /** What would change, one line each (packages to install, files to write, units to restart). */
+  changes: string[];
+  /** Unified diffs of files that would change (text files only; never secrets). */
+  diffs: string[];
+  /** Set when the step does not apply on this host, with the reason. */
+  skipped?: string;
+}
+
+export interface Step {
+  id: string;
+  title: string;
+  facts(desired: DesiredState): Fact[];
+  plan(facts: FactValues, desired: DesiredState): StepPlan;
+}
+
+export function noChange(): StepPlan {
+  return { commands: [], changes: [], diffs: [] };
+}
+
+export function skipped(reason: string): StepPlan {
+  return { commands: [], changes: [], diffs: [], skipped: reason };
+}
+
+/** Concatenates plans of sub-parts of one step. */
+export function mergePlans(...plans: StepPlan[]): StepPlan {
+  return {
+    commands: plans.flatMap((p) => p.commands),
+    changes: plans.flatMap((p) => p.changes),
+    diffs: plans.flatMap((p) => p.diffs),
+  };
+}

@@ -1,0 +1,27 @@
+import type { Step } from '../step.js';
+import { appStep } from './app.js';
+import { firewallStep, swapStep, sysctlStep } from './kernel.js';
+import { databaseStep, mariadbConfigStep } from './mariadb.js';
+import { nodeStep } from './node.js';
+import { packagesStep } from './packages.js';
+import { secretsStep } from './secrets.js';
+import { certificateStep, nginxStep, siteStep } from './web.js';
+
+/**
+ * The steps of `up`, in order. Each reads its facts, plans, and applies; a later step's facts are
+ * gathered again when an earlier one changed something.
+ */
+export const UP_STEPS: readonly Step[] = [
+  swapStep,
+  sysctlStep,
+  packagesStep,
+  firewallStep,
+  nodeStep,
+  mariadbConfigStep,
+  secretsStep,
+  databaseStep,
+  appStep,
+  nginxStep,
+  certificateStep,
+  siteStep,
+];

@@ -1,0 +1,145 @@
+import { cmd, sh } from '../command.js';
+import { filesUnder, NGINX_PREFIX, type DesiredState } from '../desired-state.js';
+import { commandFact, factValue, pathExistsFact, unitFact, type FactValues } from '../facts.js';
+import { fileFacts, planFileGroup } from '../file-plan.js';
+import { HOST_PATHS } from '../host-model.js';
+import type { RenderedFile, SitePhase } from '../render.js';
+import { mergePlans, noChange, type Step, type StepPlan } from '../step.js';
+
+/**
+ * nginx and TLS. The site goes live in two phases: a port-80 bootstrap (ACME webroot) until a
+ * certificate exists, then the full TLS site. Every nginx change is validated with `nginx -t`
+ * while the previous files wait beside it; a failing config is rolled back before any reload.
+ */
+const nginxUnit = unitFact('nginx');
+const NGINX_ACTIVATE = 'if systemctl is-active --quiet nginx; then systemctl reload nginx; else systemctl enable --now nginx; fi';
+
+export function certFact(domain: string) {
+  // Subject names and expiry of the live certificate, plus the ACME server it renews against.
+  return commandFact(
+    `cert:${domain}`,
+    `c=/etc/letsencrypt/live/${domain}/fullchain.pem; [ -f "$c" ] || { echo missing; exit 0; }; openssl x509 -in "$c" -noout -checkend 2592000 >/dev/null && echo fresh || echo expiring; openssl x509 -in "$c" -noout -ext subjectAltName 2>/dev/null | tr ',' '\\n' | sed -n 's/^ *DNS://p'; sed -n 's/^server = /server /p' /etc/letsencrypt/renewal/${domain}.conf 2>/dev/null`,
+  );
+}
+
+export interface CertState {
+  exists: boolean;
+  fresh: boolean;
+  names: string[];
+  server: string | null;
+}
+
+export function certState(desired: DesiredState, facts: FactValues): CertState {
+  const lines = factValue(facts, certFact(desired.stack.domain)).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (lines[0] === 'missing' || lines.length === 0) return { exists: false, fresh: false, names: [], server: null };
+  const server = lines.find((l) => l.startsWith('server '))?.slice(7) ?? null;
+  return { exists: true, fresh: lines[0] === 'fresh', names: lines.slice(1).filter((l) => !l.startsWith('server ')), server };
+}
+
+/** The certificate is there, names the domain, is not expiring, and came from the wanted ACME server. */
+export function certUsable(desired: DesiredState, cert: CertState): boolean {
+  return cert.exists && cert.fresh && cert.names.includes(desired.stack.domain) && cert.server === desired.stack.acme.server;
+}
+
+function nginxFiles(files: readonly RenderedFile[]): RenderedFile[] {
+  return filesUnder(files, NGINX_PREFIX);
+}
+
+function planNginx(desired: DesiredState, facts: FactValues, phase: SitePhase): StepPlan {
+  const unit = factValue(facts, nginxUnit);
+  const webroot = factValue(facts, pathExistsFact(HOST_PATHS.acmeWebroot));
+  const files = planFileGroup(nginxFiles(desired.files[phase]), facts, {
+    label: `validate (nginx -t) and reload nginx (${phase} site)`,
+    validate: 'nginx -t -q',
+    activate: NGINX_ACTIVATE,
+  });
+  const prep: StepPlan = webroot
+    ? noChange()
+    : { commands: [cmd('create ACME webroot', 'mkdir', '-p', `${HOST_PATHS.acmeWebroot}/.well-known/acme-challenge`)], changes: [`create ${HOST_PATHS.acmeWebroot}`], diffs: [] };
+  const running =
+    files.commands.length > 0 || (unit.active === 'active' && unit.enabled === 'enabled')
+      ? noChange()
+      : { commands: [cmd('start nginx', 'systemctl', 'enable', '--now', 'nginx')], changes: ['enable and start nginx'], diffs: [] };
+  return mergePlans(prep, files, running);
+}
+
+function webFacts(desired: DesiredState) {
+  return [nginxUnit, pathExistsFact(HOST_PATHS.acmeWebroot), certFact(desired.stack.domain), ...fileFacts(nginxFiles(desired.files.full))];
+}
+
+/** nginx main config and the site in whichever phase the certificate allows right now. */
+export const nginxStep: Step = {
+  id: 'nginx',
+  title: 'nginx',
+  facts: webFacts,
+  plan(facts, desired) {
+    const cert = certState(desired, facts);
+    return planNginx(desired, facts, cert.exists && cert.names.includes(desired.stack.domain) ? 'full' : 'bootstrap');
+  },
+};
+
+const timerUnit = unitFact('certbot.timer');
+
+function tlsFiles(desired: DesiredState): RenderedFile[] {
+  const files = desired.files.full.filter((f) => f.path === HOST_PATHS.certbotDeployHook);
+  if (desired.acmeCaBundle !== undefined) {
+    files.push({ path: HOST_PATHS.acmeCaBundle, content: desired.acmeCaBundle, mode: 0o644, owner: 'root', group: 'root', notify: [] });
+    // Renewals run from certbot.timer and must trust the same private ACME CA.
+    files.push({
+      path: '/etc/systemd/system/certbot.service.d/messenger-chat-acme-ca.conf',
+      content: `# managed by messenger-infra; local edits are overwritten\n[Service]\nEnvironment=REQUESTS_CA_BUNDLE=${HOST_PATHS.acmeCaBundle}\n`,
+      mode: 0o644,
+      owner: 'root',
+      group: 'root',
+      notify: [],
+    });
+  }
+  return files;
+}
+
+/** certbot over the webroot, a deploy hook that reloads nginx, renewal by certbot's timer. */
+export const certificateStep: Step = {
+  id: 'certificate',
+  title: 'TLS certificate (ACME)',
+  facts: (desired) => [certFact(desired.stack.domain), timerUnit, ...fileFacts(tlsFiles(desired))],
+  plan(facts, desired) {
+    const { domain, email, acme } = desired.stack;
+    const files = planFileGroup(tlsFiles(desired), facts, { label: 'install certbot hook and ACME CA', activate: 'systemctl daemon-reload', showDiff: true });
+    const cert = certState(desired, facts);
+    const issue: StepPlan = certUsable(desired, cert)
+      ? noChange()
+      : {
+          commands: [
+            sh(
+              `certbot certonly --webroot for ${domain}`,
+              [
+                'set -e',
+                `[ -f "${HOST_PATHS.acmeCaBundle}" ] && [ "$5" = private ] && export REQUESTS_CA_BUNDLE="${HOST_PATHS.acmeCaBundle}"`,
+                'certbot certonly --webroot -w "$1" -d "$2" -m "$3" --server "$4" --agree-tos --non-interactive --no-eff-email --cert-name "$2" --key-type ecdsa --force-renewal --quiet',
+              ].join('\n'),
+              [HOST_PATHS.acmeWebroot, domain, email, acme.server, desired.acmeCaBundle !== undefined ? 'private' : 'public'],
+            ),
+          ],
+          changes: [
+            cert.exists
+              ? `renew the certificate for ${domain} (${!cert.fresh ? 'expires within 30 days' : cert.server !== acme.server ? `ACME server changes to ${acme.server}` : 'names differ'})`
+              : `obtain a certificate for ${domain} from ${acme.server}`,
+          ],
+          diffs: [],
+        };
+    const timer = factValue(facts, timerUnit);
+    const renew: StepPlan =
+      timer.enabled === 'enabled' && timer.active === 'active'
+        ? noChange()
+        : { commands: [cmd('enable certbot.timer', 'systemctl', 'enable', '--now', 'certbot.timer')], changes: ['enable certbot.timer (renewals)'], diffs: [] };
+    return mergePlans(files, issue, renew);
+  },
+};
+
+/** The full TLS site once the certificate exists. */
+export const siteStep: Step = {
+  id: 'site',
+  title: 'nginx TLS site',
+  facts: webFacts,
+  plan: (facts, desired) => planNginx(desired, facts, 'full'),
+};

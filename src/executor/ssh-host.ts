@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { NodeSSH } from 'node-ssh';
+import { toShell, type Command } from '../core/command.js';
+import { MiError } from '../config/errors.js';
+import type { Host, RunResult } from './host.js';
+import { keysFor, knownHostsLine } from './known-hosts.js';
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  user: string;
+  /** Private key file; without it, the SSH agent ($SSH_AUTH_SOCK). */
+  keyPath?: string;
+  knownHostsPath: string;
+  /** Trust a host that known_hosts does not list yet (like StrictHostKeyChecking=accept-new). */
+  acceptNewHostKey?: boolean;
+  connectTimeoutMs?: number;
+}
+
+/**
+ * A Host over one SSH connection (node-ssh). This is the single place where argv is quoted into a
+ * shell string; a non-root user runs everything through `sudo -n`.
+ */
+export class SshHost implements Host {
+  readonly label: string;
+  private constructor(
+    private readonly ssh: NodeSSH,
+    private readonly target: SshTarget,
+  ) {
+    this.label = `${target.user}@${target.host}:${target.port}`;
+  }
+
+  static async connect(target: SshTarget): Promise<SshHost> {
+    const label = `${target.user}@${target.host}:${target.port}`;
+    let knownHosts = '';
+    try {
+      knownHosts = readFileSync(target.knownHostsPath, 'utf8');
+    } catch {
+      if (!target.acceptNewHostKey) {
+        throw new MiError('MI_ERR_SSH_KNOWN_HOSTS', `known_hosts file ${target.knownHostsPath} cannot be read; pass --known-hosts FILE`, { host: label }, 2);
+      }
+    }
+    const { keys, revoked } = keysFor(knownHosts, target.host, target.port);
+    let hostKeyProblem: MiError | null = null;
+    const ssh = new NodeSSH();
+    try {
+      await ssh.connect({
+        host: target.host,
+        port: target.port,
+        username: target.user,
+        ...(target.keyPath ? { privateKey: readFileSync(target.keyPath, 'utf8') } : { agent: process.env.SSH_AUTH_SOCK }),
+        readyTimeout: target.connectTimeoutMs ?? 10_000,
+        hostVerifier: (key: Buffer) => {
+          const offered = key.toString('base64');
+          if (revoked.includes(offered)) {
+            hostKeyProblem = new MiError('MI_ERR_SSH_HOSTKEY_REVOKED', `host key of ${label} is marked @revoked in ${target.knownHostsPath}`, { host: label });
+            return false;
+          }
+          if (keys.some((k) => k.key === offered)) return true;
+          if (keys.length === 0 && target.acceptNewHostKey) return true;
+          const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString();
+          hostKeyProblem =
+            keys.length === 0
+              ? new MiError(
+                  'MI_ERR_SSH_HOSTKEY_UNKNOWN',
+                  `host key of ${label} is not in ${target.knownHostsPath}; check its fingerprint and add: ${knownHostsLine(target.host, target.port, type, offered)}`,
+                  { host: label },
+                )
+              : new MiError('MI_ERR_SSH_HOSTKEY_MISMATCH', `host key of ${label} does not match ${target.knownHostsPath}: possible man-in-the-middle, or the server was rebuilt`, { host: label });
+          return false;
+        },
+      });
+    } catch (err) {
+      if (hostKeyProblem) throw hostKeyProblem;
+      const reason = (err as Error).message;
+      const auth = /authentication/i.test(reason);
+      throw new MiError(
+        auth ? 'MI_ERR_SSH_AUTH' : 'MI_ERR_SSH_CONNECT',
+        auth ? `SSH login to ${label} refused (${reason}); check --ssh-user and --ssh-key` : `cannot connect to ${label}: ${reason}`,
+        { host: label },
+      );
+    }
+    return new SshHost(ssh, target);
+  }
+
+  async run(command: Command, options: { timeoutMs?: number } = {}): Promise<RunResult> {
+    const line = (this.target.user === 'root' ? '' : 'sudo -n ') + toShell(command.argv);
+    const stdin = command.stdin === undefined ? undefined : Readable.from([Buffer.from(command.stdin)]);
+    let timer: NodeJS.Timeout | undefined;
+    const exec = this.ssh.execCommand(line, { ...(stdin ? { stdin } : {}), noTrim: true });
+    const timeout = new Promise<never>((_, reject) => {
+      if (options.timeoutMs) {
+        timer = setTimeout(
+          () => reject(new MiError('MI_ERR_TIMEOUT', `${command.label} on ${this.label} took longer than ${options.timeoutMs} ms`, { host: this.label })),
+          options.timeoutMs,
+        );
+      }
+    });
+    try {
+      const result = await Promise.race([exec, timeout]);
+      return { code: result.code ?? 255, stdout: result.stdout, stderr: result.stderr };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.ssh.dispose();
+  }
+}

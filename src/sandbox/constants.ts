@@ -1,0 +1,56 @@
+/**
+ * Fixed facts of the local sandbox: where it lives on the host and which host ports it takes.
+ * The guest shares the host's network, so these ports are the host's own.
+ */
+export type SandboxOs = 'debian13' | 'debian12';
+
+export const SANDBOX_OSES: readonly SandboxOs[] = ['debian13', 'debian12'];
+
+/** Debian suite debootstrap builds for each sandbox OS. */
+export const SUITES: Readonly<Record<SandboxOs, string>> = { debian13: 'trixie', debian12: 'bookworm' };
+
+export const DEFAULT_OS: SandboxOs = 'debian13';
+export const SANDBOX_NAME = 'messenger-sandbox';
+export const DEFAULT_DOMAIN = 'chat.messenger.test';
+export const DEFAULT_EMAIL = 'ops@messenger.test';
+
+export const MIRROR = 'http://deb.debian.org/debian';
+export const SECURITY_MIRROR = 'http://deb.debian.org/debian-security';
+/** What a fresh VPS image carries: init, sshd and the basics; nothing that `up` installs. */
+export const ROOTFS_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'iproute2', 'ca-certificates'];
+
+export const ROOTFS_CACHE_DIR = '/var/cache/messenger-infra/rootfs';
+/** A cached tree older than this is rebuilt, so the guest starts with current packages like a new VPS. */
+export const ROOTFS_MAX_AGE_MS = 14 * 24 * 3600_000;
+export const MACHINES_DIR = '/var/lib/messenger-infra/sandbox';
+export const RUN_DIR = '/run/messenger-infra';
+export const STATE_FILE = `${RUN_DIR}/sandbox.json`;
+export const LOCK_DIR = `${RUN_DIR}/sandbox.lock`;
+
+export const SSH_HOST = '127.0.0.1' as const;
+export const SSH_PORT = 2222 as const;
+export const SSH_USER = 'root' as const;
+
+export const PEBBLE_ACME_PORT = 14000;
+export const PEBBLE_MGMT_PORT = 15000;
+export const CHALLTESTSRV_DNS_PORT = 8053;
+export const CHALLTESTSRV_MGMT_PORT = 8055;
+export const ACME_DIRECTORY = `https://127.0.0.1:${PEBBLE_ACME_PORT}/dir`;
+
+/** Every host port the sandbox takes: the guest's sshd, nginx, MariaDB, then Pebble and challtestsrv. */
+export const SANDBOX_PORTS: readonly { port: number; proto: 'tcp' | 'udp'; use: string }[] = [
+  { port: 80, proto: 'tcp', use: 'guest nginx (HTTP-01)' },
+  { port: 443, proto: 'tcp', use: 'guest nginx (TLS)' },
+  { port: 3306, proto: 'tcp', use: 'guest MariaDB' },
+  { port: SSH_PORT, proto: 'tcp', use: 'guest sshd' },
+  { port: PEBBLE_ACME_PORT, proto: 'tcp', use: 'Pebble ACME' },
+  { port: PEBBLE_MGMT_PORT, proto: 'tcp', use: 'Pebble management' },
+  { port: CHALLTESTSRV_DNS_PORT, proto: 'tcp', use: 'challtestsrv DNS' },
+  { port: CHALLTESTSRV_DNS_PORT, proto: 'udp', use: 'challtestsrv DNS' },
+  { port: CHALLTESTSRV_MGMT_PORT, proto: 'tcp', use: 'challtestsrv management' },
+];
+
+/** Bounds, in milliseconds. */
+export const BOOT_TIMEOUT_MS = 90_000;
+export const PEBBLE_TIMEOUT_MS = 15_000;
+export const STOP_TIMEOUT_MS = 20_000;

@@ -1,0 +1,46 @@
+// Errors of `verify`: bad input (exit 2) and the stable codes failing checks carry.
+
+/** Bad input: one line naming the field and the fix. The CLI maps it to exit code 2. */
+export class VerifyInputError extends Error {
+  readonly code = 'MI_ERR_VERIFY_INPUT';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'VerifyInputError';
+  }
+}
+
+/** Thrown inside a check to fail it with a stable code and a one-line cause. */
+export class CheckFailure extends Error {
+  constructor(
+    readonly code: string,
+    readonly cause1: string,
+    readonly data?: Record<string, number | string | boolean | null>,
+  ) {
+    super(cause1);
+    this.name = 'CheckFailure';
+  }
+}
+
+/** Network error codes meaning nothing answered at the address at all. */
+export const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'MI_ERR_VERIFY_TIMEOUT_CONNECT',
+]);
+
+/** Error code of a Node network error, or undefined. */
+export function errorCode(err: unknown): string | undefined {
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

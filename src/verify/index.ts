@@ -1,0 +1,92 @@
+// Public API of the post-deploy verification, used by `messenger-infra verify` and at the end of `up`.
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { mintToken } from '../../app/src/token.js';
+import { CHECKS } from './checks.js';
+import { VerifyInputError } from './errors.js';
+import { runChecks, type VerifyContext } from './runner.js';
+import { parseTarget } from './target.js';
+import type { CheckStatus, VerifyExitCode, VerifyOptions, VerifyReport } from './types.js';
+
+export { renderJson, renderTable } from './report.js';
+export { parseResolve } from './target.js';
+export { VerifyInputError } from './errors.js';
+export type * from './types.js';
+
+/** The `sub` of tokens verify mints: messages it leaves say who wrote them. */
+export const VERIFY_SUBJECT = 'messenger-infra-verify';
+export const DEFAULTS = { room: 'verify', idleSeconds: 75, connections: 50, messages: 50, timeoutMs: 10_000 } as const;
+
+const ROOM_RE = /^[a-z0-9_-]{1,64}$/;
+const MIN_SECRET = 32;
+
+/** Checks options that do not need the network; throws VerifyInputError (exit 2) on the first bad one. */
+export function validateOptions(opts: VerifyOptions): void {
+  if (!ROOM_RE.test(opts.room)) throw new VerifyInputError('--room', `"${opts.room}" must match [a-z0-9_-]{1,64}`);
+  const ints: [string, number, number, number][] = [
+    ['--idle', opts.idleSeconds, 0, 86_400],
+    ['--connections', opts.connections, 0, 10_000],
+    ['--messages', opts.messages, 0, 10_000],
+    ['--timeout', opts.timeoutMs, 100, 600_000],
+  ];
+  for (const [field, v, min, max] of ints) {
+    if (!Number.isFinite(v) || v < min || v > max) throw new VerifyInputError(field, `${v} is out of range ${min}..${max}`);
+  }
+  if (opts.httpPort !== undefined && !(Number.isInteger(opts.httpPort) && opts.httpPort > 0 && opts.httpPort < 65536)) {
+    throw new VerifyInputError('--http-port', `${opts.httpPort} is not a TCP port`);
+  }
+  if (opts.origin !== undefined) {
+    let ok = false;
+    try {
+      ok = new URL(opts.origin).origin === opts.origin.replace(/\/$/, '');
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new VerifyInputError('--origin', `"${opts.origin}" is not an origin like https://chat.example.com`);
+  }
+  if (opts.expectAddress !== undefined && !isIP(opts.expectAddress)) {
+    throw new VerifyInputError('--expect-address', `"${opts.expectAddress}" is not an IP address`);
+  }
+  if (!opts.token && !opts.jwtSecret) {
+    throw new VerifyInputError('--token', 'no credentials; pass --token JWT, --jwt-secret-file FILE, or set MESSENGER_JWT_SECRET');
+  }
+  if (!opts.token && opts.jwtSecret && opts.jwtSecret.length < MIN_SECRET) {
+    throw new VerifyInputError('--jwt-secret-file', `the secret is ${opts.jwtSecret.length} characters; the server requires at least ${MIN_SECRET}`);
+  }
+}
+
+/**
+ * Runs every check against `opts.url` and returns the report; never throws for a failing target (only
+ * VerifyInputError for bad options). Exit code: 0 no check failed, 3 could not connect at all, 4 some failed.
+ */
+export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
+  validateOptions(opts);
+  const target = parseTarget(opts);
+  const startedAt = new Date();
+  const started = performance.now();
+  // Minted tokens live through the whole run, idle window included.
+  const ttl = Math.max(300, opts.idleSeconds + Math.ceil(opts.timeoutMs / 1000) * 10);
+  const token = opts.token ?? (await mintToken(opts.jwtSecret!, VERIFY_SUBJECT, ttl));
+  const badToken = await mintToken(randomBytes(32).toString('hex'), VERIFY_SUBJECT, 300);
+  const ctx: VerifyContext = { opts, target, token, badToken };
+  const { results, reachable } = await runChecks([...CHECKS], ctx);
+  const summary: Record<CheckStatus, number> = { pass: 0, fail: 0, warn: 0, skip: 0 };
+  for (const r of results) summary[r.status] += 1;
+  const exitCode: VerifyExitCode = !reachable ? 3 : summary.fail > 0 ? 4 : 0;
+  const report: VerifyReport = {
+    schema: 'messenger-infra/verify@1',
+    url: target.url.href,
+    host: target.host,
+    port: target.port,
+    room: opts.room,
+    quick: opts.quick,
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round(performance.now() - started),
+    reachable,
+    summary,
+    exitCode,
+    checks: results,
+  };
+  if (target.address) report.address = target.address;
+  return report;
+}

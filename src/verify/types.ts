@@ -1,0 +1,92 @@
+// Shared types of the post-deploy verification: options in, one typed result per check out.
+
+/** `--resolve HOST:PORT:ADDR`: connect to ADDR while HOST stays the SNI, Host header and certificate name. */
+export interface ResolveSpec {
+  host: string;
+  port: number;
+  address: string;
+}
+
+export interface VerifyOptions {
+  /** The WebSocket endpoint, e.g. `wss://chat.example.com/ws`. */
+  url: string;
+  resolve?: ResolveSpec;
+  /** Extra trusted roots (PEM files), e.g. the sandbox's Pebble root. */
+  caPaths?: string[];
+  /** A ready token; otherwise one is minted from `jwtSecret`. */
+  token?: string;
+  jwtSecret?: string;
+  /** The room the checks write to; never a user's room. */
+  room: string;
+  /** Origin to present as an allowed browser origin (omitted when unset: non-browser clients send none). */
+  origin?: string;
+  /** Idle window in seconds; 0 skips the idle check. */
+  idleSeconds: number;
+  connections: number;
+  messages: number;
+  /** Bound on every single network step (connect, handshake, reply). */
+  timeoutMs: number;
+  /** All checks but the idle one. */
+  quick: boolean;
+  /** Port of the plain-HTTP listener whose redirect to https is checked (default 80). */
+  httpPort?: number;
+  /** When given, DNS must resolve the host to this address. */
+  expectAddress?: string;
+  /** Progress callback: called once per finished check, in report order. */
+  onResult?: (result: CheckResult) => void;
+}
+
+export type CheckStatus = 'pass' | 'fail' | 'skip' | 'warn';
+
+export type CheckId =
+  | 'dns.resolve'
+  | 'tls.chain'
+  | 'tls.expiry'
+  | 'http.redirect'
+  | 'http.healthz'
+  | 'http.readyz'
+  | 'ws.upgrade'
+  | 'ws.ping'
+  | 'ws.reject-token'
+  | 'ws.reject-origin'
+  | 'msg.broadcast'
+  | 'msg.history'
+  | 'ws.idle'
+  | 'ws.reconnect'
+  | 'ws.latency'
+  | 'ws.concurrency';
+
+export interface CheckResult {
+  id: CheckId;
+  title: string;
+  status: CheckStatus;
+  /** The measured figure, human-readable (`p50 3 ms, p95 5 ms`). */
+  figure?: string;
+  /** On fail/warn/skip: the likely cause in one line. */
+  cause?: string;
+  /** Stable error code on fail (`MI_ERR_VERIFY_TLS_UNTRUSTED`). */
+  code?: string;
+  /** Machine-readable figures for `--json` (numbers in ms, days, counts). */
+  data?: Record<string, number | string | boolean | null>;
+  durationMs: number;
+}
+
+export type VerifyExitCode = 0 | 3 | 4;
+
+export interface VerifyReport {
+  schema: 'messenger-infra/verify@1';
+  url: string;
+  host: string;
+  port: number;
+  /** The address connected to when `--resolve` was given. */
+  address?: string;
+  room: string;
+  quick: boolean;
+  startedAt: string;
+  durationMs: number;
+  /** False when no connection to the target could be made at all. */
+  reachable: boolean;
+  summary: Record<CheckStatus, number>;
+  exitCode: VerifyExitCode;
+  checks: CheckResult[];
+}

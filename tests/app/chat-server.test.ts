@@ -1,0 +1,275 @@
+/**
+ * The chat server in-process against a real throwaway MariaDB: broadcast, persistence, history, polling
+ * fallback, auth and Origin, oversize and malformed input, rate limit, heartbeat, backpressure.
+ */
+import net from 'node:net';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatClient, ChatClientError } from '../../app/src/chat-client.js';
+import { ErrorCode, MAX_PAYLOAD_BYTES, type ChatMessage } from '../../app/src/protocol.js';
+import { mintToken } from '../../app/src/token.js';
+import { startMariaDb, type ThrowawayMariaDb } from '../helpers/mariadb.js';
+import { ALLOWED_ORIGIN, SECRET, startServer, testConfig } from './fixture.js';
+
+let db: ThrowawayMariaDb;
+let srv: Awaited<ReturnType<typeof startServer>>;
+const clients: ChatClient[] = [];
+
+async function connect(sub = 'alice', extra: Partial<Parameters<typeof ChatClient.connect>[0]> = {}): Promise<ChatClient> {
+  const c = await ChatClient.connect({ url: srv.url, token: await mintToken(SECRET, sub, 300), timeoutMs: 5000, ...extra });
+  clients.push(c);
+  return c;
+}
+
+async function upgradeStatus(opts: Parameters<typeof ChatClient.connect>[0]): Promise<number | undefined> {
+  try {
+    const c = await ChatClient.connect(opts);
+    await c.close();
+    return 101;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ChatClientError);
+    return (err as ChatClientError).status;
+  }
+}
+
+beforeAll(async () => {
+  db = await startMariaDb();
+  srv = await startServer(testConfig(db, db.database, { MESSENGER_PING_INTERVAL_MS: '200' }), { maxBufferedBytes: 256 * 1024 });
+});
+
+afterAll(async () => {
+  for (const c of clients) await c.close().catch(() => {});
+  await srv?.server.shutdown('test end');
+  await db?.stop();
+});
+
+describe('chat over /ws', () => {
+  it('creates the schema idempotently (utf8mb4, index on room,id)', async () => {
+    const applied = await srv.server.store.migrate();
+    expect(applied).toEqual([]);
+    const conn = await mysql.createConnection({ host: '127.0.0.1', port: db.port, user: db.user, password: db.password, database: db.database });
+    const [rows] = await conn.query<mysql.RowDataPacket[]>('SHOW CREATE TABLE messages');
+    await conn.end();
+    const ddl = String(rows[0]?.['Create Table']);
+    expect(ddl).toMatch(/bigint\(20\) unsigned NOT NULL AUTO_INCREMENT/i);
+    expect(ddl).toMatch(/KEY `room_id` \(`room`,`id`\)/);
+    expect(ddl).toMatch(/CHARSET=utf8mb4/);
+  });
+
+  it('broadcasts to every member (sender included), acks the sender, and persists', async () => {
+    const a = await connect('alice');
+    const b = await connect('bob');
+    const outsider = await connect('carol');
+    expect(await a.join('bcast')).toMatchObject({ type: 'joined', room: 'bcast', lastId: 0 });
+    await b.join('bcast');
+    await outsider.join('other');
+    const ack = await a.send('bcast', 'héllo 👋', 'ref-1');
+    expect(ack).toMatchObject({ type: 'ack', ref: 'ref-1', id: expect.any(Number), ts: expect.any(String) });
+    const expected = { type: 'message', room: 'bcast', id: ack.id, user: 'alice', text: 'héllo 👋', ts: ack.ts };
+    expect(await a.waitForMessage({ id: ack.id })).toEqual(expected);
+    expect(await b.waitForMessage({ id: ack.id })).toEqual(expected);
+    const ack2 = await b.send('bcast', 'second');
+    expect(ack2.id).toBeGreaterThan(ack.id);
+    await a.waitForMessage({ id: ack2.id });
+    expect(outsider.received.filter((m) => m.room === 'bcast')).toEqual([]);
+    // Stored before it was acked: a fresh join sees it as lastId, history returns both in order.
+    const c = await connect('dave');
+    expect((await c.join('bcast')).lastId).toBe(ack2.id);
+    const h = await c.history('bcast', { after: 0 });
+    expect(h.messages.map((m) => [m.id, m.user, m.text])).toEqual([[ack.id, 'alice', 'héllo 👋'], [ack2.id, 'bob', 'second']]);
+  });
+
+  it('serves history after an id and the newest page, in ascending order', async () => {
+    const a = await connect('alice');
+    await a.join('hist');
+    const ids: number[] = [];
+    for (let i = 0; i < 12; i++) ids.push((await a.send('hist', `m${i}`)).id);
+    expect((await a.history('hist', { after: ids[4], limit: 3 })).messages.map((m) => m.text)).toEqual(['m5', 'm6', 'm7']);
+    expect((await a.history('hist', { limit: 3 })).messages.map((m) => m.text)).toEqual(['m9', 'm10', 'm11']);
+    expect((await a.history('hist', { after: ids[11] })).messages).toEqual([]);
+    await a.leave('hist');
+    const err = await a.send('hist', 'after leave').catch((e: unknown) => e);
+    expect((err as ChatClientError).frame?.code).toBe(ErrorCode.NOT_JOINED);
+  });
+
+  it('keeps ids monotonic under concurrent senders in one room', async () => {
+    const senders = await Promise.all(['s1', 's2', 's3'].map((u) => connect(u)));
+    const watcher = await connect('watcher');
+    await watcher.join('mono');
+    for (const s of senders) await s.join('mono');
+    await Promise.all(senders.map(async (s, i) => { for (let k = 0; k < 10; k++) await s.send('mono', `${i}-${k}`); }));
+    const h = await watcher.history('mono', { after: 0, limit: 100 });
+    expect(h.messages).toHaveLength(30);
+    const live = await (async () => {
+      const deadline = Date.now() + 5000;
+      while (watcher.received.filter((m) => m.room === 'mono').length < 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return watcher.received.filter((m) => m.room === 'mono').map((m) => m.id);
+    })();
+    expect(live).toEqual(h.messages.map((m) => m.id));
+    expect([...live].sort((x, y) => x - y)).toEqual(live);
+  });
+
+  it('answers malformed, unknown, bad-room, binary and non-JSON frames with error frames and stays up', async () => {
+    const a = await connect('mallory');
+    const frames: Array<[string | Buffer | Record<string, unknown>, string]> = [
+      ['{not json', ErrorCode.BAD_JSON],
+      [Buffer.from([0, 1, 2, 255]), ErrorCode.BINARY_FRAME],
+      [{ type: 'dance' }, ErrorCode.UNKNOWN_TYPE],
+      [{ type: 'join', room: '../etc' }, ErrorCode.BAD_ROOM],
+      [{ type: 'send', room: 'x', text: 'no ref' }, ErrorCode.BAD_REF],
+      [{ type: 'history', room: 'x', limit: 1e9 }, ErrorCode.BAD_FRAME],
+      ['[]', ErrorCode.BAD_FRAME],
+      ['{"type":"join","room":"x","__proto__":{"polluted":1}}', ''],
+    ];
+    for (const [f] of frames) a.sendRaw(f as string);
+    const deadline = Date.now() + 5000;
+    while (a.errors.length < frames.length - 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(a.errors.map((e) => e.code)).toEqual(frames.map(([, c]) => c).filter(Boolean));
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // Same connection still works.
+    await a.join('after-junk');
+    expect((await a.send('after-junk', 'still fine')).id).toBeGreaterThan(0);
+  });
+
+  it('closes an oversize payload with 1009 without affecting others', async () => {
+    const big = await connect('big');
+    const bystander = await connect('bystander');
+    await bystander.join('calm');
+    big.sendRaw(JSON.stringify({ type: 'send', room: 'calm', text: 'x'.repeat(MAX_PAYLOAD_BYTES), ref: 1 }));
+    expect((await big.waitForClose()).code).toBe(1009);
+    expect((await bystander.send('calm', 'unaffected')).id).toBeGreaterThan(0);
+  });
+
+  it('rate-limits a flooding connection with RATE_LIMITED errors carrying the ref', async () => {
+    const f = await connect('flood');
+    await f.join('flood');
+    for (let i = 0; i < 80; i++) f.sendRaw({ type: 'send', room: 'flood', text: `x${i}`, ref: `f${i}` });
+    const deadline = Date.now() + 5000;
+    while (f.errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const limited = f.errors.filter((e) => e.code === ErrorCode.RATE_LIMITED);
+    expect(limited.length).toBeGreaterThan(20);
+    expect(limited[0]?.ref).toMatch(/^f\d+$/);
+  });
+
+  it('rejects upgrades: 401 for missing/bad/expired token, 403 for a foreign Origin', async () => {
+    const good = await mintToken(SECRET, 'alice', 60);
+    expect(await upgradeStatus({ url: srv.url })).toBe(401);
+    expect(await upgradeStatus({ url: srv.url, token: 'garbage' })).toBe(401);
+    expect(await upgradeStatus({ url: srv.url, token: await mintToken('another-secret-another-secret-12345', 'alice', 60) })).toBe(401);
+    expect(await upgradeStatus({ url: srv.url, token: await mintToken(SECRET, 'alice', -10) })).toBe(401);
+    expect(await upgradeStatus({ url: srv.url, token: good, origin: 'https://evil.example' })).toBe(403);
+    expect(await upgradeStatus({ url: srv.url, token: good, origin: ALLOWED_ORIGIN })).toBe(101);
+    expect(await upgradeStatus({ url: srv.url, token: good, tokenInQuery: true, origin: ALLOWED_ORIGIN })).toBe(101);
+    expect(await upgradeStatus({ url: srv.url.replace('/ws', '/nope'), token: good })).toBe(404);
+  });
+
+  it('logs the X-Forwarded-For address when the peer is loopback', async () => {
+    await connect('proxied', { headers: { 'x-forwarded-for': '198.51.100.7, 203.0.113.9' } });
+    const line = srv.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'ws connected' && l.user === 'proxied');
+    expect(line).toMatchObject({ addr: '203.0.113.9', connections: expect.any(Number) });
+  });
+
+  it('terminates a peer that does not answer pings, keeps one that does', async () => {
+    const silent = await connect('silent', { wsOptions: { autoPong: false } });
+    const lively = await connect('lively');
+    const t0 = Date.now();
+    const closed = await silent.waitForClose();
+    expect(closed.code).toBe(1006);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(lively.closed).toBeUndefined();
+    await lively.join('alive');
+  });
+
+  it('drops a client that does not read instead of buffering for it', async () => {
+    const token = await mintToken(SECRET, 'slow', 60);
+    const port = srv.port;
+    // A raw client that completes the handshake, joins, then never reads again.
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(`GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    await new Promise((r) => sock.once('data', r));
+    const payload = Buffer.from(JSON.stringify({ type: 'join', room: 'firehose' }));
+    const mask = Buffer.from([1, 2, 3, 4]);
+    const masked = Buffer.from(payload.map((b, i) => b ^ (mask[i % 4] as number)));
+    sock.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
+    // Joined within a few ms; stay well inside the 200 ms heartbeat, which would also end this mute client.
+    await new Promise((r) => setTimeout(r, 30));
+    sock.pause();
+    const closedP = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.on('error', () => {});
+    const sender = await connect('firehose', {});
+    const before = srv.server.hub.slowDrops;
+    const text = 'y'.repeat(3900);
+    for (let i = 0; i < 5000 && srv.server.hub.slowDrops === before; i++) {
+      srv.server.hub.broadcast({ room: 'firehose', id: 1e9 + i, user: 'load', text, ts: new Date().toISOString() } as ChatMessage);
+    }
+    expect(srv.server.hub.slowDrops).toBe(before + 1);
+    // Reading again drains what the kernel held and then sees the server's close.
+    sock.resume();
+    await closedP;
+    expect(sender.closed).toBeUndefined();
+  });
+});
+
+describe('HTTP API', () => {
+  it('answers /healthz and /readyz', async () => {
+    expect((await fetch(`${srv.http}/healthz`)).status).toBe(200);
+    const r = await fetch(`${srv.http}/readyz`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toMatchObject({ status: 'ready' });
+  });
+
+  it('serves the web client at /', async () => {
+    const r = await fetch(`${srv.http}/`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toContain('text/html');
+    expect(await r.text()).toContain('/app.js');
+    expect((await fetch(`${srv.http}/app.js`)).status).toBe(200);
+  });
+
+  it('POSTs reach WebSocket members, WebSocket messages reach pollers, long polling wakes up', async () => {
+    const token = await mintToken(SECRET, 'poller', 60);
+    const auth = { authorization: `Bearer ${token}` };
+    const ws = await connect('wsuser');
+    await ws.join('mixed');
+    const post = await fetch(`${srv.http}/api/rooms/mixed/messages`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ text: 'from http' }) });
+    expect(post.status).toBe(201);
+    const stored = (await post.json()) as ChatMessage;
+    expect(stored).toMatchObject({ room: 'mixed', user: 'poller', text: 'from http', id: expect.any(Number), ts: expect.any(String) });
+    expect(await ws.waitForMessage({ id: stored.id })).toMatchObject({ text: 'from http', user: 'poller' });
+
+    const ack = await ws.send('mixed', 'from ws');
+    const get = await fetch(`${srv.http}/api/rooms/mixed/messages?after=${stored.id}&token=${token}`);
+    expect(get.status).toBe(200);
+    expect(((await get.json()) as { messages: ChatMessage[] }).messages).toEqual([{ room: 'mixed', id: ack.id, user: 'wsuser', text: 'from ws', ts: ack.ts }]);
+
+    // Long poll: held until the next message arrives.
+    const t0 = Date.now();
+    const polling = fetch(`${srv.http}/api/rooms/mixed/messages?after=${ack.id}&wait=10`, { headers: auth });
+    await new Promise((r) => setTimeout(r, 300));
+    const ack2 = await ws.send('mixed', 'wake up');
+    const polled = (await (await polling).json()) as { messages: ChatMessage[] };
+    expect(polled.messages.map((m) => m.id)).toEqual([ack2.id]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('applies the same auth and validation to the API', async () => {
+    const token = await mintToken(SECRET, 'poller', 60);
+    const auth = { authorization: `Bearer ${token}` };
+    const api = `${srv.http}/api/rooms/api/messages`;
+    expect((await fetch(api)).status).toBe(401);
+    expect((await fetch(api, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    expect((await fetch(api, { headers: { ...auth, origin: 'https://evil.example' } })).status).toBe(403);
+    expect((await fetch(`${srv.http}/api/rooms/BAD!/messages`, { headers: auth })).status).toBe(400);
+    expect((await fetch(`${api}?limit=100000`, { headers: auth })).status).toBe(400);
+    const bad = await fetch(api, { method: 'POST', headers: auth, body: 'nope' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: { code: ErrorCode.BAD_JSON, message: expect.any(String) } });
+    expect((await fetch(api, { method: 'POST', headers: auth, body: JSON.stringify({ text: '' }) })).status).toBe(400);
+    expect((await fetch(api, { method: 'POST', headers: auth, body: 'x'.repeat(MAX_PAYLOAD_BYTES + 10) })).status).toBe(413);
+    const pre = await fetch(api, { method: 'OPTIONS', headers: { origin: ALLOWED_ORIGIN } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
+  });
+});

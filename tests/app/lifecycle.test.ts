@@ -1,0 +1,166 @@
+/**
+ * The bundle as deployed: plain `node messenger-chat.mjs` from a directory without node_modules, against a
+ * real MariaDB. Config errors, graceful SIGTERM with reconnect-and-catch-up losing nothing, and the relay
+ * between two instances.
+ */
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatClient, type ChatClientError } from '../../app/src/chat-client.js';
+import { ErrorCode, type ChatMessage } from '../../app/src/protocol.js';
+import { mintToken } from '../../app/src/token.js';
+import { relayCredential, RELAY_AUTH_HEADER } from '../../app/src/relay.js';
+import { freePort, startMariaDb, type ThrowawayMariaDb } from '../helpers/mariadb.js';
+import { buildBundle, runBundle, SECRET, stopProcess, waitForHttp, type AppProcess } from './fixture.js';
+
+let db: ThrowawayMariaDb;
+let bundle: string;
+const procs: AppProcess[] = [];
+
+beforeAll(async () => {
+  [db, bundle] = await Promise.all([startMariaDb(), buildBundle()]);
+});
+
+afterAll(async () => {
+  for (const p of procs) await stopProcess(p);
+  await db?.stop();
+});
+
+async function startApp(env: Record<string, string>, port?: number): Promise<AppProcess> {
+  const p = runBundle(bundle, { ...db.env(), ...env }, port ?? (await freePort()));
+  procs.push(p);
+  await waitForHttp(`http://127.0.0.1:${p.port}/readyz`);
+  return p;
+}
+
+describe('bundle', () => {
+  it('is deterministic and described by its manifest', async () => {
+    const again = await buildBundle();
+    const [a, b] = await Promise.all([readFile(bundle), readFile(again)]);
+    expect(a.equals(b)).toBe(true);
+    expect(a.toString()).not.toMatch(/\/work\/main/);
+    const manifest = JSON.parse(await readFile(join(bundle, '..', 'manifest.json'), 'utf8')) as Record<string, unknown>;
+    expect(manifest).toEqual({
+      name: 'messenger-chat',
+      version: expect.any(String),
+      node: '>=20',
+      entry: 'messenger-chat.mjs',
+      files: { 'messenger-chat.mjs': createHash('sha256').update(a).digest('hex') },
+    });
+  });
+
+  it('exits 1 with one log line naming a missing or bad variable', async () => {
+    for (const [env, variable] of [
+      [{ MESSENGER_JWT_SECRET: '' }, 'MESSENGER_JWT_SECRET'],
+      [{ MESSENGER_JWT_SECRET: 'too-short' }, 'MESSENGER_JWT_SECRET'],
+      [{ MESSENGER_DB_POOL: 'many' }, 'MESSENGER_DB_POOL'],
+    ] as const) {
+      const p = runBundle(bundle, { ...db.env(), ...env }, await freePort());
+      expect(await p.exited).toBe(1);
+      const lines = p.stdout.filter((l) => l.trim());
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0] as string)).toMatchObject({ level: 'error', variable, code: 'MI_ERR_APP_CONFIG' });
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('closes with 1001 on SIGTERM; a reconnecting client catches up and loses no acked message', async () => {
+    await db.createDatabase('shutdown');
+    const env = { MESSENGER_DB_NAME: 'shutdown', MESSENGER_DB_SOCKET: db.socketPath, MESSENGER_RATE_PER_SEC: '1000', MESSENGER_RATE_BURST: '1000' };
+    const app = await startApp(env);
+    const url = `ws://127.0.0.1:${app.port}/ws`;
+    const reader = await ChatClient.connect({ url, token: await mintToken(SECRET, 'reader', 300) });
+    const writer = await ChatClient.connect({ url, token: await mintToken(SECRET, 'writer', 300) });
+    await reader.join('drain');
+    await writer.join('drain');
+
+    // Pipelined sends (no waiting for acks) so some are in flight when SIGTERM lands.
+    const acked: number[] = [];
+    const refused: string[] = [];
+    const pending: Array<Promise<void>> = [];
+    let i = 0;
+    const writing = (async () => {
+      while (!writer.closed && i < 5000) {
+        for (let k = 0; k < 20 && !writer.closed; k++, i++) {
+          pending.push(writer.send('drain', `n${i}`).then((a) => void acked.push(a.id), (e: ChatClientError) => void refused.push(e.frame?.code ?? e.code)));
+        }
+        await new Promise((r) => setTimeout(r, 40));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 400));
+    process.kill(app.child.pid as number, 'SIGTERM');
+    const [rc, rClose, wClose] = await Promise.all([app.exited, reader.waitForClose(), writer.waitForClose()]);
+    await writing;
+    await Promise.all(pending);
+    expect(rc).toBe(0);
+    expect(rClose.code).toBe(1001);
+    expect(wClose.code).toBe(1001);
+    expect(acked.length).toBeGreaterThan(20);
+    // Anything unacked was refused explicitly or cut off by the close, never silently "sent".
+    expect(refused.filter((c) => c !== ErrorCode.SHUTTING_DOWN && c !== 'MI_ERR_CHAT_CLOSED')).toEqual([]);
+    expect(app.stdout.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+
+    // Restart on the same port; the reader catches up from its last live id.
+    await startApp(env, app.port);
+    const lastSeen = reader.received.at(-1)?.id ?? 0;
+    const again = await ChatClient.connect({ url, token: await mintToken(SECRET, 'reader', 300) });
+    await again.join('drain');
+    const caught: ChatMessage[] = [];
+    for (let after = lastSeen; ;) {
+      const page = (await again.history('drain', { after, limit: 500 })).messages;
+      caught.push(...page);
+      if (page.length < 500) break;
+      after = page.at(-1)?.id ?? after;
+    }
+    const seen = new Set([...reader.received.map((m) => m.id), ...caught.map((m) => m.id)]);
+    expect(acked.filter((id) => !seen.has(id))).toEqual([]);
+    // Live ids were in order and the catch-up continues after them.
+    const live = reader.received.map((m) => m.id);
+    expect([...live].sort((x, y) => x - y)).toEqual(live);
+    await again.close();
+  });
+});
+
+describe('relay between instances', () => {
+  it('delivers a message accepted by one instance to members on the other (ws and HTTP)', async () => {
+    await db.createDatabase('relay');
+    const [pa, pb] = [await freePort(), await freePort()];
+    const common = { MESSENGER_DB_NAME: 'relay' };
+    const [a, b] = await Promise.all([
+      startApp({ ...common, MESSENGER_INSTANCE: 'a', MESSENGER_PEERS: `127.0.0.1:${pa},127.0.0.1:${pb}` }, pa),
+      startApp({ ...common, MESSENGER_INSTANCE: 'b', MESSENGER_PEERS: `127.0.0.1:${pa},127.0.0.1:${pb}` }, pb),
+    ]);
+    await waitForHttp(`http://127.0.0.1:${a.port}/readyz`, (r) => r.peers === 1);
+    await waitForHttp(`http://127.0.0.1:${b.port}/readyz`, (r) => r.peers === 1);
+    const onA = await ChatClient.connect({ url: `ws://127.0.0.1:${a.port}/ws`, token: await mintToken(SECRET, 'ann', 60) });
+    const onB = await ChatClient.connect({ url: `ws://127.0.0.1:${b.port}/ws`, token: await mintToken(SECRET, 'ben', 60) });
+    await onA.join('across');
+    await onB.join('across');
+    const ackA = await onA.send('across', 'from a');
+    expect(await onB.waitForMessage({ id: ackA.id })).toMatchObject({ user: 'ann', text: 'from a' });
+    const ackB = await onB.send('across', 'from b');
+    expect(await onA.waitForMessage({ id: ackB.id })).toMatchObject({ user: 'ben', text: 'from b' });
+    const post = await fetch(`http://127.0.0.1:${b.port}/api/rooms/across/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await mintToken(SECRET, 'poller', 60)}` },
+      body: JSON.stringify({ text: 'via http on b' }),
+    });
+    const stored = (await post.json()) as ChatMessage;
+    expect(await onA.waitForMessage({ id: stored.id })).toMatchObject({ text: 'via http on b' });
+    // Each message arrives exactly once on each side.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(onA.received.map((m) => m.id)).toEqual([ackA.id, ackB.id, stored.id]);
+    expect(onB.received.map((m) => m.id)).toEqual([ackA.id, ackB.id, stored.id]);
+
+    // The relay path refuses strangers and anything forwarded by nginx.
+    const relayUrl = `ws://127.0.0.1:${a.port}/internal/relay`;
+    const status = (opts: Parameters<typeof ChatClient.connect>[0]) => ChatClient.connect(opts).then(() => 101, (e: ChatClientError) => e.status);
+    expect(await status({ url: relayUrl })).toBe(401);
+    expect(await status({ url: relayUrl, headers: { [RELAY_AUTH_HEADER]: relayCredential('wrong-secret-wrong-secret-wrong-secret', 'x') } })).toBe(401);
+    expect(await status({ url: relayUrl, headers: { [RELAY_AUTH_HEADER]: relayCredential(SECRET, 'x'), 'x-forwarded-for': '203.0.113.1' } })).toBe(403);
+    await onA.close();
+    await onB.close();
+  });
+});

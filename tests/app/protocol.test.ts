@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, MAX_TEXT_LENGTH, parseClientFrame } from '../../app/src/protocol.js';
+import { ConfigError, loadConfig } from '../../app/src/config.js';
+
+// Fixtures as data: raw frame → parsed frame or error code.
+const ok: Array<[string, unknown]> = [
+  ['{"type":"join","room":"lobby"}', { type: 'join', room: 'lobby' }],
+  ['{"type":"join","room":"a_b-9","ref":7}', { type: 'join', room: 'a_b-9', ref: 7 }],
+  ['{"type":"leave","room":"x","ref":"r"}', { type: 'leave', room: 'x', ref: 'r' }],
+  ['{"type":"send","room":"x","text":"hi","ref":"r1"}', { type: 'send', room: 'x', text: 'hi', ref: 'r1' }],
+  ['{"type":"history","room":"x","after":10,"limit":5}', { type: 'history', room: 'x', after: 10, limit: 5 }],
+  ['{"type":"history","room":"x"}', { type: 'history', room: 'x' }],
+  [`{"type":"join","room":"${'a'.repeat(64)}"}`, { type: 'join', room: 'a'.repeat(64) }],
+];
+const bad: Array<[string, string]> = [
+  ['not json', ErrorCode.BAD_JSON],
+  ['', ErrorCode.BAD_JSON],
+  ['[1,2]', ErrorCode.BAD_FRAME],
+  ['null', ErrorCode.BAD_FRAME],
+  ['"join"', ErrorCode.BAD_FRAME],
+  ['{"room":"x"}', ErrorCode.UNKNOWN_TYPE],
+  ['{"type":"shout","room":"x"}', ErrorCode.UNKNOWN_TYPE],
+  ['{"type":"__proto__","room":"x"}', ErrorCode.UNKNOWN_TYPE],
+  ['{"type":"join","room":"Lobby"}', ErrorCode.BAD_ROOM],
+  ['{"type":"join","room":""}', ErrorCode.BAD_ROOM],
+  [`{"type":"join","room":"${'a'.repeat(65)}"}`, ErrorCode.BAD_ROOM],
+  ['{"type":"join","room":"a b"}', ErrorCode.BAD_ROOM],
+  ['{"type":"join","room":7}', ErrorCode.BAD_ROOM],
+  ['{"type":"send","room":"x","text":"hi"}', ErrorCode.BAD_REF],
+  ['{"type":"send","room":"x","text":"   ","ref":1}', ErrorCode.BAD_TEXT],
+  ['{"type":"send","room":"x","text":5,"ref":1}', ErrorCode.BAD_TEXT],
+  [`{"type":"send","room":"x","text":"${'a'.repeat(MAX_TEXT_LENGTH + 1)}","ref":1}`, ErrorCode.TEXT_TOO_LONG],
+  ['{"type":"send","room":"x","text":"hi","ref":{}}', ErrorCode.BAD_REF],
+  ['{"type":"history","room":"x","after":-1}', ErrorCode.BAD_FRAME],
+  ['{"type":"history","room":"x","after":1.5}', ErrorCode.BAD_FRAME],
+  ['{"type":"history","room":"x","limit":0}', ErrorCode.BAD_FRAME],
+  ['{"type":"history","room":"x","limit":501}', ErrorCode.BAD_FRAME],
+];
+
+describe('parseClientFrame', () => {
+  it.each(ok)('accepts %s', (raw, frame) => {
+    expect(parseClientFrame(raw)).toEqual({ ok: true, frame });
+  });
+  it.each(bad)('rejects %s with the right code', (raw, code) => {
+    const r = parseClientFrame(raw);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatchObject({ type: 'error', code });
+  });
+  it('echoes a valid ref in errors', () => {
+    const r = parseClientFrame('{"type":"send","room":"BAD","text":"x","ref":"abc"}');
+    expect(r).toEqual({ ok: false, error: { type: 'error', code: ErrorCode.BAD_ROOM, message: expect.any(String), ref: 'abc' } });
+  });
+});
+
+describe('loadConfig', () => {
+  const base = { MESSENGER_JWT_SECRET: 's'.repeat(32), MESSENGER_DB_USER: 'chat', MESSENGER_DB_NAME: 'messenger' };
+  it('applies the documented defaults', () => {
+    const c = loadConfig(base);
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 3000, pingIntervalMs: 30_000, instance: '0', peers: [], allowedOrigins: [] });
+    expect(c.db).toMatchObject({ host: '127.0.0.1', port: 3306, poolSize: 10 });
+    expect(c.db.socketPath).toBeUndefined();
+  });
+  it('parses origins, peers and the socket', () => {
+    const c = loadConfig({ ...base, MESSENGER_ALLOWED_ORIGINS: 'https://a.example, http://localhost:8080', MESSENGER_PEERS: '127.0.0.1:3001,[::1]:3002', MESSENGER_DB_SOCKET: '/run/mysqld/mysqld.sock' });
+    expect(c.allowedOrigins).toEqual(['https://a.example', 'http://localhost:8080']);
+    expect(c.peers).toEqual([{ host: '127.0.0.1', port: 3001 }, { host: '::1', port: 3002 }]);
+    expect(c.db.socketPath).toBe('/run/mysqld/mysqld.sock');
+  });
+  it.each([
+    [{ MESSENGER_JWT_SECRET: undefined }, 'MESSENGER_JWT_SECRET'],
+    [{ MESSENGER_JWT_SECRET: 'short' }, 'MESSENGER_JWT_SECRET'],
+    [{ MESSENGER_PORT: 'abc' }, 'MESSENGER_PORT'],
+    [{ MESSENGER_DB_POOL: '0' }, 'MESSENGER_DB_POOL'],
+    [{ MESSENGER_ALLOWED_ORIGINS: 'https://a.example/path' }, 'MESSENGER_ALLOWED_ORIGINS'],
+    [{ MESSENGER_PEERS: 'localhost' }, 'MESSENGER_PEERS'],
+    [{ MESSENGER_DB_USER: '' }, 'MESSENGER_DB_USER'],
+  ])('rejects %o naming %s', (over, variable) => {
+    try {
+      loadConfig({ ...base, ...over });
+      expect.unreachable('loadConfig accepted a bad value');
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).variable).toBe(variable);
+      expect((err as Error).message.startsWith(variable)).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,62 @@
+import { cpSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HOST_PATHS } from '../../src/core/host-model.js';
+import { renderHostFiles } from '../../src/core/render.js';
+import { TIER_NAMES } from '../../src/core/tiers.js';
+import { fileAt, model, run, tempDir, writeAt } from './fixtures.js';
+
+/**
+ * The rendered unit checked by the real `systemd-analyze verify` (Debian package `systemd`), loading
+ * the instance messenger-chat@3000.service from the template, as systemctl would.
+ *
+ * It runs with `--root=TEMP` so nothing is installed on the host: TEMP holds a copy of the host's
+ * /usr/lib/systemd/system (verify resolves the unit's dependencies such as sysinit.target,
+ * network-online.target, mariadb.service from there), the rendered unit at its host path, and an
+ * executable at the ExecStart path (/opt/messenger-node/current/bin/node). That last file is a stand-in
+ * shell script: verify only checks that ExecStart names an executable file; the real Node.js binary is
+ * what the executor installs on the VPS. verify reports bad values and unknown keys as warnings with
+ * exit status 0, so the test also requires empty output.
+ */
+const ANALYZE = '/usr/bin/systemd-analyze';
+const INSTANCE = 'messenger-chat@3000.service';
+let root: string;
+
+beforeAll(() => {
+  root = tempDir('systemd-root');
+  cpSync('/usr/lib/systemd/system', `${root}/usr/lib/systemd/system`, { recursive: true, verbatimSymlinks: true });
+  writeAt(root, HOST_PATHS.nodeBin, '#!/bin/sh\nexit 0\n', 0o755);
+  writeAt(root, `${HOST_PATHS.appCurrent}/messenger-chat.mjs`, '');
+});
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function verify(unit: string): { status: number | null; output: string } {
+  writeAt(root, HOST_PATHS.systemdUnit, unit);
+  const res = run([ANALYZE, 'verify', '--man=no', `--root=${root}`, INSTANCE]);
+  return { status: res.status, output: (res.stdout + res.stderr).trim() };
+}
+
+describe.each(TIER_NAMES)('systemd-analyze verify accepts the %s unit', (tier) => {
+  it('exit 0 and not a single warning', () => {
+    const unit = fileAt(renderHostFiles(model(tier), 'full'), HOST_PATHS.systemdUnit).content;
+    const res = verify(unit);
+    expect(res.output).toBe('');
+    expect(res.status).toBe(0);
+  });
+});
+
+describe('systemd-analyze verify catches a broken unit (the check is real)', () => {
+  const unit = () => fileAt(renderHostFiles(model('mvp'), 'full'), HOST_PATHS.systemdUnit).content;
+
+  it('reports a bad value and an unknown key', () => {
+    const res = verify(unit().replace('ProtectSystem=strict', 'ProtectSystem=bogus\nProtectSystm=strict'));
+    expect(res.output).toContain('Failed to parse protect system value');
+    expect(res.output).toContain("Unknown key 'ProtectSystm'");
+  });
+
+  it('fails when ExecStart is not executable', () => {
+    const res = verify(unit().replace(HOST_PATHS.nodeBin, '/opt/messenger-node/missing/bin/node'));
+    expect(res.status).not.toBe(0);
+    expect(res.output).toContain('is not executable');
+  });
+});

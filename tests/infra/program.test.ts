@@ -1,0 +1,222 @@
+import * as pulumi from '@pulumi/pulumi';
+import { describe, expect, it } from 'vitest';
+import { TIERS, TIER_NAMES, type TierName } from '../../src/core/tiers.js';
+import { PROVIDER_NAMES, readInfraConfig, type ProviderName } from '../../infra/config.js';
+import { HOST_SETUP_API_URL } from '../../infra/host-setup.js';
+import { HCLOUD_SERVER_TYPES } from '../../infra/providers/hcloud.js';
+import { messengerInfra, type StackOutputs } from '../../infra/program.js';
+
+/**
+ * The Pulumi program under pulumi.runtime.setMocks: no engine, no cloud. The mocks record every
+ * resource registration with its inputs as they cross the RPC boundary, where secrets are still
+ * wrapped, so "marked secret" is checked on the wire, not on our own objects.
+ */
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPm3r0fYq7Z9Xw0e0cM8Sx7C8aX1lZ4dC2b9mJ8nQ0aB me@laptop';
+const PRIVATE_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----';
+const IP = '203.0.113.7';
+
+interface Registered {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+
+function baseConfig(provider: ProviderName, tier: TierName): Record<string, string> {
+  const c: Record<string, string> = {
+    tier,
+    provider,
+    domain: 'chat.example.com',
+    email: 'admin@example.com',
+  };
+  if (provider === 'beget') Object.assign(c, { region: 'ru1', image: 'img-debian-12', sshPublicKey: KEY, begetToken: 'beget-secret-token' });
+  if (provider === 'hcloud') Object.assign(c, { region: 'nbg1', sshPublicKey: KEY, hcloudToken: 'hcloud-secret-token' });
+  if (provider === 'existing') Object.assign(c, { serverAddress: IP });
+  return c;
+}
+
+const SECRET_KEYS = ['begetToken', 'hcloudToken', 'sshPrivateKey'];
+
+async function run(config: Record<string, string>): Promise<{ registered: Registered[]; outputs: Record<string, unknown>; raw: StackOutputs }> {
+  const registered: Registered[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        registered.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
+        const state: Record<string, unknown> = { ...args.inputs };
+        if (args.type === 'hcloud:index/server:Server') state.ipv4Address = IP;
+        if (args.type.includes(':BegetServer')) Object.assign(state, { ipv4: IP, status: 'RUNNING', sshKeyId: 100 });
+        return { id: `${args.name}-id`, state };
+      },
+      call: (args) => args.inputs,
+    },
+    'messenger-infra',
+    'test',
+    false,
+  );
+  const all: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config)) all[`messenger-infra:${k}`] = v;
+  pulumi.runtime.setAllConfig(all, SECRET_KEYS.filter((k) => k in config).map((k) => `messenger-infra:${k}`));
+
+  const raw = messengerInfra();
+  const outputs: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) outputs[k] = await new Promise((resolve) => (v as pulumi.Output<unknown>).apply(resolve));
+  // Registrations no output depends on (host setup) finish here; waitForRPCs is untyped in 3.248.
+  await (pulumi.runtime as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs();
+  return { registered, outputs, raw };
+}
+
+function isWireSecret(value: unknown): boolean {
+  return pulumi.runtime.isRpcSecret(value);
+}
+
+async function outputIsSecret(o: pulumi.Output<unknown>): Promise<boolean> {
+  return pulumi.isSecret(o);
+}
+
+describe('program under mocks: every tier x provider', () => {
+  for (const provider of PROVIDER_NAMES) {
+    for (const tier of TIER_NAMES) {
+      it(`${provider} / ${tier}`, async () => {
+        const { registered, outputs, raw } = await run(baseConfig(provider, tier));
+        const t = TIERS[tier];
+
+        expect(outputs).toEqual({
+          serverIp: IP,
+          httpsUrl: 'https://chat.example.com/',
+          wsUrl: 'wss://chat.example.com/ws',
+          provider,
+          tier,
+        });
+        for (const o of Object.values(raw)) expect(await outputIsSecret(o)).toBe(false);
+        // No secret value shows up in any stack output.
+        expect(JSON.stringify(outputs)).not.toMatch(/secret-token/);
+
+        if (provider === 'beget') {
+          const server = registered.find((r) => r.type === 'pulumi-nodejs:dynamic/messenger-infra:BegetServer');
+          expect(server).toBeDefined();
+          expect(server?.inputs).toMatchObject({
+            apiUrl: 'https://api.beget.com',
+            region: 'ru1',
+            imageId: 'img-debian-12',
+            hostname: 'chat.example.com',
+            sshPublicKey: KEY,
+            cpuCount: t.vcpu.min,
+            memoryMb: t.ramMb,
+            diskMb: t.diskGb * 1024,
+          });
+          expect(isWireSecret(server?.inputs.token)).toBe(true);
+          expect(pulumi.runtime.unwrapRpcSecret(server?.inputs.token)).toBe('beget-secret-token');
+          // The provider code itself was serialized for the engine, and holds no secret.
+          expect(typeof server?.inputs.__provider).toBe('string');
+          expect(String(server?.inputs.__provider)).not.toContain('beget-secret-token');
+          expect(registered.map((r) => r.type)).toEqual(['pulumi-nodejs:dynamic/messenger-infra:BegetServer']);
+        }
+
+        if (provider === 'hcloud') {
+          const server = registered.find((r) => r.type === 'hcloud:index/server:Server');
+          const key = registered.find((r) => r.type === 'hcloud:index/sshKey:SshKey');
+          const prov = registered.find((r) => r.type === 'pulumi:providers:hcloud');
+          const type = HCLOUD_SERVER_TYPES[tier];
+          expect(server?.inputs).toMatchObject({ serverType: type.serverType, location: 'nbg1', image: 'debian-12', name: 'chat.example.com' });
+          // Same RAM as the tier, vCPUs inside the tier's range.
+          expect(type.ramMb).toBe(t.ramMb);
+          expect(type.vcpu).toBeGreaterThanOrEqual(t.vcpu.min);
+          expect(type.vcpu).toBeLessThanOrEqual(t.vcpu.max);
+          expect(type.diskGb).toBeGreaterThanOrEqual(t.diskGb);
+          // The server gets the registered key's id.
+          expect(key?.inputs.publicKey).toBe(KEY);
+          expect(server?.inputs.sshKeys).toEqual([`${key?.name}-id`]);
+          expect(isWireSecret(prov?.inputs.token)).toBe(true);
+          expect(JSON.stringify(server?.inputs)).not.toContain('hcloud-secret-token');
+        }
+
+        if (provider === 'existing') {
+          // Nothing is created for an existing server.
+          expect(registered).toEqual([]);
+        }
+        // Without an SSH private key in the config, no host setup is declared.
+        expect(registered.some((r) => r.type.includes('HostSetup'))).toBe(false);
+      });
+    }
+  }
+});
+
+describe('host setup resource wiring', () => {
+  it('registers HostSetup with the server IP, the config and a secret private key', async () => {
+    const config = {
+      ...baseConfig('beget', 'growth'),
+      sshPrivateKey: PRIVATE_KEY,
+      sshPort: '2222',
+      knownHosts: `[${IP}]:2222 ssh-ed25519 AAAAhostkey`,
+      acmeServer: 'https://127.0.0.1:14000/dir',
+      renderedDigest: 'sha256:abc123',
+    };
+    const { registered } = await run(config);
+    const hs = registered.find((r) => r.type === 'pulumi-nodejs:dynamic/messenger-infra:HostSetup');
+    expect(hs).toBeDefined();
+    const { __provider, sshPrivateKey, ...rest } = hs?.inputs ?? {};
+    expect(rest).toEqual({
+      host: IP,
+      sshPort: 2222,
+      sshUser: 'root',
+      knownHosts: `[${IP}]:2222 ssh-ed25519 AAAAhostkey`,
+      tier: 'growth',
+      domain: 'chat.example.com',
+      email: 'admin@example.com',
+      acmeServer: 'https://127.0.0.1:14000/dir',
+      renderedDigest: 'sha256:abc123',
+    });
+    expect(isWireSecret(sshPrivateKey)).toBe(true);
+    expect(pulumi.runtime.unwrapRpcSecret(sshPrivateKey)).toBe(PRIVATE_KEY);
+    // The serialized provider points at the executor module by absolute URL and holds no key material.
+    expect(String(__provider)).toContain(HOST_SETUP_API_URL);
+    expect(String(__provider)).not.toContain('OPENSSH PRIVATE KEY');
+  });
+});
+
+describe('stack config validation', () => {
+  async function configError(config: Record<string, string>): Promise<string> {
+    await pulumi.runtime.setMocks({ newResource: (a) => ({ id: 'x', state: a.inputs }), call: (a) => a.inputs }, 'messenger-infra', 'test', false);
+    const all: Record<string, string> = {};
+    for (const [k, v] of Object.entries(config)) all[`messenger-infra:${k}`] = v;
+    pulumi.runtime.setAllConfig(all, SECRET_KEYS.filter((k) => k in config).map((k) => `messenger-infra:${k}`));
+    try {
+      readInfraConfig();
+    } catch (err) {
+      expect((err as { code?: string }).code).toBe('MI_ERR_CONFIG');
+      const message = (err as Error).message;
+      expect(message).not.toContain('\n');
+      return message;
+    }
+    throw new Error('expected a config error');
+  }
+
+  it('a bad tier is one line naming the field and the fix', async () => {
+    expect(await configError({ ...baseConfig('beget', 'mvp'), tier: 'huge' })).toBe(
+      'stack config "tier": must be one of mvp, growth, scale (got "huge"); fix: pulumi config set tier mvp',
+    );
+  });
+
+  it('names each missing or malformed field', async () => {
+    expect(await configError({ ...baseConfig('beget', 'mvp'), provider: 'aws' })).toMatch(/^stack config "provider": must be one of beget, hcloud, existing/);
+    const noToken = baseConfig('beget', 'mvp');
+    delete noToken.begetToken;
+    expect(await configError(noToken)).toBe('stack config "begetToken": is required for this provider; fix: pulumi config set --secret begetToken <token>');
+    expect(await configError({ ...baseConfig('hcloud', 'mvp'), sshPublicKey: 'not-a-key' })).toMatch(/^stack config "sshPublicKey": must be an OpenSSH public key line/);
+    expect(await configError({ ...baseConfig('beget', 'mvp'), domain: 'localhost' })).toMatch(/^stack config "domain": must be a fully qualified domain name/);
+    expect(await configError({ ...baseConfig('beget', 'mvp'), email: 'nobody' })).toMatch(/^stack config "email"/);
+    const noImage = baseConfig('beget', 'mvp');
+    delete noImage.image;
+    expect(await configError(noImage)).toMatch(/^stack config "image": is required for Beget/);
+    const noAddress = baseConfig('existing', 'mvp');
+    delete noAddress.serverAddress;
+    expect(await configError(noAddress)).toMatch(/^stack config "serverAddress": is required for provider "existing"/);
+    expect(await configError({ ...baseConfig('beget', 'mvp'), begetApiUrl: 'ftp://x' })).toMatch(/^stack config "begetApiUrl"/);
+  });
+
+  it('begetApiUrl points the Beget provider at another base URL', async () => {
+    const { registered } = await run({ ...baseConfig('beget', 'mvp'), begetApiUrl: 'http://127.0.0.1:9/' });
+    const server = registered.find((r) => r.type.endsWith(':BegetServer'));
+    expect(server?.inputs.apiUrl).toBe('http://127.0.0.1:9');
+  });
+});

@@ -1,0 +1,123 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HostSetupProvider } from '../../infra/host-setup.js';
+import { begetParamsForTier } from '../../infra/providers/beget.js';
+import { startBegetStandin, type Standin } from './beget-standin.js';
+
+/**
+ * The engine never runs our TypeScript: it runs the provider's serialized closure in its own plain
+ * `node` process (pulumi-resource-pulumi-nodejs, require-from-string). This test does the same: the
+ * program is declared under `node --import tsx` like the CLI does, and the serialized Beget provider
+ * is loaded in a separate plain node process and driven against the stand-in.
+ */
+const run = promisify(execFile);
+const ROOT = new URL('../../', import.meta.url).pathname;
+const TOKEN = 'serialized-token';
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPm3r0fYq7Z9Xw0e0cM8Sx7C8aX1lZ4dC2b9mJ8nQ0aB me@laptop';
+
+const DRIVER = `
+const requireFromString = require('require-from-string');
+const fs = require('node:fs');
+const [providerFile, inputsJson] = process.argv.slice(1);
+const provider = requireFromString(fs.readFileSync(providerFile, 'utf8')).handler();
+(async () => {
+  const inputs = JSON.parse(inputsJson);
+  const created = await provider.create(inputs);
+  const diff = await provider.diff(created.id, created.outs, { ...inputs, memoryMb: inputs.memoryMb * 2 });
+  await provider.delete(created.id, created.outs);
+  let authError;
+  try { await provider.create({ ...inputs, token: 'bad' }); } catch (e) { authError = { code: e.code, message: e.message }; }
+  process.stdout.write(JSON.stringify({ created, diff, authError }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+let standin: Standin;
+let dir: string;
+let serialized: Record<string, string>;
+
+beforeAll(async () => {
+  standin = await startBegetStandin({ token: TOKEN, pollsUntilRunning: 2, pollsUntilRemoved: 1 });
+  dir = await mkdtemp(join(tmpdir(), 'mi-serialized-'));
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'tests/infra/fixtures/print-serialized-providers.ts'], { cwd: ROOT, timeout: 60_000 });
+  serialized = JSON.parse(stdout) as Record<string, string>;
+});
+
+afterAll(async () => {
+  await standin?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('serialized dynamic providers', () => {
+  it('the Beget provider runs from its serialized text in a plain node process', async () => {
+    const file = join(dir, 'beget-provider.js');
+    await writeFile(file, serialized.BegetServer ?? '');
+    const p = begetParamsForTier('mvp');
+    const inputs = {
+      apiUrl: standin.url,
+      token: TOKEN,
+      region: 'ru1',
+      imageId: 'img-debian-12',
+      hostname: 'serialized-1',
+      sshPublicKey: KEY,
+      cpuCount: p.cpu_count,
+      memoryMb: p.memory,
+      diskMb: p.disk_size,
+      description: 'serialized',
+      pollIntervalMs: 5,
+      pollTimeoutMs: 2_000,
+    };
+    // Plain node: no tsx, no TypeScript, only what the serialized text carries.
+    const { stdout } = await run(process.execPath, ['-e', DRIVER, file, JSON.stringify(inputs)], { cwd: ROOT, timeout: 30_000, env: { PATH: process.env.PATH ?? '' } });
+    const result = JSON.parse(stdout) as {
+      created: { id: string; outs: { ipv4: string; status: string } };
+      diff: { changes: boolean; replaces: string[] };
+      authError: { code: string; message: string };
+    };
+    expect(result.created.id).toMatch(/^vps-/);
+    expect(result.created.outs.status).toBe('RUNNING');
+    expect(result.created.outs.ipv4).toMatch(/^198\.51\.100\./);
+    expect(result.diff).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    expect(standin.servers.has(result.created.id)).toBe(false);
+    expect(result.authError.code).toBe('MI_ERR_BEGET_AUTH');
+  });
+
+  it('the host setup provider serializes with the executor module URL and no secrets', () => {
+    const text = serialized.HostSetup ?? '';
+    expect(text).toContain('src/executor/host-setup-api.ts');
+    expect(text).toContain('return import(specifier)');
+    expect(text).not.toContain('unused');
+  });
+});
+
+describe('host setup provider diff (no host contacted)', () => {
+  const input = {
+    host: '203.0.113.7',
+    sshPort: 22,
+    sshUser: 'root',
+    sshPrivateKey: 'k',
+    knownHosts: '',
+    tier: 'mvp' as const,
+    domain: 'chat.example.com',
+    email: 'admin@example.com',
+    acmeServer: 'https://acme-v02.api.letsencrypt.org/directory',
+    renderedDigest: 'sha256:1',
+  };
+
+  it('a changed rendered digest or tier is a change without asking the host', async () => {
+    const provider = new HostSetupProvider();
+    const olds = { ...input, changed: 0, ok: 10, failed: 0 };
+    expect(await provider.diff('id', olds, { ...input, renderedDigest: 'sha256:2' })).toEqual({ changes: true });
+    expect(await provider.diff('id', olds, { ...input, tier: 'scale' })).toEqual({ changes: true });
+  });
+
+  it('an address not known yet (server being replaced) is a change', async () => {
+    const provider = new HostSetupProvider();
+    const unknown = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
+    const olds = { ...input, host: unknown, changed: 0, ok: 10, failed: 0 };
+    expect(await provider.diff('id', olds, { ...input, host: unknown })).toEqual({ changes: true });
+  });
+});
