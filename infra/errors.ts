@@ -3,12 +3,16 @@
  * failures carry a stable code so the CLI and tests can branch on it instead of on message text.
  */
 export class InfraError extends Error {
-  override readonly name = 'InfraError';
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
     super(message);
+    // Explicit assignments: Pulumi's closure serialization turns `super(message)` into
+    // `Error.call(this, message)`, which sets nothing on `this`, inside dynamic providers.
+    this.message = message;
+    this.name = 'InfraError';
+    this.code = code;
+    Error.captureStackTrace(this, InfraError);
   }
 }
 

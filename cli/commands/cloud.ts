@@ -115,8 +115,8 @@ export async function pulumiEnvironment(env: NodeJS.ProcessEnv = process.env): P
   if (!env.PULUMI_CONFIG_PASSPHRASE && !env.PULUMI_CONFIG_PASSPHRASE_FILE) {
     envVars.PULUMI_CONFIG_PASSPHRASE_FILE = await passphraseFile(dir);
   }
-  const tsx = import.meta.resolve('tsx');
-  envVars.NODE_OPTIONS = [env.NODE_OPTIONS, `--import ${tsx}`].filter(Boolean).join(' ');
+  // Resolved from the plugin's cwd (the workspace), whose node_modules link holds tsx.
+  envVars.NODE_OPTIONS = [env.NODE_OPTIONS, '--import tsx'].filter(Boolean).join(' ');
   return { dir, workDir, envVars };
 }
 

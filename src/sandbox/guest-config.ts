@@ -4,8 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { appendFile, chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { MIRROR, SECURITY_MIRROR, SSH_PORT } from './constants.js';
 
 export interface GuestConfig {
@@ -31,6 +31,29 @@ export async function configureGuest(root: string, cfg: GuestConfig): Promise<vo
   await writeFile(join(root, 'etc/machine-id'), `${randomBytes(16).toString('hex')}\n`, { mode: 0o444 });
 
   await writeAptSources(root, cfg.suite);
+  await inheritLocalCas(root);
+}
+
+const LOCAL_CA_DIR = '/usr/local/share/ca-certificates';
+
+/**
+ * The guest shares the host's network, so it must trust what the host trusts: CA certificates added
+ * locally on the host (a TLS-inspecting egress proxy's, say) are copied in and appended to the
+ * guest's bundle, as `update-ca-certificates` would. Stock Debian CAs are already in the image.
+ */
+async function inheritLocalCas(root: string): Promise<void> {
+  if (!existsSync(LOCAL_CA_DIR)) return;
+  const certs = (await readdir(LOCAL_CA_DIR, { recursive: true })).filter((name) => name.endsWith('.crt'));
+  if (certs.length === 0) return;
+  const pems: string[] = [];
+  for (const name of certs) {
+    const pem = await readFile(join(LOCAL_CA_DIR, name), 'utf8');
+    await mkdir(dirname(join(root, LOCAL_CA_DIR, name)), { recursive: true });
+    await writeFile(join(root, LOCAL_CA_DIR, name), pem, { mode: 0o644 });
+    pems.push(pem.endsWith('\n') ? pem : `${pem}\n`);
+  }
+  const bundle = join(root, 'etc/ssl/certs/ca-certificates.crt');
+  if (existsSync(bundle)) await appendFile(bundle, pems.join(''));
 }
 
 /** deb822 sources as in Debian's cloud images: main, -updates and the security archive. */

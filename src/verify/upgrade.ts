@@ -38,6 +38,17 @@ export function handshakeFailure(ctx: VerifyContext, r: Exclude<HandshakeResult,
   if (status === 502 || status === 503 || status === 504) {
     return { status: 'fail', code: 'MI_ERR_VERIFY_UPSTREAM', cause: statusCause(status, headers, path) };
   }
+  if (status >= 500 || status === 429) {
+    return {
+      status: 'fail',
+      code: 'MI_ERR_VERIFY_UPSTREAM',
+      cause:
+        status === 429
+          ? `429 Too Many Requests on ${path}: a rate limit in front of the app refused the connection`
+          : `${proxyName(headers)} answered ${status} on ${path}: an error in the proxy or the app; its error log says why (e.g. "worker_connections are not enough")`,
+      data: { status },
+    };
+  }
   // A 404 in the proxy's own words means the path is not routed; anything else (the app's 404/426 for a
   // plain GET, a 400) means the request reached the app without its Upgrade header.
   const fromProxy = status === 404 && !/^\s*\{/.test(r.body) && proxyName(headers) === 'nginx';

@@ -24,7 +24,7 @@ export function fileAt(files: RenderedFile[], path: string): RenderedFile {
 }
 
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `mi-${prefix}-`));
+  return mkdtempSync(join(tmpdir(), `mi-core-${prefix}-`));
 }
 
 export function writeAt(root: string, path: string, content: string, mode = 0o644): string {

@@ -165,7 +165,7 @@ export interface ChatBackend {
    * MESSENGER_ALLOWED_ORIGINS); point a proxy at it with `startProxy({ ...backend, appPort }, ...)`.
    * Stopped by `stop()` at the latest.
    */
-  startExtraApp(env: Record<string, string>): Promise<{ appPort: number; stop(): Promise<void> }>;
+  startExtraApp(env: Record<string, string>, readyPath?: '/readyz' | '/healthz'): Promise<{ appPort: number; stop(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -217,7 +217,7 @@ export async function startChatBackend(opts: BackendOptions = {}): Promise<ChatB
     if (child) await stopChild(child);
   };
   const extraApps: ChildProcess[] = [];
-  const startExtraApp = async (overrides: Record<string, string>) => {
+  const startExtraApp = async (overrides: Record<string, string>, readyPath: '/readyz' | '/healthz' = '/readyz') => {
     const port = await freePort();
     const { openSync, closeSync } = await import('node:fs');
     const extraLog = join(dir, `app-${port}.log`);
@@ -225,7 +225,7 @@ export async function startChatBackend(opts: BackendOptions = {}): Promise<ChatB
     const c = spawn(process.execPath, appArgv(), { cwd: ROOT, env: { ...env, ...overrides, MESSENGER_PORT: String(port) }, stdio: ['ignore', fd, fd] });
     closeSync(fd);
     extraApps.push(c);
-    await waitFor('chat server', c, async () => (await httpStatus(port, '/readyz')) === 200, extraLog, 60_000);
+    await waitFor('chat server', c, async () => (await httpStatus(port, readyPath)) === 200, extraLog, 60_000);
     return { appPort: port, stop: () => stopChild(c) };
   };
   try {
@@ -267,6 +267,8 @@ export interface ProxyVariant {
   cert?: CertName;
   /** The port-80 server redirects to https (default true); false serves the app over plain http. */
   redirect?: boolean;
+  /** nginx worker_connections (default 1024); each proxied WebSocket holds two. */
+  workerConnections?: number;
 }
 
 export interface Proxy {
@@ -302,7 +304,7 @@ user root;
 worker_processes 1;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections ${v.workerConnections ?? 1024}; }
 http {
     access_log ${prefix}/access.log;
     client_body_temp_path ${prefix}/tmp/body;

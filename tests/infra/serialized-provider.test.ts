@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +84,39 @@ describe('serialized dynamic providers', () => {
     expect(result.diff).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
     expect(standin.servers.has(result.created.id)).toBe(false);
     expect(result.authError.code).toBe('MI_ERR_BEGET_AUTH');
+    // Errors keep their message after serialization (the engine prints it).
+    expect(result.authError.message).toContain('Beget API rejected the token (HTTP 401');
+  });
+
+  it('the serialized host setup provider imports the executor lazily by absolute URL (tsx in NODE_OPTIONS)', async () => {
+    const file = join(dir, 'host-setup-provider.js');
+    await writeFile(file, serialized.HostSetup ?? '');
+    // Loopback and a closed port: if the executor exists it fails fast on connect, never leaving the host.
+    const input = {
+      host: '127.0.0.1', sshPort: 1, sshUser: 'root', sshPrivateKey: 'k', knownHosts: '', tier: 'mvp', domain: 'chat.example.com',
+      email: 'admin@example.com', acmeServer: 'https://127.0.0.1:14000/dir', renderedDigest: 'sha256:1',
+    };
+    const driver = `
+      const provider = require('require-from-string')(require('node:fs').readFileSync(process.argv[1], 'utf8')).handler();
+      const input = JSON.parse(process.argv[2]);
+      provider.diff('id', { ...input, changed: 0, ok: 0, failed: 0 }, input)
+        .then((r) => process.stdout.write(JSON.stringify({ result: r })))
+        .catch((e) => process.stdout.write(JSON.stringify({ code: e.code, message: String(e.message) })));
+    `;
+    const { stdout } = await run(process.execPath, ['-e', driver, file, JSON.stringify(input)], {
+      cwd: ROOT,
+      timeout: 30_000,
+      env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '--import tsx' },
+    });
+    const outcome = JSON.parse(stdout) as { code?: string; message?: string; result?: unknown };
+    if (existsSync(new URL('../../src/executor/host-setup-api.ts', import.meta.url))) {
+      // The executor loaded and ran (it answers or fails on the closed port, but not as "unavailable").
+      expect(outcome.code).not.toBe('MI_ERR_HOST_SETUP_UNAVAILABLE');
+    } else {
+      expect(outcome.code).toBe('MI_ERR_HOST_SETUP_UNAVAILABLE');
+      expect(outcome.message).toContain('src/executor/host-setup-api.ts');
+      expect(outcome.message).toMatch(/Cannot find module|ERR_MODULE_NOT_FOUND/);
+    }
   });
 
   it('the host setup provider serializes with the executor module URL and no secrets', () => {

@@ -117,7 +117,8 @@ export const appStep: Step = {
     const stale = [...instances.known].filter((u) => !units.includes(u));
     const current = factValue(facts, currentFact).stdout;
     const notRunning = units.filter((u) => !instances.active.has(u) || !instances.enabled.has(u));
-    const needsRestart = changed.length > 0 || factValue(facts, stampFact).stdout !== stamp || notRunning.length > 0 || current !== release;
+    const needsRestart =
+      changed.length > 0 || factValue(facts, stampFact).stdout !== stamp || notRunning.length > 0 || stale.length > 0 || current !== release;
     if (!needsRestart) return { commands, changes, diffs: [] };
 
     const link = (target: string) => `ln -sfn ${target} ${HOST_PATHS.appCurrent}.mi-new && mv -Tf ${HOST_PATHS.appCurrent}.mi-new ${HOST_PATHS.appCurrent}`;

@@ -56,14 +56,16 @@ export const databaseStep: Step = {
     const hasTest = lines.includes('db test');
     const hasDb = lines.includes(`db ${APP_DB_NAME}`);
     const hasUser = lines.includes(`user ${APP_DB_USER}`);
-    const grants = lines.find((l) => l.startsWith('grants '))?.slice(7) ?? '';
+    // MariaDB prints privileges in its own order; compare them as sets.
+    const sorted = (list: string) => list.split(', ').sort().join(', ');
+    const grants = sorted(lines.find((l) => l.startsWith('grants '))?.slice(7) ?? '');
     const loginOk = lines.includes('login-ok');
     const changes = [
       ...anon.map((h) => `drop anonymous user ''@'${h}'`),
       ...(hasTest ? ['drop database test'] : []),
       ...(hasDb ? [] : [`create database ${APP_DB_NAME}`]),
       ...(hasUser ? [] : [`create user ${APP_DB_USER}@localhost`]),
-      ...(grants === GRANTS ? [] : [`grant ${GRANTS} on ${APP_DB_NAME}.* (only)`]),
+      ...(grants === sorted(GRANTS) ? [] : [`grant ${GRANTS} on ${APP_DB_NAME}.* (only)`]),
       ...(hasUser && !loginOk ? [`reset ${APP_DB_USER}'s password to the one in ${HOST_PATHS.secretsEnvFile}`] : []),
     ];
     if (changes.length === 0) return noChange();

@@ -12,7 +12,16 @@ import { mergePlans, noChange, type Step, type StepPlan } from '../step.js';
  * while the previous files wait beside it; a failing config is rolled back before any reload.
  */
 const nginxUnit = unitFact('nginx');
-const NGINX_ACTIVATE = 'if systemctl is-active --quiet nginx; then systemctl reload nginx; else systemctl enable --now nginx; fi';
+/**
+ * `systemctl reload nginx` only signals the master; this waits (bounded, 5 s) until a worker started
+ * from the new config exists, so the next request, e.g. the closing verification, sees the new site.
+ */
+const NGINX_ACTIVATE = [
+  'workers() { for d in /proc/[0-9]*; do read -r _ _ _ pp _ < "$d/stat" 2>/dev/null && [ "$pp" = "$1" ] && printf "%s " "${d#/proc/}"; done; }',
+  'if ! systemctl is-active --quiet nginx; then systemctl enable --now nginx; exit $?; fi',
+  'm=$(cat /run/nginx.pid) && old=" $(workers "$m")" && systemctl reload nginx || exit 1',
+  'i=0; while [ $i -lt 100 ]; do for p in $(workers "$m"); do case "$old " in *" $p "*) ;; *) exit 0;; esac; done; i=$((i+1)); sleep 0.05; done',
+].join('\n');
 
 export function certFact(domain: string) {
   // Subject names and expiry of the live certificate, plus the ACME server it renews against.

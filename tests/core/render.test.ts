@@ -1,0 +1,314 @@
+import { describe, expect, it } from 'vitest';
+import { HOST_PATHS } from '../../src/core/host-model.js';
+import {
+  APP_PING_INTERVAL_MS,
+  MANAGED_MARKER,
+  WS_PROXY_TIMEOUT_S,
+  assertCompleteView,
+  renderHostFiles,
+  type RenderedFile,
+  siteView,
+} from '../../src/core/render.js';
+import { deriveSizing } from '../../src/core/sizing.js';
+import { renderTemplate } from '../../src/core/templates.js';
+import { TIER_NAMES } from '../../src/core/tiers.js';
+import { DOMAIN, fileAt, model } from './fixtures.js';
+
+/** Directive-level assertions on the rendered files (no golden files), and the strict-rendering guarantees. */
+
+/** The block starting at `head {` up to its matching `}` (nginx and sections of text). */
+function block(text: string, head: string): string {
+  const start = text.indexOf(`${head} {`);
+  if (start < 0) throw new Error(`no block "${head}"`);
+  let depth = 0;
+  for (let i = text.indexOf('{', start); i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    if (text[i] === '}' && --depth === 0) return text.slice(start, i + 1);
+  }
+  throw new Error(`unclosed block "${head}"`);
+}
+
+function directives(text: string): string[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+describe('strict rendering', () => {
+  it('a template field missing from the view throws instead of rendering empty', () => {
+    const view: Partial<ReturnType<typeof siteView>> = { ...siteView(model('mvp')) };
+    delete view.certDir;
+    expect(() => renderTemplate('nginx/site.conf.hbs', view)).toThrow(/"certDir" not defined/);
+  });
+
+  it('a missing field inside a partial throws too', () => {
+    const view = siteView(model('mvp'));
+    const { acmeWebroot: _dropped, ...http } = view.http;
+    expect(() => renderTemplate('nginx/site-bootstrap.conf.hbs', { ...view, http })).toThrow(/"acmeWebroot" not defined/);
+  });
+
+  it('an undefined, NaN or multi-line value in a view model is refused before rendering', () => {
+    expect(() => assertCompleteView({ a: { b: undefined } })).toThrow('view.a.b is missing');
+    expect(() => assertCompleteView({ n: Number.NaN })).toThrow('view.n is NaN');
+    expect(() => assertCompleteView({ s: 'x\nuser root;' })).toThrow('view.s contains a line break');
+    expect(() => assertCompleteView({ list: [], ok: true, n: 1, s: 'x' })).not.toThrow();
+  });
+
+  it('renderHostFiles fails on an incomplete host model', () => {
+    const m = model('mvp');
+    const broken = { ...m, sizing: { ...m.sizing, app: { ...m.sizing.app, heapMb: undefined as unknown as number } } };
+    expect(() => renderHostFiles(broken, 'full')).toThrow(/heapMb is missing/);
+  });
+});
+
+describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
+  const m = model(tier);
+  const s = deriveSizing(tier);
+  const files = renderHostFiles(m, 'full');
+  const get = (path: string) => fileAt(files, path).content;
+
+  it('is deterministic and marks every file as managed', () => {
+    expect(renderHostFiles(model(tier), 'full')).toEqual(files);
+    for (const f of files) {
+      const lines = f.content.split('\n');
+      expect(lines[0] === '#!/bin/sh' ? lines[1] : lines[0], f.path).toBe(MANAGED_MARKER);
+      expect(f.content.endsWith('\n'), f.path).toBe(true);
+      expect(f.content, f.path).not.toMatch(/undefined|NaN|\[object Object\]/);
+    }
+  });
+
+  it('has the metadata the executor relies on', () => {
+    const ports = m.appPorts;
+    const restarts = ports.map((p) => ({ unit: `messenger-chat@${p}.service`, action: 'restart' }));
+    const byPath = Object.fromEntries(files.map((f) => [f.path, f]));
+    expect(files.map((f) => f.path)).toEqual([
+      HOST_PATHS.sysctlConf,
+      HOST_PATHS.mariadbConf,
+      HOST_PATHS.systemdUnit,
+      HOST_PATHS.appEnvFile,
+      ...ports.map((p) => `${HOST_PATHS.instanceEnvDir}/instance-${p}.env`),
+      HOST_PATHS.nginxMain,
+      HOST_PATHS.nginxSite,
+      HOST_PATHS.certbotDeployHook,
+    ]);
+    expect(byPath[HOST_PATHS.nginxMain]).toMatchObject({ validate: 'nginx', notify: [{ unit: 'nginx.service', action: 'reload' }], mode: 0o644 });
+    expect(byPath[HOST_PATHS.nginxSite]).toMatchObject({ validate: 'nginx', notify: [{ unit: 'nginx.service', action: 'reload' }] });
+    expect(byPath[HOST_PATHS.systemdUnit]).toMatchObject({
+      validate: 'systemd',
+      notify: [{ unit: 'messenger-chat@.service', action: 'daemon-reload' }, ...restarts],
+    });
+    expect(byPath[HOST_PATHS.appEnvFile]).toMatchObject({ notify: restarts, mode: 0o644 });
+    ports.forEach((p, i) => {
+      expect(byPath[`${HOST_PATHS.instanceEnvDir}/instance-${p}.env`]).toMatchObject({ notify: [restarts[i]] });
+    });
+    expect(byPath[HOST_PATHS.mariadbConf]).toMatchObject({ validate: 'mariadb', notify: [{ unit: 'mariadb.service', action: 'restart' }] });
+    expect(byPath[HOST_PATHS.sysctlConf]).toMatchObject({ kernelWide: true, notify: [] });
+    expect(byPath[HOST_PATHS.certbotDeployHook]).toMatchObject({ mode: 0o755, notify: [] });
+    for (const f of files) expect([f.owner, f.group]).toEqual(['root', 'root']);
+    expect(files.filter((f) => f.kernelWide).map((f) => f.path)).toEqual([HOST_PATHS.sysctlConf]);
+  });
+
+  it('nginx.conf: sized per tier, JSON logs, only conf.d', () => {
+    const d = directives(get(HOST_PATHS.nginxMain));
+    expect(d).toContain(`worker_processes ${s.nginx.workerProcesses};`);
+    expect(d).toContain(`worker_rlimit_nofile ${s.nginx.workerRlimitNofile};`);
+    const events = directives(block(get(HOST_PATHS.nginxMain), 'events'));
+    expect(events).toEqual(expect.arrayContaining([`worker_connections ${s.nginx.workerConnections};`, 'multi_accept on;', 'use epoll;']));
+    expect(d).toEqual(expect.arrayContaining(['sendfile on;', 'server_tokens off;', 'gzip on;', 'include /etc/nginx/mime.types;', 'include /etc/nginx/conf.d/*.conf;']));
+    expect(d).toContain('access_log /var/log/nginx/access.log json_lines;');
+    expect(get(HOST_PATHS.nginxMain)).toMatch(/log_format json_lines escape=json/);
+    expect(get(HOST_PATHS.nginxMain)).not.toMatch(/^\s*include .*sites-enabled/m);
+  });
+
+  it('site: upstream over every port, redirect, TLS 1.3, WebSocket proxying', () => {
+    const site = get(HOST_PATHS.nginxSite);
+    expect(directives(block(site, 'map $http_upgrade $connection_upgrade'))).toEqual(['map $http_upgrade $connection_upgrade {', 'default upgrade;', "'' close;", '}']);
+    const upstream = directives(block(site, 'upstream messenger_chat'));
+    expect(upstream[1]).toBe('least_conn;');
+    expect(upstream.filter((l) => l.startsWith('server '))).toEqual(m.appPorts.map((p) => `server 127.0.0.1:${p} max_fails=3 fail_timeout=10s;`));
+
+    const http = block(site, 'server');
+    expect(directives(http)).toEqual(
+      expect.arrayContaining(['listen 80 default_server backlog=4096;', 'listen [::]:80 default_server backlog=4096;', 'root /var/www/acme;', `return 301 https://${DOMAIN}$request_uri;`]),
+    );
+    expect(http).toContain('location ^~ /.well-known/acme-challenge/ {');
+
+    const https = block(site.slice(site.indexOf('listen 443') - 200), 'server');
+    const d = directives(https);
+    expect(d).toEqual(
+      expect.arrayContaining([
+        'listen 443 ssl http2 backlog=4096;',
+        `ssl_certificate /etc/letsencrypt/live/${DOMAIN}/fullchain.pem;`,
+        `ssl_certificate_key /etc/letsencrypt/live/${DOMAIN}/privkey.pem;`,
+        'ssl_protocols TLSv1.3;',
+        'add_header Strict-Transport-Security "max-age=63072000" always;',
+        'client_max_body_size 64k;',
+      ]),
+    );
+    expect(https).not.toMatch(/ssl_stapling/);
+    const ws = directives(block(https, 'location /ws'));
+    expect(ws).toEqual(
+      expect.arrayContaining([
+        'proxy_pass http://messenger_chat;',
+        'proxy_http_version 1.1;',
+        'proxy_set_header Upgrade $http_upgrade;',
+        'proxy_set_header Connection $connection_upgrade;',
+        'proxy_set_header Host $host;',
+        'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+        'proxy_set_header X-Forwarded-Proto $scheme;',
+        'proxy_buffering off;',
+        `proxy_read_timeout ${WS_PROXY_TIMEOUT_S}s;`,
+        `proxy_send_timeout ${WS_PROXY_TIMEOUT_S}s;`,
+      ]),
+    );
+    // The idle timeout must outlive several of the app's pings, or nginx would cut healthy sockets.
+    expect(WS_PROXY_TIMEOUT_S * 1000).toBeGreaterThanOrEqual(3 * APP_PING_INTERVAL_MS);
+    for (const loc of ['location /api/', 'location = /healthz', 'location = /readyz', 'location /']) {
+      expect(directives(block(https, loc)), loc).toEqual(expect.arrayContaining(['proxy_pass http://messenger_chat;', 'proxy_set_header Connection "";']));
+    }
+  });
+
+  it('site for nginx >= 1.25.1 uses `http2 on;`', () => {
+    const site = fileAt(renderHostFiles(model(tier, 'debian13'), 'full'), HOST_PATHS.nginxSite).content;
+    expect(directives(site)).toEqual(expect.arrayContaining(['listen 443 ssl backlog=4096;', 'listen [::]:443 ssl backlog=4096;', 'http2 on;']));
+    expect(site).not.toContain('ssl http2');
+  });
+
+  it('bootstrap site: the same port-80 server, everything but ACME answers 503, nothing on 443', () => {
+    const boot = fileAt(renderHostFiles(m, 'bootstrap'), HOST_PATHS.nginxSite).content;
+    const full = get(HOST_PATHS.nginxSite);
+    expect(boot).not.toMatch(/listen 443|upstream|ssl_/);
+    const bootHttp = directives(block(boot, 'server'));
+    const fullHttp = directives(block(full, 'server'));
+    // Shared partial: identical apart from the fallback of `location /`.
+    expect(bootHttp.filter((l) => !fullHttp.includes(l))).toEqual(['return 503 "TLS pending\\n";']);
+    expect(fullHttp.filter((l) => !bootHttp.includes(l))).toEqual([`return 301 https://${DOMAIN}$request_uri;`]);
+    // Every other file is the same in both phases.
+    const others = (list: RenderedFile[]) => list.filter((f) => f.path !== HOST_PATHS.nginxSite);
+    expect(others(renderHostFiles(m, 'bootstrap'))).toEqual(others(files));
+  });
+
+  it('unit: user, env files, heap, limits, sandboxing, no MemoryDenyWriteExecute', () => {
+    const unit = get(HOST_PATHS.systemdUnit);
+    const d = directives(unit);
+    expect(d).toEqual(
+      expect.arrayContaining([
+        'User=messenger-chat',
+        'Group=messenger-chat',
+        `EnvironmentFile=${HOST_PATHS.appEnvFile}`,
+        `EnvironmentFile=${HOST_PATHS.secretsEnvFile}`,
+        `EnvironmentFile=${HOST_PATHS.instanceEnvDir}/instance-%i.env`,
+        `ExecStart=${HOST_PATHS.nodeBin} --max-old-space-size=${s.app.heapMb} ${HOST_PATHS.appCurrent}/messenger-chat.mjs`,
+        `WorkingDirectory=${HOST_PATHS.appCurrent}`,
+        'Restart=on-failure',
+        'KillSignal=SIGTERM',
+        `LimitNOFILE=${s.app.limitNofile}`,
+        `MemoryMax=${s.app.memoryMaxMb}M`,
+        'After=network-online.target mariadb.service',
+        'Wants=network-online.target mariadb.service',
+        'NoNewPrivileges=yes',
+        'ProtectSystem=strict',
+        'ProtectHome=yes',
+        'PrivateTmp=yes',
+        'PrivateDevices=yes',
+        'ProtectKernelTunables=yes',
+        'ProtectKernelModules=yes',
+        'ProtectKernelLogs=yes',
+        'ProtectControlGroups=yes',
+        'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6',
+        'RestrictNamespaces=yes',
+        'LockPersonality=yes',
+        'SystemCallArchitectures=native',
+        'CapabilityBoundingSet=',
+        'StandardOutput=journal',
+      ]),
+    );
+    expect(d.find((l) => l.startsWith('TimeoutStopSec='))).toMatch(/^TimeoutStopSec=\d+$/);
+    expect(d.find((l) => l.startsWith('RestartSec='))).toMatch(/^RestartSec=\d+$/);
+    expect(d.some((l) => l.startsWith('MemoryDenyWriteExecute'))).toBe(false);
+    // The heap fits inside the cgroup limit with room for buffers and code.
+    expect(s.app.heapMb).toBeLessThan(s.app.memoryMaxMb);
+  });
+
+  it('env files: shared settings, one per instance with its peers, no secrets', () => {
+    const env = directives(get(HOST_PATHS.appEnvFile));
+    expect(env).toEqual([
+      'NODE_ENV=production',
+      'MESSENGER_HOST=127.0.0.1',
+      `MESSENGER_ALLOWED_ORIGINS=https://${DOMAIN}`,
+      'MESSENGER_DB_SOCKET=/run/mysqld/mysqld.sock',
+      'MESSENGER_DB_USER=messenger_chat',
+      'MESSENGER_DB_NAME=messenger_chat',
+      `MESSENGER_DB_POOL=${s.app.dbPoolSize}`,
+      `MESSENGER_PING_INTERVAL_MS=${APP_PING_INTERVAL_MS}`,
+    ]);
+    m.appPorts.forEach((port, i) => {
+      const inst = directives(get(`${HOST_PATHS.instanceEnvDir}/instance-${port}.env`));
+      const peers = m.appPorts.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`).join(',');
+      expect(inst).toEqual([`MESSENGER_PORT=${port}`, `MESSENGER_INSTANCE=${i}`, `MESSENGER_PEERS=${peers}`]);
+    });
+    for (const f of files) expect(f.content, f.path).not.toMatch(/PASSWORD|JWT_SECRET=/);
+  });
+
+  it('mariadb cnf: loopback only and every sizing value', () => {
+    const d = directives(get(HOST_PATHS.mariadbConf));
+    const mm = s.mariadb;
+    expect(d).toEqual(
+      expect.arrayContaining([
+        '[mysqld]',
+        'bind-address = 127.0.0.1',
+        'skip-name-resolve',
+        'character-set-server = utf8mb4',
+        `innodb_buffer_pool_size = ${mm.innodbBufferPoolMb}M`,
+        `innodb_log_file_size = ${mm.innodbLogFileMb}M`,
+        `max_connections = ${mm.maxConnections}`,
+        `tmp_table_size = ${mm.tmpTableMb}M`,
+        `max_heap_table_size = ${mm.maxHeapTableMb}M`,
+        `table_open_cache = ${mm.tableOpenCache}`,
+        `sort_buffer_size = ${mm.sortBufferKb}K`,
+        `join_buffer_size = ${mm.joinBufferKb}K`,
+        `read_buffer_size = ${mm.readBufferKb}K`,
+        `read_rnd_buffer_size = ${mm.readRndBufferKb}K`,
+        `thread_stack = ${mm.threadStackKb}K`,
+        `aria_pagecache_buffer_size = ${mm.ariaPagecacheMb}M`,
+        `key_buffer_size = ${mm.keyBufferMb}M`,
+        'slow_query_log = 1',
+      ]),
+    );
+  });
+
+  it('sysctl and the certbot hook', () => {
+    const d = directives(get(HOST_PATHS.sysctlConf));
+    expect(d).toEqual(expect.arrayContaining(['net.core.somaxconn = 4096', 'vm.swappiness = 10']));
+    const fileMax = Number(d.find((l) => l.startsWith('fs.file-max'))?.split('=')[1]);
+    const held = s.nginx.workerProcesses * s.nginx.workerRlimitNofile + s.app.instances * s.app.limitNofile;
+    expect(fileMax).toBeGreaterThan(2 * held);
+    expect(d.some((l) => /^net\.ipv4\.tcp_max_syn_backlog = \d+$/.test(l))).toBe(true);
+    const range = d.find((l) => l.startsWith('net.ipv4.ip_local_port_range'))?.split('=')[1]?.trim().split(' ').map(Number) ?? [];
+    expect(range[0]).toBeGreaterThan(Math.max(...m.appPorts, 3306));
+    expect(range[1]).toBe(65535);
+    expect(directives(get(HOST_PATHS.certbotDeployHook)).at(-1)).toBe('nginx -t && systemctl reload nginx');
+  });
+});
+
+describe('model variations', () => {
+  it('allowed origins from the stack and a custom port flow into the env files and upstream', () => {
+    const m = model('scale', 'debian12', { app: { port: 4100, allowedOrigins: ['https://a.example.com', 'https://b.example.com'] } });
+    const files = renderHostFiles(m, 'full');
+    expect(fileAt(files, HOST_PATHS.appEnvFile).content).toContain('MESSENGER_ALLOWED_ORIGINS=https://a.example.com,https://b.example.com\n');
+    expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-4102.env`).content).toContain('MESSENGER_PEERS=127.0.0.1:4100,127.0.0.1:4101\n');
+    expect(fileAt(files, HOST_PATHS.nginxSite).content).toContain('server 127.0.0.1:4102 max_fails=3');
+  });
+
+  it('one instance has no peers', () => {
+    const m = model('mvp');
+    expect(m.appPorts).toHaveLength(1);
+    expect(fileAt(renderHostFiles(m, 'full'), `${HOST_PATHS.instanceEnvDir}/instance-3000.env`).content).toMatch(/\nMESSENGER_PEERS=\n$/);
+  });
+
+  it('Ubuntu profiles render the same files as Debian 12 (so the real-program checks cover them)', () => {
+    for (const tier of TIER_NAMES) {
+      const debian = renderHostFiles(model(tier, 'debian12'), 'full');
+      expect(renderHostFiles(model(tier, 'ubuntu2404'), 'full')).toEqual(debian);
+      expect(renderHostFiles(model(tier, 'ubuntu2204'), 'full')).toEqual(debian);
+    }
+  });
+});

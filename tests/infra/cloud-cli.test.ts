@@ -1,0 +1,157 @@
+import { chmod, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { Command } from 'commander';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  confirmDestroy,
+  findOnPath,
+  pulumiEnvironment,
+  register,
+  requirePulumiCli,
+  runCloudUp,
+  runDestroy,
+} from '../../cli/commands/cloud.js';
+import { InfraError } from '../../infra/errors.js';
+
+let tmp: string;
+
+beforeEach(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'mi-cloud-'));
+});
+
+afterEach(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+async function rejection(promise: Promise<unknown>): Promise<InfraError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(InfraError);
+    return err as InfraError;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A PATH made of real system directories minus any that hold a pulumi binary. */
+function pathWithoutPulumi(): string {
+  return ['/usr/local/sbin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':');
+}
+
+describe('pulumi CLI detection', () => {
+  it('is missing from a PATH without it: MI_ERR_PULUMI_MISSING with how to install, on one line', async () => {
+    expect(await findOnPath('pulumi', pathWithoutPulumi())).toBeUndefined();
+    const err = await rejection(requirePulumiCli({ PATH: pathWithoutPulumi() }));
+    expect(err.code).toBe('MI_ERR_PULUMI_MISSING');
+    expect(err.message).toContain('curl -fsSL https://get.pulumi.com | sh');
+    expect(err.message).toContain('https://www.pulumi.com/docs/install/');
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('finds an executable named pulumi on PATH, and ignores a non-executable one', async () => {
+    const bin = join(tmp, 'bin');
+    await mkdir(bin);
+    const file = join(bin, 'pulumi');
+    await writeFile(file, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+    expect(await findOnPath('pulumi', `${pathWithoutPulumi()}:${bin}`)).toBeUndefined();
+    await chmod(file, 0o755);
+    expect(await requirePulumiCli({ PATH: `${pathWithoutPulumi()}:${bin}` })).toBe(file);
+  });
+
+  it('runCloudUp fails on the missing CLI before touching state, config or tokens', async () => {
+    const err = await rejection(
+      runCloudUp({
+        provider: 'beget',
+        stackName: 'main',
+        tier: 'mvp',
+        domain: 'chat.example.com',
+        email: 'admin@example.com',
+        sshPublicKeyPath: join(tmp, 'does-not-exist.pub'),
+        json: false,
+        onEvent: () => undefined,
+        env: { PATH: pathWithoutPulumi(), XDG_CONFIG_HOME: join(tmp, 'config') },
+      }),
+    );
+    expect(err.code).toBe('MI_ERR_PULUMI_MISSING');
+    await expect(stat(join(tmp, 'config'))).rejects.toThrow();
+  });
+
+  it('destroy --yes also stops at the missing CLI', async () => {
+    const err = await rejection(runDestroy({ stack: 'main', yes: true, onEvent: () => undefined, env: { PATH: pathWithoutPulumi(), XDG_CONFIG_HOME: tmp } }));
+    expect(err.code).toBe('MI_ERR_PULUMI_MISSING');
+  });
+});
+
+describe('destroy confirmation', () => {
+  function tty(answer?: string): PassThrough & { isTTY: boolean } {
+    const input = Object.assign(new PassThrough(), { isTTY: true });
+    if (answer !== undefined) setTimeout(() => input.write(`${answer}\n`), 5);
+    return input;
+  }
+
+  it('refuses without --yes when stdin is not a terminal', async () => {
+    const input = Object.assign(new PassThrough(), { isTTY: false });
+    const err = await rejection(confirmDestroy('main', false, input, new PassThrough()));
+    expect(err.code).toBe('MI_ERR_DESTROY_UNCONFIRMED');
+    expect(err.message).toContain('--yes');
+    const viaCommand = await rejection(runDestroy({ stack: 'main', onEvent: () => undefined, input, env: { PATH: pathWithoutPulumi() } }));
+    expect(viaCommand.code).toBe('MI_ERR_DESTROY_UNCONFIRMED');
+  });
+
+  it('on a terminal, asks and goes on only when the stack name is typed back', async () => {
+    const prompt = new PassThrough();
+    await confirmDestroy('main', false, tty('main'), prompt);
+    expect(String(prompt.read())).toContain('Type the stack name to confirm');
+    const err = await rejection(confirmDestroy('main', false, tty('yes'), new PassThrough()));
+    expect(err.code).toBe('MI_ERR_DESTROY_UNCONFIRMED');
+  });
+
+  it('--yes skips the question', async () => {
+    await confirmDestroy('main', true, Object.assign(new PassThrough(), { isTTY: false }), new PassThrough());
+  });
+
+  it('registers `destroy [--stack NAME] [--yes]`', () => {
+    const program = new Command();
+    register(program);
+    const destroy = program.commands.find((c) => c.name() === 'destroy');
+    expect(destroy?.options.map((o) => o.long)).toEqual(['--stack', '--yes', '--json']);
+  });
+});
+
+describe('local Pulumi environment', () => {
+  it('uses a file backend and a 0600 generated passphrase under XDG_CONFIG_HOME, reused on the next run', async () => {
+    const env = { XDG_CONFIG_HOME: join(tmp, 'cfg'), PATH: pathWithoutPulumi() };
+    const first = await pulumiEnvironment(env);
+    const dir = join(tmp, 'cfg', 'messenger-infra', 'pulumi');
+    expect(first.dir).toBe(dir);
+    expect(first.envVars.PULUMI_BACKEND_URL).toBe(`file://${dir}/state`);
+    expect(first.envVars.PULUMI_CONFIG_PASSPHRASE_FILE).toBe(join(dir, 'passphrase'));
+    expect((await stat(join(dir, 'passphrase'))).mode & 0o777).toBe(0o600);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect(first.envVars.NODE_OPTIONS).toBe('--import tsx');
+    expect(await readlink(join(first.workDir, 'node_modules'))).toMatch(/node_modules$/);
+    const passphrase = await readFile(join(dir, 'passphrase'), 'utf8');
+    expect(passphrase.trim().length).toBeGreaterThanOrEqual(40);
+
+    await pulumiEnvironment(env);
+    expect(await readFile(join(dir, 'passphrase'), 'utf8')).toBe(passphrase);
+  });
+
+  it('takes PULUMI_CONFIG_PASSPHRASE from the environment instead of writing a file', async () => {
+    const env = { XDG_CONFIG_HOME: join(tmp, 'cfg'), PULUMI_CONFIG_PASSPHRASE: 'from-env' };
+    const result = await pulumiEnvironment(env);
+    expect(result.envVars.PULUMI_CONFIG_PASSPHRASE_FILE).toBeUndefined();
+    await expect(stat(join(result.dir, 'passphrase'))).rejects.toThrow();
+  });
+
+  it('refuses a passphrase file other users can read', async () => {
+    const env = { XDG_CONFIG_HOME: join(tmp, 'cfg') };
+    const { dir } = await pulumiEnvironment(env);
+    await chmod(join(dir, 'passphrase'), 0o644);
+    const err = await rejection(pulumiEnvironment(env));
+    expect(err.code).toBe('MI_ERR_PASSPHRASE_MODE');
+    expect(err.message).toContain('chmod 600');
+  });
+});
