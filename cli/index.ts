@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { register as registerCloud } from './commands/cloud.js';
 import { register as registerPlan } from './commands/plan.js';
 import { register as registerRender } from './commands/render.js';
 import { register as registerSandbox } from './commands/sandbox.js';
@@ -23,5 +24,6 @@ registerUp(program);
 registerPlan(program);
 registerSandbox(program);
 registerVerify(program);
+registerCloud(program);
 
 await program.parseAsync(process.argv);

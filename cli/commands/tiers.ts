@@ -35,17 +35,12 @@ export function tiersReport(): { tiers: TierReport[] } {
   };
 }
 
-/** Left-aligned columns, two spaces apart; numbers right-aligned. */
-function table(rows: string[][]): string {
+/** Columns two spaces apart; `align` per column, 'l' (default) or 'r'. */
+function table(rows: string[][], align: Array<'l' | 'r'> = []): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows
-    .map((row) =>
-      row
-        .map((cell, i) => (i > 0 && /^[\d.,x /%()MB-]+$/.test(cell) && !/^[a-z]/i.test(cell) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
-        .join('  ')
-        .trimEnd(),
-    )
+    .map((row) => row.map((cell, i) => (align[i] === 'r' ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd())
     .join('\n');
 }
 
@@ -60,7 +55,7 @@ export function formatTiers(): string {
     table([
       ['tier', 'RAM', 'vCPU', 'disk', 'meant for'],
       ...TIER_NAMES.map((n) => [n, gb(TIERS[n].ramMb), vcpu(TIERS[n]), `${TIERS[n].diskGb} GB`, TIERS[n].meantFor]),
-    ]),
+    ], ['l', 'r', 'r', 'r', 'l']),
   );
   out.push('');
   out.push('Derived settings (sized for the smallest vCPU count of each tier)');
@@ -82,18 +77,22 @@ export function formatTiers(): string {
       row('tmp_table_size / max_heap', (s) => `${s.mariadb.tmpTableMb} MB`),
       row('table_open_cache', (s) => `${s.mariadb.tableOpenCache}`),
       row('swap', (s) => `${s.swapMb} MB`),
-    ]),
+    ], ['l', 'r', 'r', 'r']),
   );
   for (const s of sizings) {
     const b = s.budget;
     out.push('');
     out.push(`Memory budget: ${s.tier.name} (${b.ramMb} MB RAM)`);
+    const pct = (mb: number) => `${((mb / b.ramMb) * 100).toFixed(1)}%`;
     out.push(
-      table([
-        ...b.lines.map((l) => [`  ${l.name}`, `${l.mb} MB`]),
-        ['  total', `${b.usedMb} MB`],
-        ['  headroom (page cache, peaks)', `${b.headroomMb} MB (${b.headroomPct}%)`],
-      ]),
+      table(
+        [
+          ...b.lines.map((l) => [`  ${l.name}`, `${l.mb} MB`, pct(l.mb)]),
+          ['  total', `${b.usedMb} MB`, pct(b.usedMb)],
+          ['  headroom (page cache, peaks)', `${b.headroomMb} MB`, `${b.headroomPct.toFixed(1)}%`],
+        ],
+        ['l', 'r', 'r'],
+      ),
     );
   }
   return `${out.join('\n')}\n`;

@@ -11,12 +11,40 @@ import { ConfigError } from '../../src/config/errors.js';
 import { runAction } from '../run-action.js';
 import { humanStepLine, humanSummary, jsonLine } from '../step-output.js';
 import { addTargetOptions, loadTargetStack, sshTargetOf, type TargetFlags } from '../target-options.js';
+import { DEFAULT_STACK_NAME, runCloudUp } from './cloud.js';
 import { printPlan } from './plan.js';
 
 interface UpFlags extends TargetFlags {
   json?: boolean;
   dryRun?: boolean;
   verify: boolean;
+  provider?: string;
+  region?: string;
+  image?: string;
+  sshPublicKey?: string;
+  stackName?: string;
+}
+
+/** `--provider`: create (or update) the cloud server with Pulumi first, then set it up over SSH. */
+async function provisionServer(flags: UpFlags, stack: StackConfig, log: (line: string) => void): Promise<StackConfig> {
+  if (flags.provider !== 'beget' && flags.provider !== 'hcloud') throw new ConfigError('--provider', `"${flags.provider}" must be beget or hcloud`);
+  if (flags.host || flags.sandbox) throw new ConfigError('--provider', 'cannot be combined with --host or --sandbox; drop one of them');
+  if (!flags.sshPublicKey) throw new ConfigError('--ssh-public-key', 'is required with --provider; give the public key the server should accept');
+  const server = await runCloudUp({
+    provider: flags.provider,
+    stackName: flags.stackName ?? DEFAULT_STACK_NAME,
+    tier: stack.tier,
+    domain: stack.domain,
+    email: stack.email,
+    sshPublicKeyPath: flags.sshPublicKey,
+    ...(flags.region ? { region: flags.region } : {}),
+    ...(flags.image ? { image: flags.image } : {}),
+    json: flags.json === true,
+    onEvent: log,
+  });
+  log(`server ${server.serverIp} ready (${Object.entries(server.changes).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+  const ssh = stack.target?.ssh ?? { user: 'root', port: 22 };
+  return { ...stack, target: { host: server.serverIp, ssh } };
 }
 
 /** The closing check: the quick WebSocket verification through the host's address with the domain as SNI. */
@@ -51,14 +79,24 @@ export function register(program: Command): void {
       .description('provision the host: packages, Node.js, MariaDB, nginx, TLS, the chat server; then verify')
       .option('--dry-run', 'show what would change (same as `plan`) and change nothing')
       .option('--json', 'JSON lines on stdout (events, then a summary), for CI')
-      .option('--no-verify', 'skip the closing WebSocket verification'),
+      .option('--no-verify', 'skip the closing WebSocket verification')
+      .option('--provider <name>', 'create the server first with Pulumi: beget | hcloud')
+      .option('--region <region>', 'cloud region (with --provider)')
+      .option('--image <id>', 'cloud image (with --provider; required for beget)')
+      .option('--ssh-public-key <file>', 'public key the new server accepts (with --provider)')
+      .option('--stack-name <name>', `Pulumi stack name (with --provider; default ${DEFAULT_STACK_NAME})`),
   ).action(
     runAction(async (flags: UpFlags) => {
       const started = Date.now();
       const out = (text: string) => process.stdout.write(text);
       const log = flags.json ? (line: string) => process.stderr.write(`${line}\n`) : (line: string) => out(`${line}\n`);
       const sandbox = await resolveSandbox(flags, log);
-      const stack = loadTargetStack(flags, sandbox);
+      let stack = loadTargetStack(flags, sandbox);
+      if (flags.provider) {
+        stack = await provisionServer(flags, stack, log);
+        // The server was just created: its host key cannot be in known_hosts yet.
+        flags.acceptNewHostKey = true;
+      }
       const target = sshTargetOf(stack, flags);
       const bundle = readBundle();
       if (flags.dryRun) return printPlan(stack, target, bundle, flags.json === true);

@@ -22,6 +22,19 @@ const cache = new Map<string, Handlebars.TemplateDelegate>();
 function environment(): typeof Handlebars {
   if (env) return env;
   const hb = Handlebars.create();
+  // Strict mode does not cover block helpers' arguments: `{{#if typo}}` would silently take the else
+  // branch. View models never hold `undefined` (render.ts checks), so an undefined argument here can
+  // only be a field the view lacks.
+  for (const name of ['if', 'unless', 'each', 'with'] as const) {
+    const builtin = hb.helpers[name] as Handlebars.HelperDelegate;
+    hb.registerHelper(name, function (this: unknown, value: unknown, options: Handlebars.HelperOptions) {
+      if (value === undefined) {
+        const loc = (options as { loc?: { start?: { line?: number } } }).loc?.start?.line;
+        throw new Error(`{{#${name}}} on a field the view does not define${loc ? ` (line ${loc})` : ''}`);
+      }
+      return builtin.call(this, value, options);
+    });
+  }
   // `{{join list ","}}`: comma lists in env files (empty list → empty value, which the app allows).
   hb.registerHelper('join', (list: unknown, sep: unknown) => {
     if (!Array.isArray(list) || typeof sep !== 'string') throw new Error('join expects a list and a separator');

@@ -10,9 +10,13 @@ export interface SshTarget {
   host: string;
   port: number;
   user: string;
-  /** Private key file; without it, the SSH agent ($SSH_AUTH_SOCK). */
+  /** Private key file; without it (and without `privateKey`), the SSH agent ($SSH_AUTH_SOCK). */
   keyPath?: string;
+  /** Private key text, for callers that hold it in memory (a Pulumi secret). */
+  privateKey?: string;
   knownHostsPath: string;
+  /** known_hosts text, used instead of reading knownHostsPath. */
+  knownHostsText?: string;
   /** Trust a host that known_hosts does not list yet (like StrictHostKeyChecking=accept-new). */
   acceptNewHostKey?: boolean;
   connectTimeoutMs?: number;
@@ -33,9 +37,9 @@ export class SshHost implements Host {
 
   static async connect(target: SshTarget): Promise<SshHost> {
     const label = `${target.user}@${target.host}:${target.port}`;
-    let knownHosts = '';
+    let knownHosts = target.knownHostsText ?? '';
     try {
-      knownHosts = readFileSync(target.knownHostsPath, 'utf8');
+      if (target.knownHostsText === undefined) knownHosts = readFileSync(target.knownHostsPath, 'utf8');
     } catch {
       if (!target.acceptNewHostKey) {
         throw new MiError('MI_ERR_SSH_KNOWN_HOSTS', `known_hosts file ${target.knownHostsPath} cannot be read; pass --known-hosts FILE`, { host: label }, 2);
@@ -49,7 +53,11 @@ export class SshHost implements Host {
         host: target.host,
         port: target.port,
         username: target.user,
-        ...(target.keyPath ? { privateKey: readFileSync(target.keyPath, 'utf8') } : { agent: process.env.SSH_AUTH_SOCK }),
+        ...(target.privateKey !== undefined
+          ? { privateKey: target.privateKey }
+          : target.keyPath
+            ? { privateKey: readFileSync(target.keyPath, 'utf8') }
+            : { agent: process.env.SSH_AUTH_SOCK }),
         readyTimeout: target.connectTimeoutMs ?? 10_000,
         hostVerifier: (key: Buffer) => {
           const offered = key.toString('base64');

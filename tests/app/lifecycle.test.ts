@@ -3,9 +3,9 @@
  * real MariaDB. Config errors, graceful SIGTERM with reconnect-and-catch-up losing nothing, and the relay
  * between two instances.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient, type ChatClientError } from '../../app/src/chat-client.js';
 import { ErrorCode, type ChatMessage } from '../../app/src/protocol.js';
@@ -16,15 +16,18 @@ import { buildBundle, runBundle, SECRET, stopProcess, waitForHttp, type AppProce
 
 let db: ThrowawayMariaDb;
 let bundle: string;
+const bundleDirs: string[] = [];
 const procs: AppProcess[] = [];
 
 beforeAll(async () => {
   [db, bundle] = await Promise.all([startMariaDb(), buildBundle()]);
+  bundleDirs.push(dirname(bundle));
 });
 
 afterAll(async () => {
   for (const p of procs) await stopProcess(p);
   await db?.stop();
+  for (const d of bundleDirs) await rm(d, { recursive: true, force: true });
 });
 
 async function startApp(env: Record<string, string>, port?: number): Promise<AppProcess> {
@@ -37,6 +40,7 @@ async function startApp(env: Record<string, string>, port?: number): Promise<App
 describe('bundle', () => {
   it('is deterministic and described by its manifest', async () => {
     const again = await buildBundle();
+    bundleDirs.push(dirname(again));
     const [a, b] = await Promise.all([readFile(bundle), readFile(again)]);
     expect(a.equals(b)).toBe(true);
     expect(a.toString()).not.toMatch(/\/work\/main/);

@@ -45,6 +45,14 @@ describe('strict rendering', () => {
     expect(() => renderTemplate('nginx/site-bootstrap.conf.hbs', { ...view, http })).toThrow(/"acmeWebroot" not defined/);
   });
 
+  it('a block helper on a field missing from the view throws too (strict mode alone would take the else branch)', () => {
+    const view: Partial<ReturnType<typeof siteView>> = { ...siteView(model('mvp')) };
+    delete view.http2Directive;
+    expect(() => renderTemplate('nginx/site.conf.hbs', view)).toThrow(/\{\{#if\}\} on a field the view does not define/);
+    delete view.appPorts;
+    expect(() => renderTemplate('nginx/site.conf.hbs', view)).toThrow(/\{\{#each\}\} on a field/);
+  });
+
   it('an undefined, NaN or multi-line value in a view model is refused before rendering', () => {
     expect(() => assertCompleteView({ a: { b: undefined } })).toThrow('view.a.b is missing');
     expect(() => assertCompleteView({ n: Number.NaN })).toThrow('view.n is NaN');

@@ -50,7 +50,6 @@ describe('runChecks', () => {
   it('starts a background check once its needs are done, overlapping the rest, and reports it in place', async () => {
     const order: string[] = [];
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    const started = performance.now();
     const { results } = await runChecks(
       [
         check('ws.upgrade', [], async () => (order.push('upgrade'), { status: 'pass' })),
@@ -59,10 +58,9 @@ describe('runChecks', () => {
       ],
       ctx(),
     );
+    // The idle check started before latency ran and ended after it: they overlapped.
     expect(order).toEqual(['upgrade', 'idle start', 'latency', 'idle end']);
     expect(results.map((r) => r.id)).toEqual(['ws.upgrade', 'ws.latency', 'ws.idle']);
-    // Overlapped: well under the 350 ms the two would take in a row.
-    expect(performance.now() - started).toBeLessThan(340);
   });
 
   it('marks the run unreachable when a check says nothing answered', async () => {

@@ -17,7 +17,7 @@ const nginxUnit = unitFact('nginx');
  * from the new config exists, so the next request, e.g. the closing verification, sees the new site.
  */
 const NGINX_ACTIVATE = [
-  'workers() { for d in /proc/[0-9]*; do read -r _ _ _ pp _ < "$d/stat" 2>/dev/null && [ "$pp" = "$1" ] && printf "%s " "${d#/proc/}"; done; }',
+  'workers() { for d in /proc/[0-9]*; do read -r _ _ _ pp _ < "$d/stat" 2>/dev/null && [ "$pp" = "$1" ] && printf "%s " "${d#/proc/}"; done; true; }',
   'if ! systemctl is-active --quiet nginx; then systemctl enable --now nginx; exit $?; fi',
   'm=$(cat /run/nginx.pid) && old=" $(workers "$m")" && systemctl reload nginx || exit 1',
   'i=0; while [ $i -lt 100 ]; do for p in $(workers "$m"); do case "$old " in *" $p "*) ;; *) exit 0;; esac; done; i=$((i+1)); sleep 0.05; done',

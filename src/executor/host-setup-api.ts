@@ -1,0 +1,46 @@
+import type { HostSetupInput } from '../../infra/host-setup.js';
+import { loadStack } from '../config/load.js';
+import { readBundle } from './bundle.js';
+import { runPlan, runUp } from './up.js';
+import type { SshTarget } from './ssh-host.js';
+
+/**
+ * The executor as the Pulumi host-setup resource calls it: the same plan and converge as
+ * `messenger-infra up`, from the resource's inputs (key and known_hosts held in memory).
+ */
+function fromInput(input: HostSetupInput) {
+  const stack = loadStack({
+    overrides: {
+      tier: input.tier,
+      domain: input.domain,
+      email: input.email,
+      acme: { server: input.acmeServer },
+      target: { host: input.host, ssh: { user: input.sshUser, port: input.sshPort } },
+    },
+  });
+  const target: SshTarget = {
+    host: input.host,
+    port: input.sshPort,
+    user: input.sshUser,
+    privateKey: input.sshPrivateKey,
+    knownHostsPath: '(stack input knownHosts)',
+    knownHostsText: input.knownHosts,
+    // A server Pulumi has just created has a host key nobody could have listed yet.
+    acceptNewHostKey: input.knownHosts.trim() === '',
+  };
+  return { stack, target, bundle: readBundle() };
+}
+
+export async function planHostSetup(input: HostSetupInput): Promise<{ changes: string[] }> {
+  const { plans } = await runPlan(fromInput(input));
+  return { changes: plans.flatMap(({ step, plan }) => plan.changes.map((c) => `${step.id}: ${c}`)) };
+}
+
+export async function applyHostSetup(input: HostSetupInput): Promise<{ changed: number; ok: number; failed: number }> {
+  const { report } = await runUp({ ...fromInput(input), emit: () => {} });
+  if (!report.ok) {
+    const failed = report.steps.find((s) => s.status === 'failed');
+    throw new Error(`host setup failed at step ${failed?.step}: ${failed?.reason}`);
+  }
+  return { changed: report.changed, ok: report.steps.filter((s) => s.status === 'ok').length, failed: report.failed };
+}

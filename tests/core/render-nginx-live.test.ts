@@ -1,0 +1,237 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
+import { HOST_PATHS } from '../../src/core/host-model.js';
+import { renderHostFiles, type SitePhase } from '../../src/core/render.js';
+import { DOMAIN, fileAt, model, run, tempDir, writeAt } from './fixtures.js';
+
+/**
+ * The rendered nginx tree run for real (host nginx 1.22, Debian 12 flavour), on loopback only: the
+ * listeners move from *:80/*:443 to free ports on 127.0.0.1, the upstream port to a small test
+ * backend (an HTTP + `ws` server recording what it receives), paths into a temp prefix. Everything else
+ * is as rendered, so this shows the site behaves: ACME webroot, redirect, TLS 1.3 only, HSTS,
+ * forwarded headers, body limit, WebSocket upgrade through the proxy, and the bootstrap 503.
+ */
+const NGINX = '/usr/sbin/nginx';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createNetServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function swap(text: string, from: string, to: string): string {
+  expect(text, `expected ${from}`).toContain(from);
+  return text.split(from).join(to);
+}
+
+interface Seen {
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+interface Running {
+  prefix: string;
+  http: number;
+  https: number;
+  nginx: ChildProcess;
+}
+
+let backend: Server;
+let backendPort: number;
+const seen: Seen[] = [];
+let cert: string;
+const running: Running[] = [];
+
+beforeAll(async () => {
+  backend = createServer((req, res) => {
+    seen.push({ url: req.url ?? '', headers: req.headers });
+    req.resume();
+    req.on('end', () => res.end(`backend ${req.url}`));
+  });
+  const wss = new WebSocketServer({ noServer: true });
+  backend.on('upgrade', (req, socket, head) => {
+    seen.push({ url: req.url ?? '', headers: req.headers });
+    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data) => ws.send(`echo:${data.toString()}`)));
+  });
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+  backendPort = (backend.address() as { port: number }).port;
+});
+
+afterAll(async () => {
+  for (const r of running) await stopNginx(r);
+  await new Promise((resolve) => backend.close(resolve));
+});
+
+async function stopNginx(r: Running): Promise<void> {
+  if (r.nginx.exitCode !== null || r.nginx.signalCode !== null || r.nginx.pid === undefined) return;
+  const done = new Promise((resolve) => r.nginx.once('exit', resolve));
+  process.kill(r.nginx.pid, 'SIGTERM');
+  await done;
+  rmSync(r.prefix, { recursive: true, force: true });
+}
+
+async function startNginx(phase: SitePhase): Promise<Running> {
+  const files = renderHostFiles(model('mvp', 'debian12'), phase);
+  const prefix = tempDir(`nginx-live-${phase}`);
+  chmodSync(prefix, 0o755); // nginx workers run as www-data and read the webroot below
+  const [http, https] = [await freePort(), await freePort()];
+  let main = fileAt(files, HOST_PATHS.nginxMain).content;
+  main = swap(main, '/etc/nginx/conf.d/', `${prefix}/conf.d/`);
+  main = swap(main, '/var/log/nginx/', `${prefix}/logs/`);
+  main = swap(main, '/run/nginx.pid', `${prefix}/nginx.pid`);
+  let site = fileAt(files, HOST_PATHS.nginxSite).content;
+  site = swap(site, 'listen 80 ', `listen 127.0.0.1:${http} `);
+  site = swap(site, 'listen [::]:80 ', `listen [::1]:${http} `);
+  site = swap(site, HOST_PATHS.acmeWebroot, `${prefix}/acme`);
+  if (phase === 'full') {
+    site = swap(site, 'listen 443 ', `listen 127.0.0.1:${https} `);
+    site = swap(site, 'listen [::]:443 ', `listen [::1]:${https} `);
+    site = swap(site, 'server 127.0.0.1:3000 ', `server 127.0.0.1:${backendPort} `);
+    site = swap(site, `/etc/letsencrypt/live/${DOMAIN}/`, `${prefix}/certs/`);
+    const res = run([
+      'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', `/CN=${DOMAIN}`, '-addext', `subjectAltName=DNS:${DOMAIN}`,
+      '-keyout', writeAt(prefix, 'certs/privkey.pem', ''), '-out', writeAt(prefix, 'certs/fullchain.pem', ''),
+    ]);
+    expect(res.status, res.stderr).toBe(0);
+    cert = readFileSync(join(prefix, 'certs/fullchain.pem'), 'utf8');
+  }
+  writeAt(prefix, 'nginx.conf', main);
+  writeAt(prefix, 'conf.d/messenger-chat.conf', site);
+  writeAt(prefix, 'acme/.well-known/acme-challenge/tok3n', 'tok3n.thumbprint');
+  chmodSync(join(prefix, 'acme'), 0o755);
+  chmodSync(join(prefix, 'acme/.well-known'), 0o755);
+  chmodSync(join(prefix, 'acme/.well-known/acme-challenge'), 0o755);
+  writeAt(prefix, 'logs/.keep', '');
+  symlinkSync('/usr/share/nginx/modules', join(prefix, 'modules'));
+  const nginx = spawn(NGINX, ['-p', `${prefix}/`, '-e', `${prefix}/logs/error.log`, '-c', `${prefix}/nginx.conf`, '-g', 'daemon off;'], { stdio: 'ignore' });
+  const r = { prefix, http, https, nginx };
+  running.push(r);
+  // Ready when port 80's replacement answers (at most 10 s).
+  for (let i = 0; ; i++) {
+    try {
+      await get(`http://127.0.0.1:${http}/.well-known/acme-challenge/tok3n`);
+      return r;
+    } catch (err) {
+      if (i > 100 || nginx.exitCode !== null) throw new Error(`nginx did not start: ${(err as Error).message}\n${readFileSync(join(prefix, 'logs/error.log'), 'utf8')}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+}
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+function get(url: string, opts: { method?: string; body?: Buffer; tls?: boolean } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const common = { host: '127.0.0.1', port: u.port, path: u.pathname, method: opts.method ?? 'GET', headers: { Host: DOMAIN } };
+    const req = opts.tls
+      ? httpsRequest({ ...common, servername: DOMAIN, ca: cert, agent: false })
+      : httpRequest(common);
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.end(opts.body);
+  });
+}
+
+describe('the full site served by a real nginx', () => {
+  let r: Running;
+  beforeAll(async () => {
+    r = await startNginx('full');
+  }, 30_000);
+
+  it('port 80: ACME challenges from the webroot, everything else 301 to https://DOMAIN', async () => {
+    const acme = await get(`http://127.0.0.1:${r.http}/.well-known/acme-challenge/tok3n`);
+    expect([acme.status, acme.body]).toEqual([200, 'tok3n.thumbprint']);
+    const redirect = await get(`http://127.0.0.1:${r.http}/rooms/general`);
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers.location).toBe(`https://${DOMAIN}/rooms/general`);
+    expect(redirect.headers.server).toBe('nginx'); // server_tokens off: no version
+  });
+
+  it('port 443: TLS 1.3 with HTTP/2 offered, HSTS, forwarded headers reach the app', async () => {
+    const alpn = await new Promise<{ protocol: string | null; alpn: string | false | null }>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: r.https, servername: DOMAIN, ca: cert, ALPNProtocols: ['h2', 'http/1.1'] }, () => {
+        resolve({ protocol: s.getProtocol(), alpn: s.alpnProtocol });
+        s.end();
+      });
+      s.on('error', reject);
+    });
+    expect(alpn).toEqual({ protocol: 'TLSv1.3', alpn: 'h2' });
+
+    const res = await get(`https://127.0.0.1:${r.https}/healthz`, { tls: true });
+    expect([res.status, res.body]).toEqual([200, 'backend /healthz']);
+    expect(res.headers['strict-transport-security']).toBe('max-age=63072000');
+    const req = seen.filter((s) => s.url === '/healthz').at(-1);
+    expect(req?.headers).toMatchObject({ host: DOMAIN, 'x-forwarded-proto': 'https', 'x-forwarded-for': '127.0.0.1', 'x-real-ip': '127.0.0.1' });
+    for (const path of ['/readyz', '/api/rooms', '/']) expect((await get(`https://127.0.0.1:${r.https}${path}`, { tls: true })).body).toBe(`backend ${path}`);
+  });
+
+  it('refuses TLS 1.2', async () => {
+    const err = await new Promise<Error | null>((resolve) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: r.https, servername: DOMAIN, ca: cert, maxVersion: 'TLSv1.2' }, () => {
+        s.end();
+        resolve(null);
+      });
+      s.on('error', resolve);
+    });
+    expect(err?.message).toMatch(/protocol version|alert/i);
+  });
+
+  it('bodies above the 64 KB payload limit get 413', async () => {
+    const res = await get(`https://127.0.0.1:${r.https}/api/messages`, { tls: true, method: 'POST', body: Buffer.alloc(100 * 1024, 'a') });
+    expect(res.status).toBe(413);
+  });
+
+  it('WebSockets upgrade through /ws', async () => {
+    // `servername` is passed on to tls.connect (SNI and the certificate check); ws's types omit it.
+    const options: ClientOptions & { servername: string } = { ca: cert, servername: DOMAIN, headers: { Host: DOMAIN } };
+    const ws = new WebSocket(`wss://127.0.0.1:${r.https}/ws`, options);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no echo in 5 s')), 5000);
+      ws.on('open', () => ws.send('hello'));
+      ws.on('message', (data) => {
+        clearTimeout(timer);
+        resolve(data.toString());
+      });
+      ws.on('error', reject);
+    });
+    ws.close();
+    expect(reply).toBe('echo:hello');
+    const up = seen.filter((s) => s.url === '/ws').at(-1);
+    expect(up?.headers).toMatchObject({ upgrade: 'websocket', connection: 'upgrade', 'x-forwarded-proto': 'https', host: DOMAIN });
+  });
+});
+
+describe('the bootstrap site served by a real nginx', () => {
+  it('serves ACME challenges and answers 503 "TLS pending" to everything else', async () => {
+    const r = await startNginx('bootstrap');
+    const acme = await get(`http://127.0.0.1:${r.http}/.well-known/acme-challenge/tok3n`);
+    expect([acme.status, acme.body]).toEqual([200, 'tok3n.thumbprint']);
+    const other = await get(`http://127.0.0.1:${r.http}/`);
+    expect([other.status, other.body]).toEqual([503, 'TLS pending\n']);
+    const missing = await get(`http://127.0.0.1:${r.http}/.well-known/acme-challenge/unknown`);
+    expect(missing.status).toBe(404);
+  }, 30_000);
+});

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { expect, it } from 'vitest';
+import { ChatClient } from '../../app/src/chat-client.js';
+import { mintToken } from '../../app/src/token.js';
+import type { SandboxOs } from '../../src/sandbox/index.js';
+import { parseTarget, targetLookup } from '../../src/verify/target.js';
+import { jsonLines, runCli } from '../helpers/cli.js';
+import { useSandbox } from '../helpers/sandbox.js';
+
+/**
+ * The main job end to end on a fresh sandbox VPS: `up --sandbox`, a second `up` that changes
+ * nothing, then two WebSocket clients through nginx over TLS with the Pebble-issued certificate,
+ * and the message found in MariaDB. Shared by the Debian 13 and Debian 12 test files.
+ */
+export function upSandboxSuite(os: SandboxOs): void {
+  const sb = useSandbox(os);
+
+  it(`up --sandbox --tier mvp converges a fresh ${os} host and verifies it`, async () => {
+    const first = await runCli(['up', '--sandbox', '--os', os, '--tier', 'mvp', '--json'], { timeoutMs: 600_000 });
+    const events = jsonLines(first.stdout);
+    type Summary = { ok: boolean; changed: number; seconds: number; verify: { exitCode: number; checks: Array<{ status: string }> } };
+    const summary = events.find((e) => e.type === 'summary') as Summary | undefined;
+    expect(first.stderr + first.stdout).not.toMatch(/MESSENGER_(DB_PASSWORD|JWT_SECRET)=/);
+    expect(summary, first.stderr).toBeDefined();
+    const failures = [...events.filter((e) => e.status === 'failed'), ...(summary?.verify?.checks ?? []).filter((c) => c.status === 'fail')];
+    expect(summary!.ok, JSON.stringify(failures)).toBe(true);
+    expect(summary!.changed).toBeGreaterThan(5);
+    expect(summary!.verify.exitCode).toBe(0);
+    expect(first.code).toBe(0);
+    const skipped = events.filter((e) => e.status === 'skipped').map((e) => e.step);
+    expect(skipped.sort()).toEqual(['firewall', 'swap', 'sysctl']);
+    console.log(`first up on ${os}: ${summary!.seconds.toFixed(1)} s`);
+  }, 600_000);
+
+  it('a second up changes nothing and says so', async () => {
+    const second = await runCli(['up', '--sandbox', '--os', os, '--tier', 'mvp', '--no-verify']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/^no changes: 9 ok, 0 changed, 0 failed, 3 skipped/m);
+    const plan = await runCli(['plan', '--sandbox', '--os', os, '--tier', 'mvp', '--json']);
+    const doc = jsonLines(plan.stdout)[0] as { changes: number; os: string };
+    expect(doc).toMatchObject({ changes: 0, os });
+  }, 120_000);
+
+  it('carries a message between two clients through nginx over TLS, stored in MariaDB', async () => {
+    const info = sb.info;
+    const secret = (await sb.ssh(['sed', '-n', 's/^MESSENGER_JWT_SECRET=//p', '/etc/messenger-chat/secrets.env'])).stdout.trim();
+    expect(secret.length).toBeGreaterThanOrEqual(32);
+    // Connect to the guest's nginx on loopback with the domain as SNI and Host, as before DNS exists.
+    const target = parseTarget({ url: `wss://${info.domain}/ws`, resolve: { host: info.domain, port: 443, address: '127.0.0.1' } });
+    const connect = async (user: string) =>
+      ChatClient.connect({
+        url: `wss://${info.domain}/ws`,
+        token: await mintToken(secret, user, 300),
+        lookup: targetLookup(target),
+        servername: info.domain,
+        ca: readFileSync(info.verifyCaPath, 'utf8'),
+        timeoutMs: 10_000,
+      });
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    try {
+      await alice.join('e2e');
+      await bob.join('e2e');
+      const text = `hello from ${os} ${Date.now()}`;
+      const ack = await alice.send('e2e', text);
+      const got = await bob.waitForMessage({ id: ack.id });
+      expect(got).toMatchObject({ room: 'e2e', user: 'alice', text });
+      const row = await sb.ssh(['mariadb', '-N', '-B', '-e', `"SELECT user, text FROM messenger_chat.messages WHERE id=${ack.id}"`]);
+      expect(row.stdout.trim()).toBe(`alice\t${text}`);
+    } finally {
+      alice.close();
+      bob.close();
+    }
+  }, 60_000);
+}
