@@ -13,14 +13,20 @@ import { mergePlans, noChange, type Step, type StepPlan } from '../step.js';
  */
 const nginxUnit = unitFact('nginx');
 /**
- * `systemctl reload nginx` only signals the master; this waits (bounded, 5 s) until a worker started
- * from the new config exists, so the next request, e.g. the closing verification, sees the new site.
+ * `systemctl reload nginx` only signals the master. This waits (bounded, 5 s) until a worker started
+ * from the new config exists and every old worker has stopped accepting ("is shutting down"), so
+ * the next request, e.g. the closing verification, is served by the new config.
  */
 const NGINX_ACTIVATE = [
   'workers() { for d in /proc/[0-9]*; do read -r _ _ _ pp _ < "$d/stat" 2>/dev/null && [ "$pp" = "$1" ] && printf "%s " "${d#/proc/}"; done; true; }',
   'if ! systemctl is-active --quiet nginx; then systemctl enable --now nginx; exit $?; fi',
   'm=$(cat /run/nginx.pid) && old=" $(workers "$m")" && systemctl reload nginx || exit 1',
-  'i=0; while [ $i -lt 100 ]; do for p in $(workers "$m"); do case "$old " in *" $p "*) ;; *) exit 0;; esac; done; i=$((i+1)); sleep 0.05; done',
+  'i=0; while [ $i -lt 100 ]; do',
+  '  fresh=0; for p in $(workers "$m"); do case "$old " in *" $p "*) ;; *) fresh=1;; esac; done',
+  '  accepting=0; for p in $old; do [ "$(tr -d \'\\000\' < /proc/$p/cmdline 2>/dev/null)" = "nginx: worker process" ] && accepting=1; done',
+  '  [ $fresh = 1 ] && [ $accepting = 0 ] && exit 0',
+  '  i=$((i+1)); sleep 0.05',
+  'done',
 ].join('\n');
 
 export function certFact(domain: string) {
