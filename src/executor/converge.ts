@@ -33,29 +33,32 @@ function tail(text: string, lines = 8): string {
 }
 
 /** Plans every step from one batch of facts; changes nothing. */
-export async function planAll(host: Host, desired: DesiredState, steps: readonly Step[]): Promise<Array<{ step: Step; plan: StepPlan }>> {
+export async function planAll(host: Host, desired: DesiredState, phases: readonly Phase[]): Promise<Array<{ step: Step; plan: StepPlan }>> {
+  const steps = stepsOf(phases);
   const facts = await gatherFacts(host, steps.flatMap((s) => s.facts(desired)));
   return steps.map((step) => ({ step, plan: step.plan(facts, desired) }));
 }
 
+/** A phase is one step, or steps that touch disjoint things and may run at the same time. */
+export type Phase = Step | readonly Step[];
+
+export function stepsOf(phases: readonly Phase[]): Step[] {
+  return phases.flatMap((p) => (Array.isArray(p) ? [...p] : [p as Step]));
+}
+
 /**
- * Applies the steps in order. Facts are gathered once for all steps; once a step has changed
- * something, each later step gathers its own facts again before planning, so a plan is never made
- * from stale facts. The first failure stops the run; the remaining steps are reported as skipped.
+ * Applies the phases in order; the steps of one phase run concurrently (each on its own SSH
+ * channel). Facts are gathered once for all steps; once a phase has changed something, each later
+ * step gathers its own facts again before planning, so a plan is never made from stale facts. The
+ * first failure stops the run after its phase; the remaining steps are reported as skipped.
  */
-export async function converge(host: Host, desired: DesiredState, steps: readonly Step[], emit: Emit): Promise<ConvergeReport> {
+export async function converge(host: Host, desired: DesiredState, phases: readonly Phase[], emit: Emit): Promise<ConvergeReport> {
   const results: StepResult[] = [];
-  let facts: FactValues = await gatherFacts(host, steps.flatMap((s) => s.facts(desired)));
+  const all = stepsOf(phases);
+  let facts: FactValues = await gatherFacts(host, all.flatMap((s) => s.facts(desired)));
   let dirty = false;
-  const skipRest = (index: number, failed: string) => {
-    for (const rest of steps.slice(index + 1)) {
-      const reason = `not run: step ${failed} failed`;
-      results.push({ step: rest.id, title: rest.title, status: 'skipped', durationMs: 0, changes: [], diffs: [], reason });
-      emit({ type: 'step', step: rest.id, title: rest.title, status: 'skipped', reason });
-    }
-    return summarize(results);
-  };
-  for (const [index, step] of steps.entries()) {
+
+  const runStep = async (step: Step): Promise<StepResult> => {
     const started = Date.now();
     emit({ type: 'step', step: step.id, title: step.title, status: 'check' });
     const finish = (result: Omit<StepResult, 'step' | 'title' | 'durationMs'>): StepResult => {
@@ -65,36 +68,35 @@ export async function converge(host: Host, desired: DesiredState, steps: readonl
       return done;
     };
     try {
-      if (dirty) facts = await gatherFacts(host, step.facts(desired));
-      const plan = step.plan(facts, desired);
-      if (plan.skipped) {
-        finish({ status: 'skipped', changes: [], diffs: [], reason: plan.skipped });
-        continue;
-      }
-      if (plan.commands.length === 0) {
-        finish({ status: 'ok', changes: [], diffs: [] });
-        continue;
-      }
+      const plan = step.plan(dirty ? await gatherFacts(host, step.facts(desired)) : facts, desired);
+      if (plan.skipped) return finish({ status: 'skipped', changes: [], diffs: [], reason: plan.skipped });
+      if (plan.commands.length === 0) return finish({ status: 'ok', changes: [], diffs: [] });
       for (const command of plan.commands) {
         const result = await host.run(command, { timeoutMs: 15 * 60_000 });
         if (result.code !== 0) {
-          finish({
-            status: 'failed',
-            changes: plan.changes,
-            diffs: [],
-            code: 'MI_ERR_STEP_FAILED',
-            reason: `${command.label}: exit status ${result.code}${result.stderr.trim() ? `: ${tail(result.stderr)}` : ''}`,
-          });
-          return skipRest(index, step.id);
+          const detail = result.stderr.trim() ? `: ${tail(result.stderr)}` : '';
+          return finish({ status: 'failed', changes: plan.changes, diffs: [], code: 'MI_ERR_STEP_FAILED', reason: `${command.label}: exit status ${result.code}${detail}` });
         }
       }
-      dirty = true;
-      finish({ status: 'changed', changes: plan.changes, diffs: plan.diffs });
+      return finish({ status: 'changed', changes: plan.changes, diffs: plan.diffs });
     } catch (err) {
       const e = err as Error & { code?: string };
-      finish({ status: 'failed', changes: [], diffs: [], code: e.code ?? 'MI_ERR_STEP_FAILED', reason: e.message });
-      return skipRest(index, step.id);
+      return finish({ status: 'failed', changes: [], diffs: [], code: e.code ?? 'MI_ERR_STEP_FAILED', reason: e.message });
     }
+  };
+
+  for (const [index, phase] of phases.entries()) {
+    const done = await Promise.all(stepsOf([phase]).map(runStep));
+    const failed = done.find((r) => r.status === 'failed');
+    if (failed) {
+      const reason = `not run: step ${failed.step} failed`;
+      for (const rest of stepsOf(phases.slice(index + 1))) {
+        results.push({ step: rest.id, title: rest.title, status: 'skipped', durationMs: 0, changes: [], diffs: [], reason });
+        emit({ type: 'step', step: rest.id, title: rest.title, status: 'skipped', reason });
+      }
+      break;
+    }
+    if (done.some((r) => r.status === 'changed')) dirty = true;
   }
   return summarize(results);
 }

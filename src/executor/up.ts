@@ -6,7 +6,7 @@ import { buildDesiredState, type AppBundle, type DesiredState } from '../core/de
 import type { Step, StepPlan } from '../core/step.js';
 import { UP_STEPS } from '../core/steps/index.js';
 import { MiError } from '../config/errors.js';
-import { converge, planAll, type ConvergeReport } from './converge.js';
+import { converge, planAll, type ConvergeReport, type Phase } from './converge.js';
 import { detectHost } from './detect.js';
 import type { Emit } from './events.js';
 import { SshHost, type SshTarget } from './ssh-host.js';
@@ -16,7 +16,7 @@ export interface UpOptions {
   target: SshTarget;
   bundle: AppBundle;
   emit: Emit;
-  steps?: readonly Step[];
+  steps?: readonly Phase[];
   /** Also read the host's JWT secret (kept in memory only) so the closing check can mint a token. */
   readJwtSecret?: boolean;
 }

@@ -9,14 +9,14 @@ import { certificateStep, nginxStep, siteStep } from './web.js';
 
 /**
  * The steps of `up`, in order. Each reads its facts, plans, and applies; a later step's facts are
- * gathered again when an earlier one changed something.
+ * gathered again when an earlier one changed something. Steps in an inner array touch disjoint
+ * things and run at the same time: Node.js downloads while apt installs.
  */
-export const UP_STEPS: readonly Step[] = [
+export const UP_STEPS: ReadonlyArray<Step | readonly Step[]> = [
   swapStep,
   sysctlStep,
-  packagesStep,
+  [packagesStep, nodeStep],
   firewallStep,
-  nodeStep,
   mariadbConfigStep,
   secretsStep,
   databaseStep,
