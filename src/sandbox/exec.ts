@@ -1,7 +1,7 @@
 /**
  * Local commands as argv arrays (never a shell string), with their output collected.
  */
-import { spawn } from 'node:child_process';
+import { $ } from 'zx';
 import { SandboxError } from './errors.js';
 
 export interface RunResult {
@@ -17,37 +17,18 @@ export interface RunOptions {
   input?: string;
 }
 
-/** Runs argv and resolves with its exit code and output; never rejects on a non-zero exit. */
-export function runRaw(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const [cmd, ...args] = argv;
-  if (!cmd) throw new Error('runRaw: empty argv');
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      env: opts.env ?? process.env,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-    const timer =
-      opts.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            child.kill('SIGKILL');
-          }, opts.timeoutMs);
-    child.on('error', (err) => {
-      if (timer) clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      resolve({ code: timedOut ? 124 : (code ?? (signal ? 128 : 1)), stdout, stderr });
-    });
-  });
+/** Runs argv (zx quotes each element) and resolves with its exit code and output; never rejects on a non-zero exit. */
+export async function runRaw(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  if (argv.length === 0) throw new Error('runRaw: empty argv');
+  const out = await $({
+    nothrow: true,
+    quiet: true,
+    env: opts.env ?? process.env,
+    ...(opts.input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] as const } : { input: opts.input }),
+    ...(opts.timeoutMs === undefined ? {} : { timeout: opts.timeoutMs, timeoutSignal: 'SIGKILL' as const }),
+  })`${argv}`;
+  const timedOut = opts.timeoutMs !== undefined && out.signal === 'SIGKILL';
+  return { code: timedOut ? 124 : (out.exitCode ?? (out.signal ? 128 : 1)), stdout: out.stdout, stderr: out.stderr };
 }
 
 /** Runs argv and rejects with MI_ERR_SANDBOX_COMMAND (or `code`) when it exits non-zero. */

@@ -1,0 +1,10 @@
+/** `npm run bench`: every benchmark in turn (chat server load, then `up` timings), figures printed. */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+for (const name of ['chat.ts', 'up.ts']) {
+  const file = fileURLToPath(new URL(name, import.meta.url));
+  console.log(`\n=== bench/${name}`);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', file, ...process.argv.slice(2)], { stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
