@@ -10,8 +10,7 @@ import { register as registerVerify } from './commands/verify.js';
 /** Assembles the commands; each lives in its own file under commands/. */
 const program = new Command('messenger-infra')
   .description('Provision a VPS for a Node.js WebSocket chat backend: MariaDB, nginx, TLS, the chat server, verified end to end.')
-  .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)');
+  .version('0.1.0');
 program.configureOutput({ outputError: (text, write) => write(text) });
 program.exitOverride((err) => {
   // commander's own usage errors (unknown option, missing argument) are bad input: exit 2.

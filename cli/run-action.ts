@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from 'commander';
+
 /**
  * Shared CLI wiring: every command's action runs through `runAction`, which prints a known error as
  * one line (`error: …`) and sets the exit code it carries (2 for bad input, 1 otherwise).
@@ -21,13 +23,9 @@ export function runAction<A extends unknown[]>(action: (...args: A) => Promise<n
   };
 }
 
-/** Parses a TCP port flag; a bad one is a one-line input error naming the flag. */
-export function parsePort(flag: string) {
-  return (value: string): number => {
-    const port = Number(value);
-    if (!/^\d+$/.test(value) || port < 1 || port > 65535) {
-      throw Object.assign(new Error(`${flag}: "${value}" must be a whole number from 1 to 65535`), { code: 'MI_ERR_CONFIG', exitCode: 2 });
-    }
-    return port;
-  };
+/** Parses a TCP port flag; commander reports a bad one as a one-line usage error (exit 2). */
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new InvalidArgumentError('must be a whole number from 1 to 65535');
+  return port;
 }

@@ -36,14 +36,14 @@ export function addTargetOptions(command: Command): Command {
     .option('--email <address>', 'ACME account e-mail')
     .option('--host <address>', 'the server to set up (IP or name)')
     .option('--ssh-user <user>', 'SSH user: root, or a user with passwordless sudo (default root)')
-    .option('--ssh-port <port>', 'SSH port (default 22)', parsePort('--ssh-port'))
+    .option('--ssh-port <port>', 'SSH port (default 22)', parsePort)
     .option('--ssh-key <file>', 'SSH private key (default: the SSH agent)')
     .option('--known-hosts <file>', 'known_hosts file used to check the host key (default ~/.ssh/known_hosts)')
     .option('--accept-new-host-key', 'trust a host key that known_hosts does not list yet (a fresh server)')
     .option('--acme-server <url>', "ACME directory URL (default: Let's Encrypt)")
     .option('--acme-ca <file>', "CA bundle the host's certbot must trust to reach the ACME server")
     .option('--verify-ca <file>', 'root the issued certificate chains to, for the closing check')
-    .option('--app-port <port>', 'first loopback port of the chat server (default 3000)', parsePort('--app-port'))
+    .option('--app-port <port>', 'first loopback port of the chat server (default 3000)', parsePort)
     .option('--sandbox', 'target the local sandbox VPS (started if needed), with its ACME CA')
     .option('--os <os>', 'sandbox OS: debian13 | debian12 (with --sandbox)', 'debian13');
 }

@@ -34,7 +34,7 @@ export function readJwtSecret(stack: StackConfig, env: NodeJS.ProcessEnv = proce
   return value;
 }
 
-async function prepare(host: SshHost, options: Omit<UpOptions, 'emit'>): Promise<DesiredState> {
+export async function prepare(host: SshHost, options: Omit<UpOptions, 'emit'>): Promise<DesiredState> {
   const basics = await detectHost(host, options.target.port);
   const jwtSecret = readJwtSecret(options.stack);
   const caPath = options.stack.acme.caBundle;

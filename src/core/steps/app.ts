@@ -69,7 +69,8 @@ function parseInstances(stdout: string): InstanceState {
 
 /** Poll every instance's /readyz (bounded), so a release that cannot reach MariaDB is caught. */
 function readyScript(ports: number[]): string {
-  return `for p in ${ports.join(' ')}; do i=0; until curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$p/readyz"; do i=$((i+1)); if [ $i -ge 60 ]; then echo "instance on port $p not ready after 30 s" >&2; journalctl -u ${APP_UNIT_PREFIX}$p -n 20 --no-pager >&2 || true; exit 1; fi; sleep 0.5; done; done`;
+  // The journal first, the verdict last: failures are reported by their last lines.
+  return `for p in ${ports.join(' ')}; do i=0; until curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$p/readyz"; do i=$((i+1)); if [ $i -ge 60 ]; then journalctl -u ${APP_UNIT_PREFIX}$p -n 5 --no-pager -o cat >&2 || true; echo "instance on port $p not ready after 30 s" >&2; exit 1; fi; sleep 0.5; done; done`;
 }
 
 export const appStep: Step = {
@@ -127,6 +128,8 @@ export const appStep: Step = {
       link(release),
       'systemctl daemon-reload',
       `systemctl enable --quiet ${units.join(' ')}`,
+      // A unit that hit its start limit refuses to start until reset.
+      `{ systemctl reset-failed ${units.join(' ')} 2>/dev/null; true; }`,
       `systemctl restart ${units.join(' ')}`,
       `{ ${readyScript(desired.model.appPorts)}; }`,
       ...(stale.length > 0 ? [`{ systemctl disable --now --quiet ${stale.join(' ')} || true; }`] : []),
@@ -137,6 +140,7 @@ export const appStep: Step = {
     const recover = [
       current ? link(current) : 'true',
       'systemctl daemon-reload',
+      `systemctl reset-failed ${units.join(' ')} 2>/dev/null`,
       current ? `systemctl restart ${units.join(' ')}` : `systemctl stop ${units.join(' ')}`,
     ].join('; ');
     commands.push(

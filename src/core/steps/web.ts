@@ -60,10 +60,11 @@ function nginxFiles(files: readonly RenderedFile[]): RenderedFile[] {
   return filesUnder(files, NGINX_PREFIX);
 }
 
-function planNginx(desired: DesiredState, facts: FactValues, phase: SitePhase): StepPlan {
+/** `onlySite`: the TLS-site step manages just the site file; the main config is the nginx step's. */
+function planNginx(desired: DesiredState, facts: FactValues, phase: SitePhase, onlySite = false): StepPlan {
   const unit = factValue(facts, nginxUnit);
   const webroot = factValue(facts, pathExistsFact(HOST_PATHS.acmeWebroot));
-  const files = planFileGroup(nginxFiles(desired.files[phase]), facts, {
+  const files = planFileGroup(nginxFiles(desired.files[phase]).filter((f) => !onlySite || f.path === HOST_PATHS.nginxSite), facts, {
     label: `validate (nginx -t) and reload nginx (${phase} site)`,
     validate: 'nginx -t -q',
     activate: NGINX_ACTIVATE,
@@ -156,5 +157,5 @@ export const siteStep: Step = {
   id: 'site',
   title: 'nginx TLS site',
   facts: webFacts,
-  plan: (facts, desired) => planNginx(desired, facts, 'full'),
+  plan: (facts, desired) => planNginx(desired, facts, 'full', true),
 };
