@@ -21,6 +21,8 @@ export interface HostSetupInput {
   domain: string;
   email: string;
   acmeServer: string;
+  /** PEM of a private ACME CA the host's certbot must trust (e.g. a staging or in-house CA); optional. */
+  acmeCaBundle?: string;
   renderedDigest: string;
 }
 
@@ -45,6 +47,7 @@ const INPUT_KEYS = [
   'domain',
   'email',
   'acmeServer',
+  'acmeCaBundle',
   'renderedDigest',
 ] as const satisfies readonly (keyof HostSetupInput)[];
 

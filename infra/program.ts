@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { readInfraConfig, type InfraConfig } from './config.js';
+import { hostSetupDigest } from '../src/executor/host-setup-api.js';
 import { HostSetup } from './host-setup.js';
 import { getServerProvider } from './providers/index.js';
 
@@ -34,7 +35,8 @@ export function messengerInfra(config: InfraConfig = readInfraConfig()): StackOu
         domain: config.domain,
         email: config.email,
         acmeServer: hs.acmeServer,
-        renderedDigest: hs.renderedDigest,
+        // Unless given, computed here: a changed template or bundle becomes a diff in `pulumi preview`.
+        renderedDigest: hs.renderedDigest || hostSetupDigest({ tier: config.tier, domain: config.domain, email: config.email, acmeServer: hs.acmeServer }),
       },
       // Setting up the host needs the server to exist; the IP dependency already orders them.
     );

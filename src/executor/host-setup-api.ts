@@ -1,5 +1,9 @@
 import type { HostSetupInput } from '../../infra/host-setup.js';
 import { loadStack } from '../config/load.js';
+import { sha256 } from '../core/file-plan.js';
+import { buildHostModel } from '../core/host-model.js';
+import { OS_PROFILES } from '../core/os-profiles.js';
+import { renderHostFiles } from '../core/render.js';
 import { readBundle } from './bundle.js';
 import { runPlan, runUp } from './up.js';
 import type { SshTarget } from './ssh-host.js';
@@ -8,16 +12,12 @@ import type { SshTarget } from './ssh-host.js';
  * The executor as the Pulumi host-setup resource calls it: the same plan and converge as
  * `messenger-infra up`, from the resource's inputs (key and known_hosts held in memory).
  */
+function stackOf(input: Pick<HostSetupInput, 'tier' | 'domain' | 'email' | 'acmeServer'>) {
+  return loadStack({ overrides: { tier: input.tier, domain: input.domain, email: input.email, acme: { server: input.acmeServer } } });
+}
+
 function fromInput(input: HostSetupInput) {
-  const stack = loadStack({
-    overrides: {
-      tier: input.tier,
-      domain: input.domain,
-      email: input.email,
-      acme: { server: input.acmeServer },
-      target: { host: input.host, ssh: { user: input.sshUser, port: input.sshPort } },
-    },
-  });
+  const stack = { ...stackOf(input), target: { host: input.host, ssh: { user: input.sshUser, port: input.sshPort } } };
   const target: SshTarget = {
     host: input.host,
     port: input.sshPort,
@@ -28,7 +28,22 @@ function fromInput(input: HostSetupInput) {
     // A server Pulumi has just created has a host key nobody could have listed yet.
     acceptNewHostKey: input.knownHosts.trim() === '',
   };
-  return { stack, target, bundle: readBundle() };
+  return { stack, target, bundle: readBundle(), ...(input.acmeCaBundle ? { acmeCaBundle: input.acmeCaBundle } : {}) };
+}
+
+/**
+ * A digest of everything `up` would write for these settings, for every supported OS (the host's
+ * is only known once connected): rendered files, the app bundle and the Node.js version. As a
+ * resource input it makes a changed template a diff in `pulumi preview`.
+ */
+export function hostSetupDigest(input: Pick<HostSetupInput, 'tier' | 'domain' | 'email' | 'acmeServer'>): string {
+  const stack = stackOf(input);
+  const bundle = readBundle();
+  const parts = Object.values(OS_PROFILES).flatMap((os) => {
+    const model = buildHostModel(stack, os);
+    return (['bootstrap', 'full'] as const).flatMap((phase) => renderHostFiles(model, phase).map((f) => `${os.id} ${phase} ${f.path} ${f.mode} ${sha256(f.content)}`));
+  });
+  return sha256([...parts, `bundle ${bundle.id}`, `node ${stack.node.version}`].join('\n'));
 }
 
 export async function planHostSetup(input: HostSetupInput): Promise<{ changes: string[] }> {

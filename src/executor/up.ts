@@ -19,6 +19,8 @@ export interface UpOptions {
   steps?: readonly Phase[];
   /** Also read the host's JWT secret (kept in memory only) so the closing check can mint a token. */
   readJwtSecret?: boolean;
+  /** PEM text of a private ACME CA; otherwise read from stack.acme.caBundle. */
+  acmeCaBundle?: string;
 }
 
 /** The JWT secret the user supplies by reference (env or file), if any. */
@@ -38,12 +40,13 @@ export async function prepare(host: SshHost, options: Omit<UpOptions, 'emit'>): 
   const basics = await detectHost(host, options.target.port);
   const jwtSecret = readJwtSecret(options.stack);
   const caPath = options.stack.acme.caBundle;
+  const acmeCaBundle = options.acmeCaBundle ?? (caPath === undefined ? undefined : readFileSync(caPath, 'utf8'));
   return buildDesiredState({
     stack: options.stack,
     host: basics,
     bundle: options.bundle,
     ...(jwtSecret === undefined ? {} : { jwtSecret }),
-    ...(caPath === undefined ? {} : { acmeCaBundle: readFileSync(caPath, 'utf8') }),
+    ...(acmeCaBundle === undefined ? {} : { acmeCaBundle }),
   });
 }
 
