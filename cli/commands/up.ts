@@ -6,7 +6,7 @@ import { readBundle } from '../../src/executor/bundle.js';
 import type { RunEvent } from '../../src/executor/events.js';
 import { runUp } from '../../src/executor/up.js';
 import { sandboxUp, type SandboxOs } from '../../src/sandbox/index.js';
-import { renderTable, runVerify, type VerifyReport } from '../../src/verify/index.js';
+import { quickVerifyOptions, renderTable, runVerify, type VerifyReport } from '../../src/verify/index.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { runAction } from '../run-action.js';
 import { humanStepLine, humanSummary, jsonLine } from '../step-output.js';
@@ -51,18 +51,7 @@ async function provisionServer(flags: UpFlags, stack: StackConfig, log: (line: s
 async function verifyDeployment(stack: StackConfig, jwtSecret: string | undefined): Promise<VerifyReport> {
   const host = stack.target!.host;
   const address = isIP(host) ? host : (await lookup(host)).address;
-  return runVerify({
-    url: `wss://${stack.domain}/ws`,
-    resolve: { host: stack.domain, port: 443, address },
-    ...(stack.verify.ca ? { caPaths: [stack.verify.ca] } : {}),
-    ...(jwtSecret ? { jwtSecret } : {}),
-    room: 'verify',
-    idleSeconds: 0,
-    connections: 10,
-    messages: 10,
-    timeoutMs: 10_000,
-    quick: true,
-  });
+  return runVerify(quickVerifyOptions({ domain: stack.domain, address, ...(stack.verify.ca ? { caPath: stack.verify.ca } : {}), ...(jwtSecret ? { jwtSecret } : {}) }));
 }
 
 export async function resolveSandbox(flags: TargetFlags, log: (line: string) => void) {

@@ -39,26 +39,32 @@ export async function planAll(host: Host, desired: DesiredState, phases: readonl
   return steps.map((step) => ({ step, plan: step.plan(facts, desired) }));
 }
 
-/** A phase is one step, or steps that touch disjoint things and may run at the same time. */
-export type Phase = Step | readonly Step[];
+/** Steps that run one after the other. */
+export type Chain = readonly Step[];
+/** One step; or chains (a step, or steps in order) that touch disjoint things and run at the same time. */
+export type Phase = Step | readonly (Step | Chain)[];
+
+function chainsOf(phase: Phase): Step[][] {
+  return Array.isArray(phase) ? phase.map((c: Step | Chain) => (Array.isArray(c) ? [...c] : [c as Step])) : [[phase as Step]];
+}
 
 export function stepsOf(phases: readonly Phase[]): Step[] {
-  return phases.flatMap((p) => (Array.isArray(p) ? [...p] : [p as Step]));
+  return phases.flatMap((p) => chainsOf(p).flat());
 }
 
 /**
- * Applies the phases in order; the steps of one phase run concurrently (each on its own SSH
- * channel). Facts are gathered once for all steps; once a phase has changed something, each later
- * step gathers its own facts again before planning, so a plan is never made from stale facts. The
- * first failure stops the run after its phase; the remaining steps are reported as skipped.
+ * Applies the phases in order; the chains of one phase run concurrently, each on its own SSH
+ * channel. Facts are gathered once for all steps; once something has changed, each later step
+ * gathers its own facts again before planning, so a plan is never made from stale facts. The first
+ * failure stops its chain and the run after its phase; the steps not run are reported as skipped.
  */
 export async function converge(host: Host, desired: DesiredState, phases: readonly Phase[], emit: Emit): Promise<ConvergeReport> {
   const results: StepResult[] = [];
   const all = stepsOf(phases);
-  let facts: FactValues = await gatherFacts(host, all.flatMap((s) => s.facts(desired)));
+  const facts: FactValues = await gatherFacts(host, all.flatMap((s) => s.facts(desired)));
   let dirty = false;
 
-  const runStep = async (step: Step): Promise<StepResult> => {
+  const runStep = async (step: Step, stale: boolean): Promise<StepResult> => {
     const started = Date.now();
     emit({ type: 'step', step: step.id, title: step.title, status: 'check' });
     const finish = (result: Omit<StepResult, 'step' | 'title' | 'durationMs'>): StepResult => {
@@ -68,7 +74,7 @@ export async function converge(host: Host, desired: DesiredState, phases: readon
       return done;
     };
     try {
-      const plan = step.plan(dirty ? await gatherFacts(host, step.facts(desired)) : facts, desired);
+      const plan = step.plan(stale ? await gatherFacts(host, step.facts(desired)) : facts, desired);
       if (plan.skipped) return finish({ status: 'skipped', changes: [], diffs: [], reason: plan.skipped });
       if (plan.commands.length === 0) return finish({ status: 'ok', changes: [], diffs: [] });
       for (const command of plan.commands) {
@@ -85,18 +91,38 @@ export async function converge(host: Host, desired: DesiredState, phases: readon
     }
   };
 
-  for (const [index, phase] of phases.entries()) {
-    const done = await Promise.all(stepsOf([phase]).map(runStep));
-    const failed = done.find((r) => r.status === 'failed');
-    if (failed) {
-      const reason = `not run: step ${failed.step} failed`;
-      for (const rest of stepsOf(phases.slice(index + 1))) {
-        results.push({ step: rest.id, title: rest.title, status: 'skipped', durationMs: 0, changes: [], diffs: [], reason });
-        emit({ type: 'step', step: rest.id, title: rest.title, status: 'skipped', reason });
+  const skip = (steps: readonly Step[], failed: string) => {
+    const reason = `not run: step ${failed} failed`;
+    for (const step of steps) {
+      results.push({ step: step.id, title: step.title, status: 'skipped', durationMs: 0, changes: [], diffs: [], reason });
+      emit({ type: 'step', step: step.id, title: step.title, status: 'skipped', reason });
+    }
+  };
+
+  /** Runs a chain in order; returns the id of the step that failed, if any, and whether anything changed. */
+  const runChain = async (chain: Step[]): Promise<{ failed?: string; changed: boolean }> => {
+    let stale = dirty;
+    for (const [i, step] of chain.entries()) {
+      const result = await runStep(step, stale);
+      if (result.status === 'failed') {
+        skip(chain.slice(i + 1), step.id);
+        return { failed: step.id, changed: stale };
       }
+      if (result.status === 'changed') stale = true;
+    }
+    return { changed: stale };
+  };
+
+  for (const [index, phase] of phases.entries()) {
+    const outcomes = await Promise.all(chainsOf(phase).map(runChain));
+    const failed = outcomes.find((o) => o.failed)?.failed;
+    if (failed) {
+      skip(stepsOf(phases.slice(index + 1)), failed);
       break;
     }
-    if (done.some((r) => r.status === 'changed')) dirty = true;
+    if (outcomes.some((o) => o.changed)) dirty = true;
   }
+  // Report in the declared order, whatever order concurrent steps finished in.
+  results.sort((a, b) => all.findIndex((s) => s.id === a.step) - all.findIndex((s) => s.id === b.step));
   return summarize(results);
 }

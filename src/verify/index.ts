@@ -17,6 +17,25 @@ export type * from './types.js';
 export const VERIFY_SUBJECT = 'messenger-infra-verify';
 export const DEFAULTS = { room: 'verify', idleSeconds: 75, connections: 50, messages: 50, timeoutMs: 10_000 } as const;
 
+/**
+ * The quick check `up` ends with: through the host's address with the domain as SNI and Host, so it
+ * works before DNS points at the server.
+ */
+export function quickVerifyOptions(site: { domain: string; address: string; caPath?: string; jwtSecret?: string }): VerifyOptions {
+  return {
+    url: `wss://${site.domain}/ws`,
+    resolve: { host: site.domain, port: 443, address: site.address },
+    ...(site.caPath ? { caPaths: [site.caPath] } : {}),
+    ...(site.jwtSecret ? { jwtSecret: site.jwtSecret } : {}),
+    room: DEFAULTS.room,
+    idleSeconds: 0,
+    connections: 10,
+    messages: 10,
+    timeoutMs: DEFAULTS.timeoutMs,
+    quick: true,
+  };
+}
+
 const ROOM_RE = /^[a-z0-9_-]{1,64}$/;
 const MIN_SECRET = 32;
 

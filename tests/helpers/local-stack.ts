@@ -12,6 +12,7 @@
  * map, proxy_read_timeout on /ws, TLS 1.3, the port-80 redirect); variants break one thing each.
  * Needs the Debian packages nginx, openssl and mariadb-server.
  */
+import type { VerifyOptions } from '../../src/verify/index.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -377,5 +378,24 @@ export async function startProxy(backend: Pick<ChatBackend, 'appPort' | 'pki' | 
     pid: child.pid!,
     configPath,
     stop: () => stopChild(child),
+  };
+}
+
+/** verify options against a running proxy in front of `backend`: quick and small unless patched. */
+export function verifyOptionsFor(backend: Pick<ChatBackend, 'pki' | 'jwtSecret'>, proxy: Proxy, patch: Partial<VerifyOptions> = {}): VerifyOptions {
+  return {
+    url: proxy.url,
+    resolve: proxy.resolve,
+    caPaths: [backend.pki.caPath],
+    jwtSecret: backend.jwtSecret,
+    room: 'verify',
+    origin: STACK_ORIGIN,
+    idleSeconds: 0,
+    connections: 10,
+    messages: 10,
+    timeoutMs: 5000,
+    quick: true,
+    httpPort: proxy.httpPort,
+    ...patch,
   };
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../app/src/token.js';
 import { runVerify, type CheckResult, type VerifyOptions, type VerifyReport } from '../../src/verify/index.js';
 import { renderTable } from '../../src/verify/report.js';
-import { STACK_ORIGIN, startChatBackend, startProxy, type ChatBackend, type Proxy, type ProxyVariant } from '../helpers/local-stack.js';
+import { STACK_ORIGIN, startChatBackend, verifyOptionsFor, startProxy, type ChatBackend, type Proxy, type ProxyVariant } from '../helpers/local-stack.js';
 
 let backend: ChatBackend;
 beforeAll(async () => {
@@ -17,21 +17,7 @@ afterAll(async () => {
 });
 
 function options(proxy: Proxy, patch: Partial<VerifyOptions> = {}): VerifyOptions {
-  return {
-    url: proxy.url,
-    resolve: proxy.resolve,
-    caPaths: [backend.pki.caPath],
-    jwtSecret: backend.jwtSecret,
-    room: 'verify',
-    origin: STACK_ORIGIN,
-    idleSeconds: 0,
-    connections: 10,
-    messages: 10,
-    timeoutMs: 5000,
-    quick: true,
-    httpPort: proxy.httpPort,
-    ...patch,
-  };
+  return verifyOptionsFor(backend, proxy, patch);
 }
 
 /** Runs verify against a fresh nginx variant (stopped afterwards) and prints the table for the log. */

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../app/src/token.js';
 import { runVerify, type VerifyOptions, type VerifyReport } from '../../src/verify/index.js';
 import { renderTable } from '../../src/verify/report.js';
-import { STACK_ORIGIN, startChatBackend, startProxy, type ChatBackend, type Proxy } from '../helpers/local-stack.js';
+import { STACK_ORIGIN, startChatBackend, verifyOptionsFor, startProxy, type ChatBackend, type Proxy } from '../helpers/local-stack.js';
 
 const run = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,21 +28,7 @@ afterAll(async () => {
 });
 
 function options(patch: Partial<VerifyOptions> = {}): VerifyOptions {
-  return {
-    url: proxy.url,
-    resolve: proxy.resolve,
-    caPaths: [backend.pki.caPath],
-    jwtSecret: backend.jwtSecret,
-    room: 'verify',
-    origin: STACK_ORIGIN,
-    idleSeconds: 3,
-    connections: 50,
-    messages: 50,
-    timeoutMs: 5000,
-    quick: false,
-    httpPort: proxy.httpPort,
-    ...patch,
-  };
+  return verifyOptionsFor(backend, proxy, { idleSeconds: 3, connections: 50, messages: 50, quick: false, ...patch });
 }
 
 const statuses = (r: VerifyReport) => Object.fromEntries(r.checks.map((c) => [c.id, c.status]));
