@@ -1,0 +1,113 @@
+/**
+ * The life of one accepted WebSocket: per-connection rate limiting, frame parsing, close and error
+ * logging, and the ping/pong heartbeat that finds dead peers.
+ */
+import type WebSocket from 'ws';
+import type { Conn, ServerContext } from './context.js';
+import { handleFrame, reply } from './frames.js';
+import { CloseCode, ErrorCode, errorFrame, parseClientFrame } from './protocol.js';
+import { TokenBucket } from './rate-limit.js';
+
+export interface WsSessions {
+  /** Adopts a socket that passed the upgrade checks as `user` from `addr`. */
+  onConnection(ws: WebSocket, user: string, addr: string): void;
+  /** One heartbeat round: terminate sockets that missed the last ping, ping the others. */
+  heartbeat(): void;
+}
+
+/** Creates the session handlers for one server; connection ids count from 1 per server. */
+export function createWsSessions(ctx: ServerContext): WsSessions {
+  const { limits, log, conns, hub } = ctx;
+  let nextConnId = 1;
+
+  function onMessage(c: Conn, data: WebSocket.RawData, isBinary: boolean): void {
+    if (!c.bucket.take()) {
+      c.violations += 1;
+      if (c.violations > limits.maxRateViolations) {
+        log.warn('rate limit abuse; closing', { conn: c.id, user: c.user, addr: c.addr });
+        c.ws.close(CloseCode.POLICY_VIOLATION, 'rate limit exceeded');
+        return;
+      }
+      // Echo the frame's ref without a full parse, so a client can match the refusal to its request.
+      let ref: string | number | undefined;
+      if (!isBinary) {
+        const m = /"ref"\s*:\s*("(?:[^"\\]|\\.){1,128}"|-?\d{1,15})/.exec(data.toString());
+        if (m?.[1]) {
+          try {
+            ref = JSON.parse(m[1]) as string | number;
+          } catch {
+            ref = undefined;
+          }
+        }
+      }
+      reply(ctx, c, errorFrame(ErrorCode.RATE_LIMITED, `more than ${limits.ratePerSec} frames/s; slow down`, ref));
+      return;
+    }
+    if (isBinary) {
+      reply(ctx, c, errorFrame(ErrorCode.BINARY_FRAME, 'binary frames are not supported; send JSON text frames'));
+      return;
+    }
+    const parsed = parseClientFrame(data.toString());
+    if (!parsed.ok) {
+      reply(ctx, c, parsed.error);
+      return;
+    }
+    const frame = parsed.frame;
+    handleFrame(ctx, c, frame).catch((err: unknown) => {
+      log.error('frame handling failed', { conn: c.id, type: frame.type, err });
+      reply(ctx, c, errorFrame(ErrorCode.STORE_FAILED, 'database unavailable; retry', frame.ref));
+    });
+  }
+
+  function onConnection(ws: WebSocket, user: string, addr: string): void {
+    const c: Conn = {
+      id: nextConnId++,
+      ws,
+      user,
+      addr,
+      rooms: new Set(),
+      bucket: new TokenBucket(limits.ratePerSec, limits.rateBurst),
+      alive: true,
+      violations: 0,
+    };
+    conns.add(c);
+    log.info('ws connected', { conn: c.id, user, addr, connections: conns.size });
+    ws.on('pong', () => {
+      c.alive = true;
+    });
+    ws.on('message', (data, isBinary) => {
+      try {
+        onMessage(c, data, isBinary);
+      } catch (err) {
+        log.error('message handler failed', { conn: c.id, err });
+      }
+    });
+    ws.on('error', (err) => {
+      // ws closes the socket itself (1009 for oversize, 1002 for protocol errors).
+      log.info('ws error', { conn: c.id, err });
+    });
+    ws.on('close', (code) => {
+      conns.delete(c);
+      hub.leaveAll(c);
+      log.info('ws closed', { conn: c.id, user, code, connections: conns.size });
+    });
+  }
+
+  function heartbeat(): void {
+    for (const c of conns) {
+      if (!c.alive) {
+        log.info('heartbeat missed; terminating', { conn: c.id, user: c.user });
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      try {
+        c.ws.ping();
+      } catch {
+        c.ws.terminate();
+      }
+    }
+  }
+
+  return { onConnection, heartbeat };
+}
