@@ -3,6 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
+rm -f .cache/vitest.json
 npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json "$@"
 status=$?
 node -e '

@@ -26,7 +26,7 @@ interface UpFlags extends TargetFlags {
 }
 
 /** `--provider`: create (or update) the cloud server with Pulumi first, then set it up over SSH. */
-async function provisionServer(flags: UpFlags, stack: StackConfig, log: (line: string) => void): Promise<StackConfig> {
+async function provisionServer(flags: UpFlags, stack: StackConfig, log: (line: string) => void): Promise<{ stack: StackConfig; isNew: boolean }> {
   if (flags.provider !== 'beget' && flags.provider !== 'hcloud') throw new ConfigError('--provider', `"${flags.provider}" must be beget or hcloud`);
   if (flags.host || flags.sandbox) throw new ConfigError('--provider', 'cannot be combined with --host or --sandbox; drop one of them');
   if (!flags.sshPublicKey) throw new ConfigError('--ssh-public-key', 'is required with --provider; give the public key the server should accept');
@@ -44,7 +44,7 @@ async function provisionServer(flags: UpFlags, stack: StackConfig, log: (line: s
   });
   log(`server ${server.serverIp} ready (${Object.entries(server.changes).map(([k, v]) => `${k} ${v}`).join(', ')})`);
   const ssh = stack.target?.ssh ?? { user: 'root', port: 22 };
-  return { ...stack, target: { host: server.serverIp, ssh } };
+  return { stack: { ...stack, target: { host: server.serverIp, ssh } }, isNew: (server.changes.create ?? 0) > 0 };
 }
 
 /** The closing check: the quick WebSocket verification through the host's address with the domain as SNI. */
@@ -82,9 +82,12 @@ export function register(program: Command): void {
       const sandbox = await resolveSandbox(flags, log);
       let stack = loadTargetStack(flags, sandbox);
       if (flags.provider) {
-        stack = await provisionServer(flags, stack, log);
-        // The server was just created: its host key cannot be in known_hosts yet.
-        flags.acceptNewHostKey = true;
+        // Pulumi would create (and bill) a server: no such thing in a dry run.
+        if (flags.dryRun) throw new ConfigError('--dry-run', 'cannot be combined with --provider; run `plan --host ADDRESS` against the server once it exists');
+        const created = await provisionServer(flags, stack, log);
+        stack = created.stack;
+        // A server created in this run cannot be in known_hosts yet; its key is saved on first contact.
+        if (created.isNew) flags.acceptNewHostKey = true;
       }
       const target = sshTargetOf(stack, flags);
       const bundle = readBundle();

@@ -14,7 +14,7 @@ export interface HostBasics {
   arch: NodeArch;
   /** systemd-detect-virt --container said so: kernel-wide steps are skipped. */
   container: string | null;
-  /** The SSH user, for the firewall rule and sudo. */
+  /** The SSH port, which the firewall must keep open. */
   sshPort: number;
 }
 

@@ -1,3 +1,5 @@
+import { shellQuote } from './command.js';
+
 /**
  * A fact is a read-only shell snippet plus a pure parser (pyinfra-style). All facts of a run are
  * gathered in one batched SSH round trip (see executor/gather.ts), then every step plans from them.
@@ -17,57 +19,39 @@ export function factValue<T>(facts: FactValues, fact: Fact<T>): T {
   return facts.get(fact.id) as T;
 }
 
-function q(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
 export interface FileState {
   exists: boolean;
   sha256?: string;
   mode?: number;
   owner?: string;
   group?: string;
-  /** Text content, for diffs in `plan`; absent for secret files. */
+  /** Text content, for diffs in `plan` (managed files are config, never secrets). */
   content?: string;
 }
 
-/** State of a file; `withContent` also fetches it (base64) so `plan` can show a diff. */
-export function fileFact(path: string, withContent = true): Fact<FileState> {
+/** State of a managed file, its content included (base64) so `plan` can show a diff. */
+export function fileFact(path: string): Fact<FileState> {
   return {
-    id: `file:${path}:${withContent ? 'content' : 'meta'}`,
-    script:
-      `f=${q(path)}; if [ -f "$f" ]; then stat -c '%a %U %G' "$f"; sha256sum < "$f" | cut -d' ' -f1;` +
-      (withContent ? ` base64 -w0 < "$f";` : '') +
-      ` else echo missing; fi`,
+    id: `file:${path}`,
+    script: `f=${shellQuote(path)}; if [ -f "$f" ]; then stat -c '%a %U %G' "$f"; sha256sum < "$f" | cut -d' ' -f1; base64 -w0 < "$f"; else echo missing; fi`,
     parse(stdout) {
       const [meta = '', sha = '', b64 = ''] = stdout.split('\n');
       if (meta.trim() === 'missing') return { exists: false };
       const [mode = '0', owner = '', group = ''] = meta.trim().split(' ');
-      const state: FileState = { exists: true, sha256: sha.trim(), mode: parseInt(mode, 8), owner, group };
-      if (withContent) state.content = Buffer.from(b64.trim(), 'base64').toString('utf8');
-      return state;
+      return { exists: true, sha256: sha.trim(), mode: parseInt(mode, 8), owner, group, content: Buffer.from(b64.trim(), 'base64').toString('utf8') };
     },
   };
 }
 
-/** Target of a symlink, or null. */
-export function linkFact(path: string): Fact<string | null> {
-  return {
-    id: `link:${path}`,
-    script: `readlink ${q(path)} || true`,
-    parse: (stdout) => stdout.trim() || null,
-  };
-}
-
 export function pathExistsFact(path: string): Fact<boolean> {
-  return { id: `exists:${path}`, script: `test -e ${q(path)} && echo yes || echo no`, parse: (s) => s.trim() === 'yes' };
+  return { id: `exists:${path}`, script: `test -e ${shellQuote(path)} && echo yes || echo no`, parse: (s) => s.trim() === 'yes' };
 }
 
 /** Installed Debian packages among `names` (dpkg status "install ok installed"). */
 export function packagesFact(names: readonly string[]): Fact<Set<string>> {
   return {
     id: `packages:${names.join(',')}`,
-    script: `dpkg-query -W -f='\${Package} \${Status}\\n' ${names.map(q).join(' ')} 2>/dev/null || true`,
+    script: `dpkg-query -W -f='\${Package} \${Status}\\n' ${names.map(shellQuote).join(' ')} 2>/dev/null || true`,
     parse(stdout) {
       const installed = new Set<string>();
       for (const line of stdout.split('\n')) {
@@ -87,7 +71,7 @@ export interface UnitState {
 export function unitFact(unit: string): Fact<UnitState> {
   return {
     id: `unit:${unit}`,
-    script: `printf '%s %s\\n' "$(systemctl is-active ${q(unit)} 2>/dev/null)" "$(systemctl is-enabled ${q(unit)} 2>/dev/null)"`,
+    script: `printf '%s %s\\n' "$(systemctl is-active ${shellQuote(unit)} 2>/dev/null)" "$(systemctl is-enabled ${shellQuote(unit)} 2>/dev/null)"`,
     parse(stdout) {
       const [active = 'unknown', enabled = 'unknown'] = stdout.trim().split(' ');
       return { active: active || 'unknown', enabled: enabled || 'unknown' };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
-import { sh, type Command } from './command.js';
+import { sh, shellQuote, type Command } from './command.js';
 import { factValue, fileFact, type FactValues, type FileState } from './facts.js';
 import type { RenderedFile } from './render.js';
 import type { StepPlan } from './step.js';
@@ -58,7 +58,9 @@ export function activateFiles(label: string, paths: readonly string[], validate 
   const script = [
     'set -u',
     'restore() { for f in "$@"; do if [ -e "$f.mi-prev" ]; then mv -f "$f.mi-prev" "$f"; else rm -f "$f"; fi; done; }',
-    'for f in "$@"; do rm -f "$f.mi-prev"; if [ -e "$f" ]; then cp -p "$f" "$f.mi-prev"; fi; mv -f "$f.mi-new" "$f"; done',
+    // Every backup first; only then the swaps, so a failure at any point can put everything back.
+    'for f in "$@"; do rm -f "$f.mi-prev"; if [ -e "$f" ]; then cp -p "$f" "$f.mi-prev" || { echo "cannot back up $f" >&2; exit 1; }; fi; done',
+    'for f in "$@"; do mv -f "$f.mi-new" "$f" || { echo "cannot move $f into place; previous files restored" >&2; restore "$@"; exit 1; }; done',
     `if ! ( ${validate} ) >&2; then echo "validation failed; previous files restored" >&2; restore "$@"; ( ${recover} ) >&2; exit 1; fi`,
     `if ! ( ${activate} ) >&2; then echo "activation failed; previous files restored" >&2; restore "$@"; ( ${recover} ) >&2; exit 1; fi`,
     'for f in "$@"; do rm -f "$f.mi-prev"; done',
@@ -80,4 +82,9 @@ export function planFileGroup(
     diffs: opts.showDiff === false ? [] : changed.map((f) => fileDiff(f, factValue(facts, fileFact(f.path)))),
     changedPaths: changed.map((f) => f.path),
   };
+}
+
+/** Shell that points `link` at `target` atomically (a new link renamed over the old one). */
+export function swapLink(target: string, link: string): string {
+  return `ln -sfn ${shellQuote(target)} ${shellQuote(link + '.mi-new')} && mv -Tf ${shellQuote(link + '.mi-new')} ${shellQuote(link)}`;
 }

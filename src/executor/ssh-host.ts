@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import { toShell, type Command } from '../core/command.js';
@@ -26,6 +27,11 @@ export interface SshTarget {
  * A Host over one SSH connection (node-ssh). This is the single place where argv is quoted into a
  * shell string; a non-root user runs everything through `sudo -n`.
  */
+/** The key type named inside an SSH wire-format public key (e.g. ssh-ed25519). */
+function keyType(key: Buffer): string {
+  return key.subarray(4, 4 + key.readUInt32BE(0)).toString();
+}
+
 export class SshHost implements Host {
   readonly label: string;
   private constructor(
@@ -47,6 +53,7 @@ export class SshHost implements Host {
     }
     const { keys, revoked } = keysFor(knownHosts, target.host, target.port);
     let hostKeyProblem: MiError | null = null;
+    let accepted: string | null = null;
     const ssh = new NodeSSH();
     try {
       await ssh.connect({
@@ -66,8 +73,11 @@ export class SshHost implements Host {
             return false;
           }
           if (keys.some((k) => k.key === offered)) return true;
-          if (keys.length === 0 && target.acceptNewHostKey) return true;
-          const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString();
+          if (keys.length === 0 && target.acceptNewHostKey) {
+            accepted = knownHostsLine(target.host, target.port, keyType(key), offered);
+            return true;
+          }
+          const type = keyType(key);
           hostKeyProblem =
             keys.length === 0
               ? new MiError(
@@ -89,11 +99,19 @@ export class SshHost implements Host {
         { host: label },
       );
     }
+    // Like ssh's accept-new: trusted once, then recorded, so every later run checks it.
+    if (accepted && target.knownHostsText === undefined) {
+      mkdirSync(dirname(target.knownHostsPath), { recursive: true, mode: 0o700 });
+      appendFileSync(target.knownHostsPath, `${accepted}\n`, { mode: 0o600 });
+    }
     return new SshHost(ssh, target);
   }
 
   async run(command: Command, options: { timeoutMs?: number } = {}): Promise<RunResult> {
-    const line = (this.target.user === 'root' ? '' : 'sudo -n ') + toShell(command.argv);
+    // The remote side gets the bound too (coreutils timeout), so a timed-out apt or certbot does not
+    // keep running on the host and hold its locks.
+    const bounded = options.timeoutMs ? ['timeout', '--kill-after=10', `${Math.ceil(options.timeoutMs / 1000)}`, ...command.argv] : command.argv;
+    const line = (this.target.user === 'root' ? '' : 'sudo -n ') + toShell(bounded);
     const stdin = command.stdin === undefined ? undefined : Readable.from([Buffer.from(command.stdin)]);
     let timer: NodeJS.Timeout | undefined;
     const exec = this.ssh.execCommand(line, { ...(stdin ? { stdin } : {}), noTrim: true });
@@ -101,7 +119,8 @@ export class SshHost implements Host {
       if (options.timeoutMs) {
         timer = setTimeout(
           () => reject(new MiError('MI_ERR_TIMEOUT', `${command.label} on ${this.label} took longer than ${options.timeoutMs} ms`, { host: this.label })),
-          options.timeoutMs,
+          // A little after the remote bound, so the remote exit status usually wins.
+          options.timeoutMs + 15_000,
         );
       }
     });

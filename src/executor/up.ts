@@ -23,15 +23,23 @@ export interface UpOptions {
   acmeCaBundle?: string;
 }
 
-/** The JWT secret the user supplies by reference (env or file), if any. */
+/** Characters a JWT secret may hold: safe in a systemd EnvironmentFile and in any backend's config. */
+const JWT_SECRET_RE = /^[A-Za-z0-9._~+\/=-]{32,}$/;
+
+/**
+ * The JWT secret the user supplies (a stack reference, or $MESSENGER_JWT_SECRET), if any, so their
+ * own backend can mint tokens with it. Trimmed, and held to a safe character set.
+ */
 export function readJwtSecret(stack: StackConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const ref = stack.app.jwtSecret;
-  const value = ref === undefined ? env.MESSENGER_JWT_SECRET : 'env' in ref ? env[ref.env] : readFileSync(ref.file, 'utf8').trim();
-  if (ref !== undefined && 'env' in ref && value === undefined) {
-    throw new MiError('MI_ERR_CONFIG', `stack.app.jwtSecret: environment variable ${ref.env} is not set; export it or remove the reference`, {}, 2);
+  const raw = ref === undefined ? env.MESSENGER_JWT_SECRET : 'env' in ref ? env[ref.env] : readFileSync(ref.file, 'utf8');
+  const field = ref === undefined ? 'MESSENGER_JWT_SECRET' : 'env' in ref ? 'stack.app.jwtSecret.env' : 'stack.app.jwtSecret.file';
+  if (ref !== undefined && 'env' in ref && raw === undefined) {
+    throw new MiError('MI_ERR_CONFIG', `${field}: environment variable ${ref.env} is not set; export it or remove the reference`, {}, 2);
   }
-  if (value !== undefined && value.length < 32) {
-    throw new MiError('MI_ERR_CONFIG', 'stack.app.jwtSecret: the JWT secret must be at least 32 characters; use a longer random secret', {}, 2);
+  const value = raw?.trim();
+  if (value !== undefined && !JWT_SECRET_RE.test(value)) {
+    throw new MiError('MI_ERR_CONFIG', `${field}: the JWT secret must be at least 32 characters of A-Z a-z 0-9 . _ ~ + / = -; use e.g. \`openssl rand -base64 48\``, {}, 2);
   }
   return value;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -139,6 +139,10 @@ describe('failure handling on a converged sandbox', () => {
     const unknown = await runCli(['up', ...flags]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/^error: host key of root@127\.0\.0\.1:2222 is not in .*known_hosts; check its fingerprint and add: \[127\.0\.0\.1\]:2222 ssh-ed25519 /);
+    // --accept-new-host-key trusts it once and records it; later runs check it without the flag.
+    expect((await runCli(['up', ...flags, '--accept-new-host-key', '--no-verify'])).code).toBe(0);
+    expect(readFileSync(empty, 'utf8')).toBe(readFileSync(sb.info.knownHostsPath, 'utf8').split('\n').find((l) => l.includes('ssh-ed25519'))! + '\n');
+    expect((await runCli(['up', ...flags, '--no-verify'])).code).toBe(0);
   }, 60_000);
 });
 

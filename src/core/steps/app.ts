@@ -1,7 +1,7 @@
 import { cmd, sh, type Command } from '../command.js';
 import { APP_CONFIG_PREFIXES, filesUnder, type DesiredState } from '../desired-state.js';
 import { commandFact, factValue, fileFact, pathExistsFact, type FactValues } from '../facts.js';
-import { activateFiles, changedFiles, fileDiff, fileFacts, sha256, stageFile } from '../file-plan.js';
+import { activateFiles, changedFiles, fileDiff, fileFacts, sha256, stageFile, swapLink } from '../file-plan.js';
 import { APP_UNIT_PREFIX, APP_USER, HOST_PATHS } from '../host-model.js';
 import type { Step } from '../step.js';
 import { secretsFact } from './secrets.js';
@@ -122,7 +122,7 @@ export const appStep: Step = {
       changed.length > 0 || factValue(facts, stampFact).stdout !== stamp || notRunning.length > 0 || stale.length > 0 || current !== release;
     if (!needsRestart) return { commands, changes, diffs: [] };
 
-    const link = (target: string) => `ln -sfn ${target} ${HOST_PATHS.appCurrent}.mi-new && mv -Tf ${HOST_PATHS.appCurrent}.mi-new ${HOST_PATHS.appCurrent}`;
+    const link = (target: string) => swapLink(target, HOST_PATHS.appCurrent);
     // Chained with && (not set -e): the shell ignores -e inside an `if` condition.
     const activate = [
       link(release),
@@ -135,7 +135,7 @@ export const appStep: Step = {
       ...(stale.length > 0 ? [`{ systemctl disable --now --quiet ${stale.join(' ')} || true; }`] : []),
       `echo ${stamp} > ${HOST_PATHS.configDir}/.applied`,
       // Keep the three newest releases besides the current one, for quick rollbacks.
-      `{ ls -1dt ${HOST_PATHS.appReleases}/* | grep -vx ${release} | tail -n +4 | xargs -r rm -rf; }`,
+      `{ ls -1dt ${HOST_PATHS.appReleases}/* | grep -Fvx ${release} | tail -n +4 | xargs -r rm -rf; }`,
     ].join(' && ');
     const recover = [
       current ? link(current) : 'true',

@@ -50,6 +50,8 @@ export const sysctlStep: Step = {
     return planFileGroup(files, facts, {
       label: 'apply sysctl settings',
       validate: files.map((f) => `sysctl -q -p ${f.path}`).join(' && ') || 'true',
+      // `sysctl -p` applies key by key; after a failure, reload every file so the kernel matches them.
+      recover: 'sysctl -q --system',
     });
   },
 };

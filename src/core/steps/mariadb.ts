@@ -22,7 +22,7 @@ export const mariadbConfigStep: Step = {
       label: 'activate MariaDB config',
       // mariadbd parses every option file and fails on an unknown or malformed option.
       validate: 'mariadbd --help --verbose >/dev/null',
-      activate: 'systemctl restart mariadb',
+      activate: 'systemctl enable --quiet mariadb && systemctl restart mariadb',
       recover: 'systemctl restart mariadb',
     });
     const running =
@@ -35,6 +35,9 @@ export const mariadbConfigStep: Step = {
 
 const GRANTS = 'SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX';
 
+/** The password alone, read from the secrets file: the file is data, never sourced as shell. */
+const READ_DB_PASSWORD = `sed -n 's/^MESSENGER_DB_PASSWORD=//p' ${HOST_PATHS.secretsEnvFile} | head -n1`;
+
 /** Anonymous users, test database, app database, app user, and whether the app user can log in. */
 export const databaseFact = commandFact(
   'database',
@@ -42,7 +45,7 @@ export const databaseFact = commandFact(
     'command -v mariadb >/dev/null || { echo absent; exit 0; }',
     `mariadb -N -B -e "SELECT CONCAT('anon ', host) FROM mysql.user WHERE user=''; SELECT CONCAT('db ', schema_name) FROM information_schema.schemata WHERE schema_name IN ('test', '${APP_DB_NAME}'); SELECT CONCAT('user ', user) FROM mysql.user WHERE user='${APP_DB_USER}' AND host='localhost'" 2>/dev/null || { echo down; exit 0; }`,
     `mariadb -N -B -e "SHOW GRANTS FOR '${APP_DB_USER}'@'localhost'" 2>/dev/null | sed -n 's/^GRANT \\(.*\\) ON .${APP_DB_NAME}.\\..*/grants \\1/p'`,
-    `( . ${HOST_PATHS.secretsEnvFile} 2>/dev/null; MYSQL_PWD="$MESSENGER_DB_PASSWORD" mariadb -u ${APP_DB_USER} -N -e 'SELECT 1' ${APP_DB_NAME} >/dev/null 2>&1 ) && echo login-ok || echo login-failed`,
+    `MYSQL_PWD="$(${READ_DB_PASSWORD})" mariadb -u ${APP_DB_USER} -N -e 'SELECT 1' ${APP_DB_NAME} >/dev/null 2>&1 && echo login-ok || echo login-failed`,
   ].join('\n'),
 );
 
@@ -69,7 +72,8 @@ export const databaseStep: Step = {
       ...(hasUser && !loginOk ? [`reset ${APP_DB_USER}'s password to the one in ${HOST_PATHS.secretsEnvFile}`] : []),
     ];
     if (changes.length === 0) return noChange();
-    // The password is expanded on the host from the 0600 secrets file; it never crosses the wire.
+    // The password is expanded on the host from the 0600 secrets file (generated alphanumeric, so
+    // safe inside SQL quotes); it never crosses the wire.
     const sql = [
       ...anon.map((h) => `DROP USER IF EXISTS ''@'${h.replace(/'/g, '')}';`),
       'DROP DATABASE IF EXISTS test;',
@@ -80,7 +84,7 @@ export const databaseStep: Step = {
       `GRANT ${GRANTS} ON ${APP_DB_NAME}.* TO '${APP_DB_USER}'@'localhost';`,
     ].join('\n');
     return {
-      commands: [sh('configure database and user', `set -e; . "$1"; mariadb <<SQL\n${sql}\nSQL`, [HOST_PATHS.secretsEnvFile])],
+      commands: [sh('configure database and user', `set -e; MESSENGER_DB_PASSWORD="$(${READ_DB_PASSWORD})"; [ -n "$MESSENGER_DB_PASSWORD" ]; mariadb <<SQL\n${sql}\nSQL`)],
       changes,
       diffs: [],
     };

@@ -15,18 +15,22 @@ const nginxUnit = unitFact('nginx');
 /**
  * `systemctl reload nginx` only signals the master. This waits (bounded, 5 s) until a worker started
  * from the new config exists and every old worker has stopped accepting ("is shutting down"), so
- * the next request, e.g. the closing verification, is served by the new config.
+ * the next request, e.g. the closing verification, is served by the new config. The unit is
+ * enabled on the way, so a second run has nothing left to do.
  */
 const NGINX_ACTIVATE = [
   'workers() { for d in /proc/[0-9]*; do read -r _ _ _ pp _ < "$d/stat" 2>/dev/null && [ "$pp" = "$1" ] && printf "%s " "${d#/proc/}"; done; true; }',
   'if ! systemctl is-active --quiet nginx; then systemctl enable --now nginx; exit $?; fi',
-  'm=$(cat /run/nginx.pid) && old=" $(workers "$m")" && systemctl reload nginx || exit 1',
+  'm=$(cat /run/nginx.pid) && old=" $(workers "$m")" && systemctl enable --quiet nginx && systemctl reload nginx || exit 1',
   'i=0; while [ $i -lt 100 ]; do',
   '  fresh=0; for p in $(workers "$m"); do case "$old " in *" $p "*) ;; *) fresh=1;; esac; done',
   '  accepting=0; for p in $old; do [ "$(tr -d \'\\000\' < /proc/$p/cmdline 2>/dev/null)" = "nginx: worker process" ] && accepting=1; done',
   '  [ $fresh = 1 ] && [ $accepting = 0 ] && exit 0',
   '  i=$((i+1)); sleep 0.05',
   'done',
+  // nginx -t passed but the master did not load it (a port taken, a key it cannot read): fail, so
+  // the previous files come back.
+  'echo "nginx did not load the new config within 5 s; see journalctl -u nginx" >&2; exit 1',
 ].join('\n');
 
 export function certFact(domain: string) {
