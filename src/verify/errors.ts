@@ -1,16 +1,7 @@
 // Errors of `verify`: bad input (exit 2) and the stable codes failing checks carry.
 
-/** Bad input: one line naming the field and the fix. The CLI maps it to exit code 2. */
-export class VerifyInputError extends Error {
-  readonly code = 'MI_ERR_VERIFY_INPUT';
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-    this.name = 'VerifyInputError';
-  }
-}
+/** Bad input: the toolkit's one-line ConfigError naming the field and the fix (exit code 2). */
+export { ConfigError as VerifyInputError } from '../config/errors.js';
 
 /** Thrown inside a check to fail it with a stable code and a one-line cause. */
 export class CheckFailure extends Error {
