@@ -125,9 +125,9 @@ export function register(program: Command): void {
         process.stdout.write(`${flags.json ? renderJson(report) : renderTable(report)}\n`);
         process.exitCode = report.exitCode;
       } catch (err) {
-        if (!(err instanceof VerifyInputError || err instanceof ConfigError)) throw err;
+        if (!(err instanceof ConfigError)) throw err;
         if (flags.json) process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message } })}\n`);
-        process.stderr.write(`error ${err.code}: ${err.message}\n`);
+        process.stderr.write(`error: ${err.message}\n`);
         process.exitCode = EXIT_BAD_INPUT;
       }
     });

@@ -182,9 +182,9 @@ describe('the verify CLI', () => {
   it('exits 2 with one line naming the field for bad input', async () => {
     const r = await cli([proxy.url, '--resolve', 'chat.verify.test:443', '--token', 't']);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual(['error MI_ERR_VERIFY_INPUT: --resolve: "chat.verify.test:443" is not HOST:PORT:ADDR with ADDR an IP address (e.g. chat.example.com:443:203.0.113.7)']);
+    expect(r.stderr.trim().split('\n')).toEqual(['error: --resolve: "chat.verify.test:443" is not HOST:PORT:ADDR with ADDR an IP address (e.g. chat.example.com:443:203.0.113.7)']);
     const noCreds = await cli([proxy.url]);
     expect(noCreds.code).toBe(2);
-    expect(noCreds.stderr).toMatch(/^error MI_ERR_VERIFY_INPUT: --token: no credentials/);
+    expect(noCreds.stderr).toMatch(/^error: --token: no credentials/);
   });
 });
