@@ -72,15 +72,14 @@ export function activateFiles(label: string, paths: readonly string[], validate 
 export function planFileGroup(
   files: readonly RenderedFile[],
   facts: FactValues,
-  opts: { label: string; validate?: string; activate?: string; recover?: string; showDiff?: boolean },
-): StepPlan & { changedPaths: string[] } {
+  opts: { label: string; validate?: string; activate?: string; recover?: string },
+): StepPlan {
   const changed = changedFiles(files, facts);
-  if (changed.length === 0) return { commands: [], changes: [], diffs: [], changedPaths: [] };
+  if (changed.length === 0) return { commands: [], changes: [], diffs: [] };
   return {
     commands: [...changed.map(stageFile), activateFiles(opts.label, changed.map((f) => f.path), opts.validate, opts.activate, opts.recover)],
     changes: changed.map((f) => `write ${f.path}`),
-    diffs: opts.showDiff === false ? [] : changed.map((f) => fileDiff(f, factValue(facts, fileFact(f.path)))),
-    changedPaths: changed.map((f) => f.path),
+    diffs: changed.map((f) => fileDiff(f, factValue(facts, fileFact(f.path)))),
   };
 }
 

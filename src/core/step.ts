@@ -1,6 +1,6 @@
-import type { Command } from './command.js';
+import { cmd, type Command } from './command.js';
 import type { DesiredState } from './desired-state.js';
-import type { Fact, FactValues } from './facts.js';
+import type { Fact, FactValues, UnitState } from './facts.js';
 
 /**
  * A step closes one gap between the host and the desired state. `plan` is pure: from gathered facts it
@@ -39,4 +39,10 @@ export function mergePlans(...plans: StepPlan[]): StepPlan {
     changes: plans.flatMap((p) => p.changes),
     diffs: plans.flatMap((p) => p.diffs),
   };
+}
+
+/** Enables and starts a unit unless it already is both. */
+export function ensureRunning(unit: string, state: UnitState): StepPlan {
+  if (state.active === 'active' && state.enabled === 'enabled') return noChange();
+  return { commands: [cmd(`start ${unit}`, 'systemctl', 'enable', '--now', unit)], changes: [`enable and start ${unit}`], diffs: [] };
 }

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { HOST_PATHS } from '../../src/core/host-model.js';
 import { renderHostFiles } from '../../src/core/render.js';
 import { deriveSizing } from '../../src/core/sizing.js';
 import { TIER_NAMES, type TierName } from '../../src/core/tiers.js';
+import { freePort } from '../helpers/mariadb.js';
 import { fileAt, model, run, tempDir, writeAt } from './fixtures.js';
 
 /**
@@ -39,16 +39,6 @@ afterEach(async () => {
 
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;

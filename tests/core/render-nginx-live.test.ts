@@ -2,12 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { HOST_PATHS } from '../../src/core/host-model.js';
+import { freePort } from '../helpers/mariadb.js';
 import { renderHostFiles, type SitePhase } from '../../src/core/render.js';
 import { DOMAIN, fileAt, model, run, tempDir, writeAt } from './fixtures.js';
 
@@ -20,16 +20,6 @@ import { DOMAIN, fileAt, model, run, tempDir, writeAt } from './fixtures.js';
  */
 const NGINX = '/usr/sbin/nginx';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createNetServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function swap(text: string, from: string, to: string): string {
   expect(text, `expected ${from}`).toContain(from);

@@ -1,9 +1,9 @@
-import { cmd, sh } from '../command.js';
+import { sh } from '../command.js';
 import { commandFact, factValue, unitFact } from '../facts.js';
 import { fileFacts, planFileGroup } from '../file-plan.js';
 import type { RenderedFile } from '../render.js';
 import { APP_DB_NAME, APP_DB_USER, HOST_PATHS } from '../host-model.js';
-import { mergePlans, noChange, type Step } from '../step.js';
+import { ensureRunning, mergePlans, noChange, type Step } from '../step.js';
 
 const mariadbUnit = unitFact('mariadb');
 
@@ -25,11 +25,8 @@ export const mariadbConfigStep: Step = {
       activate: 'systemctl enable --quiet mariadb && systemctl restart mariadb',
       recover: 'systemctl restart mariadb',
     });
-    const running =
-      unit.active === 'active' && unit.enabled === 'enabled'
-        ? noChange()
-        : { commands: [cmd('start MariaDB', 'systemctl', 'enable', '--now', 'mariadb')], changes: ['enable and start mariadb'], diffs: [] };
-    return mergePlans(files, files.commands.length > 0 ? noChange() : running);
+    // A config change restarts (and enables) the unit anyway.
+    return mergePlans(files, files.commands.length > 0 ? noChange() : ensureRunning('mariadb', unit));
   },
 };
 

@@ -4,7 +4,7 @@ import { commandFact, factValue, pathExistsFact, unitFact, type FactValues } fro
 import { fileFacts, planFileGroup } from '../file-plan.js';
 import { HOST_PATHS } from '../host-model.js';
 import type { RenderedFile, SitePhase } from '../render.js';
-import { mergePlans, noChange, type Step, type StepPlan } from '../step.js';
+import { ensureRunning, mergePlans, noChange, type Step, type StepPlan } from '../step.js';
 
 /**
  * nginx and TLS. The site goes live in two phases: a port-80 bootstrap (ACME webroot) until a
@@ -76,11 +76,8 @@ function planNginx(desired: DesiredState, facts: FactValues, phase: SitePhase, o
   const prep: StepPlan = webroot
     ? noChange()
     : { commands: [cmd('create ACME webroot', 'mkdir', '-p', `${HOST_PATHS.acmeWebroot}/.well-known/acme-challenge`)], changes: [`create ${HOST_PATHS.acmeWebroot}`], diffs: [] };
-  const running =
-    files.commands.length > 0 || (unit.active === 'active' && unit.enabled === 'enabled')
-      ? noChange()
-      : { commands: [cmd('start nginx', 'systemctl', 'enable', '--now', 'nginx')], changes: ['enable and start nginx'], diffs: [] };
-  return mergePlans(prep, files, running);
+  // A config change reloads (and enables) nginx anyway.
+  return mergePlans(prep, files, files.commands.length > 0 ? noChange() : ensureRunning('nginx', unit));
 }
 
 function webFacts(desired: DesiredState) {
@@ -124,7 +121,7 @@ export const certificateStep: Step = {
   facts: (desired) => [certFact(desired.stack.domain), timerUnit, ...fileFacts(tlsFiles(desired))],
   plan(facts, desired) {
     const { domain, email, acme } = desired.stack;
-    const files = planFileGroup(tlsFiles(desired), facts, { label: 'install certbot hook and ACME CA', activate: 'systemctl daemon-reload', showDiff: true });
+    const files = planFileGroup(tlsFiles(desired), facts, { label: 'install certbot hook and ACME CA', activate: 'systemctl daemon-reload' });
     const cert = certState(desired, facts);
     const issue: StepPlan = certUsable(desired, cert)
       ? noChange()
@@ -147,12 +144,7 @@ export const certificateStep: Step = {
           ],
           diffs: [],
         };
-    const timer = factValue(facts, timerUnit);
-    const renew: StepPlan =
-      timer.enabled === 'enabled' && timer.active === 'active'
-        ? noChange()
-        : { commands: [cmd('enable certbot.timer', 'systemctl', 'enable', '--now', 'certbot.timer')], changes: ['enable certbot.timer (renewals)'], diffs: [] };
-    return mergePlans(files, issue, renew);
+    return mergePlans(files, issue, ensureRunning('certbot.timer', factValue(facts, timerUnit)));
   },
 };
 
