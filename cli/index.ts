@@ -6,16 +6,13 @@ import { register as registerSandbox } from './commands/sandbox.js';
 import { register as registerTiers } from './commands/tiers.js';
 import { register as registerUp } from './commands/up.js';
 import { register as registerVerify } from './commands/verify.js';
+import { exitOnUsageErrors } from './run-action.js';
 
 /** Assembles the commands; each lives in its own file under commands/. */
 const program = new Command('messenger-infra')
   .description('Provision a VPS for a Node.js WebSocket chat backend: MariaDB, nginx, TLS, the chat server, verified end to end.')
   .version('0.1.0');
-program.configureOutput({ outputError: (text, write) => write(text) });
-program.exitOverride((err) => {
-  // commander's own usage errors (unknown option, missing argument) are bad input: exit 2.
-  process.exit(err.exitCode === 0 ? 0 : 2);
-});
+exitOnUsageErrors(program);
 
 registerTiers(program);
 registerRender(program);

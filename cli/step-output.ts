@@ -1,19 +1,29 @@
 import type { ConvergeReport } from '../src/executor/converge.js';
-import type { RunEvent } from '../src/executor/events.js';
+import type { Emit, RunEvent, StepEvent } from '../src/executor/events.js';
 
-/** Live progress for humans: one line per finished step, change lines indented under it. */
+/**
+ * The one renderer pair for step events (`up`, `plan`, `sandbox`, and the commands to come): lines for
+ * humans, or JSON lines. Hand-written on purpose: all it adds to printing lines is a live status line
+ * and a heartbeat for long steps; listr2 and the like bring a task model of their own and would take
+ * over the stdout that the recap and the verify table are printed to as well.
+ */
+
 const MARK = { ok: 'ok     ', changed: 'changed', failed: 'FAILED ', skipped: 'skipped' } as const;
+const INDENT = ' '.repeat(13);
 
+/** One finished step (change lines and diffs indented under it), or an info line; null for a start. */
 export function humanStepLine(event: RunEvent): string | null {
   if (event.type === 'info') return `${event.message}\n`;
   if (event.status === 'check') return null;
   const time = event.durationMs === undefined ? '' : ` (${(event.durationMs / 1000).toFixed(1)} s)`;
   const lines = [`  ${MARK[event.status]}  ${event.title}${time}`];
-  for (const change of event.changes ?? []) lines.push(`             - ${change}`);
-  if (event.reason) lines.push(`             ${event.status === 'failed' ? `${event.code ?? 'error'}: ` : ''}${event.reason.split('\n').join('\n             ')}`);
+  for (const change of event.changes ?? []) lines.push(`${INDENT}- ${change}`);
+  for (const diff of event.diffs ?? []) lines.push(diff.replace(/^/gm, INDENT));
+  if (event.reason) lines.push(`${INDENT}${event.status === 'failed' ? `${event.code ?? 'error'}: ` : ''}${event.reason.split('\n').join(`\n${INDENT}`)}`);
   return `${lines.join('\n')}\n`;
 }
 
+/** The recap line; its format is stable (scripts and the end-to-end tests read it). */
 export function humanSummary(report: ConvergeReport, seconds: number): string {
   const ok = report.steps.filter((s) => s.status === 'ok').length;
   const skipped = report.steps.filter((s) => s.status === 'skipped').length;
@@ -24,4 +34,99 @@ export function humanSummary(report: ConvergeReport, seconds: number): string {
 /** `--json`: one JSON object per line (events, then a summary), for CI logs and jq. */
 export function jsonLine(value: unknown): string {
   return `${JSON.stringify(value)}\n`;
+}
+
+export interface RendererOptions {
+  json: boolean;
+  /** A terminal: running steps show on one status line redrawn in place, instead of heartbeat lines. */
+  tty: boolean;
+  write: (text: string) => void;
+  /** With `json`, where info lines go as text (stdout carries only results); default: nowhere. */
+  log?: (text: string) => void;
+}
+
+export interface Renderer {
+  emit(event: RunEvent): void;
+  /** Stops the timers and clears the status line; call it once the run is over. */
+  close(): void;
+}
+
+export const LIVE_TICK_MS = 1_000;
+export const HEARTBEAT_MS = 30_000;
+const CLEAR_LINE = '\r\x1b[2K';
+
+interface Running {
+  title: string;
+  started: number;
+  heartbeat?: NodeJS.Timeout;
+}
+
+function humanRenderer({ tty, write }: RendererOptions): Renderer {
+  const running = new Map<string, Running>();
+  let ticker: NodeJS.Timeout | undefined;
+  let statusShown = false;
+  const seconds = (step: Running) => Math.floor((Date.now() - step.started) / 1000);
+
+  const clearStatus = () => {
+    if (statusShown) write(CLEAR_LINE);
+    statusShown = false;
+  };
+  const drawStatus = () => {
+    if (running.size === 0) return clearStatus();
+    write(`${CLEAR_LINE}  …  ${[...running.values()].map((s) => `${s.title} (${seconds(s)} s)`).join(' | ')}`);
+    statusShown = true;
+  };
+  // unref: a renderer nobody closed must not keep the process alive.
+  const start = (event: StepEvent) => {
+    const step: Running = { title: event.title, started: Date.now() };
+    if (!tty) step.heartbeat = setInterval(() => write(`  …  ${step.title} still running (${seconds(step)} s)\n`), HEARTBEAT_MS).unref();
+    running.set(event.step, step);
+    if (tty && !ticker) ticker = setInterval(drawStatus, LIVE_TICK_MS).unref();
+  };
+  const finish = (id: string) => {
+    clearInterval(running.get(id)?.heartbeat);
+    running.delete(id);
+    if (running.size > 0) return;
+    clearInterval(ticker);
+    ticker = undefined;
+  };
+
+  return {
+    emit(event) {
+      if (event.type === 'step' && event.status === 'check') start(event);
+      else if (event.type === 'step') finish(event.step);
+      const text = humanStepLine(event);
+      if (tty) clearStatus();
+      if (text) write(text);
+      if (tty) drawStatus();
+    },
+    close() {
+      for (const id of [...running.keys()]) finish(id);
+      clearStatus();
+    },
+  };
+}
+
+function jsonRenderer({ write, log }: RendererOptions): Renderer {
+  return {
+    emit(event) {
+      if (event.type === 'info') log?.(`${event.message}\n`);
+      else if (event.status !== 'check') write(jsonLine(event));
+    },
+    close() {},
+  };
+}
+
+export function createRenderer(options: RendererOptions): Renderer {
+  return options.json ? jsonRenderer(options) : humanRenderer(options);
+}
+
+/** Runs `work` with its events shown on stderr, for progress while stdout holds a result (plan, sandbox info). */
+export async function withProgressOnStderr<T>(work: (emit: Emit) => Promise<T>): Promise<T> {
+  const renderer = createRenderer({ json: false, tty: false, write: (text) => process.stderr.write(text) });
+  try {
+    return await work(renderer.emit);
+  } finally {
+    renderer.close();
+  }
 }

@@ -1,11 +1,14 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from 'commander';
-import { ConfigError } from '../src/config/errors.js';
+import { Option, type Command } from 'commander';
+import { resolveJwtSecret } from '../src/config/jwt-secret.js';
 import { loadStack, type StackOverrides } from '../src/config/load.js';
 import type { StackConfig } from '../src/config/schema.js';
+import type { AppBundle } from '../src/core/desired-state.js';
+import { ConfigError } from '../src/errors/index.js';
+import { readBundle } from '../src/executor/bundle.js';
 import type { SshTarget } from '../src/executor/ssh-host.js';
-import type { SandboxInfo } from '../src/sandbox/index.js';
+import { SANDBOX_ENDPOINT, SANDBOX_OSES, type SandboxInfo, type SandboxOs } from '../src/sandbox/index.js';
 import { parsePort } from './run-action.js';
 
 /** Flags shared by `up` and `plan`: the stack and how to reach the host. */
@@ -25,7 +28,7 @@ export interface TargetFlags {
   verifyCa?: string;
   appPort?: number;
   sandbox?: boolean;
-  os?: string;
+  os?: SandboxOs;
 }
 
 export function addTargetOptions(command: Command): Command {
@@ -45,15 +48,18 @@ export function addTargetOptions(command: Command): Command {
     .option('--verify-ca <file>', 'root the issued certificate chains to, for the closing check')
     .option('--app-port <port>', 'first loopback port of the chat server (default 3000)', parsePort)
     .option('--sandbox', 'target the local sandbox VPS (started if needed), with its ACME CA')
-    .option('--os <os>', 'sandbox OS: debian13 | debian12 (with --sandbox)', 'debian13');
+    .addOption(new Option('--os <os>', 'sandbox OS (with --sandbox)').choices(SANDBOX_OSES).default('debian13'));
 }
+
+/** The sandbox as the stack sees it: its fixed endpoint, plus its files once it has booted. */
+type SandboxTarget = Pick<SandboxInfo, keyof typeof SANDBOX_ENDPOINT> & Partial<Pick<SandboxInfo, 'sshKeyPath' | 'knownHostsPath' | 'acmeCaBundlePath' | 'verifyCaPath'>>;
 
 function defined<T extends Record<string, unknown>>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined && !(typeof v === 'object' && v !== null && Object.keys(v).length === 0))) as T;
 }
 
 /** CLI flags as a partial stack (only the flags that were given). */
-export function overridesFrom(flags: TargetFlags, sandbox?: SandboxInfo): StackOverrides {
+export function overridesFrom(flags: TargetFlags, sandbox?: SandboxTarget): StackOverrides {
   return defined({
     tier: flags.tier ?? (sandbox && !flags.stack ? 'mvp' : undefined),
     domain: flags.domain ?? sandbox?.domain,
@@ -72,13 +78,14 @@ export function overridesFrom(flags: TargetFlags, sandbox?: SandboxInfo): StackO
   } as StackOverrides);
 }
 
-export function loadTargetStack(flags: TargetFlags, sandbox?: SandboxInfo): StackConfig {
+export function loadTargetStack(flags: TargetFlags, sandbox?: SandboxTarget): StackConfig {
   return loadStack({ ...(flags.stack ? { file: flags.stack } : {}), overrides: overridesFrom(flags, sandbox) });
 }
 
 export function sshTargetOf(stack: StackConfig, flags: TargetFlags): SshTarget {
-  if (!stack.target) throw new ConfigError('stack.target.host', 'is required; pass --host ADDRESS, set target.host in the stack file, or use --sandbox');
-  const { host, ssh } = stack.target;
+  const host = stack.target?.host;
+  if (!stack.target || !host) throw new ConfigError('stack.target.host', 'is required; pass --host ADDRESS, set target.host in the stack file, or use --sandbox');
+  const { ssh } = stack.target;
   return {
     host,
     port: ssh.port,
@@ -87,4 +94,31 @@ export function sshTargetOf(stack: StackConfig, flags: TargetFlags): SshTarget {
     knownHostsPath: ssh.knownHosts ?? join(homedir(), '.ssh', 'known_hosts'),
     acceptNewHostKey: flags.acceptNewHostKey === true,
   };
+}
+
+/** The input of `up` and `plan`, checked before anything is started or connected to. */
+export interface CheckedInput {
+  stack: StackConfig;
+  bundle: AppBundle;
+  /** The user's JWT secret (stack reference or $MESSENGER_JWT_SECRET); undefined: the host's own. */
+  jwtSecret?: string;
+}
+
+/**
+ * Every check that needs no host, before any side effect (the sandbox boot, a cloud server, SSH): flag
+ * combinations, the stack and the files it names (with the sandbox's fixed endpoint standing in for a
+ * sandbox not booted yet), the host address unless the cloud creates it (`hostLater`), the JWT secret
+ * and the app bundle.
+ */
+export function checkTargetInput(flags: TargetFlags, { hostLater = false } = {}): CheckedInput {
+  if (flags.sandbox && flags.host) throw new ConfigError('--host', 'cannot be combined with --sandbox; drop one of them');
+  const stack = loadTargetStack(flags, flags.sandbox ? SANDBOX_ENDPOINT : undefined);
+  if (!hostLater) sshTargetOf(stack, flags);
+  const jwtSecret = resolveJwtSecret(stack)?.value;
+  return { stack, bundle: readBundle(), ...(jwtSecret === undefined ? {} : { jwtSecret }) };
+}
+
+/** What the executor takes, once the stack is final (after the sandbox boot or the new cloud server). */
+export function executorInput(checked: CheckedInput, stack: StackConfig, flags: TargetFlags): CheckedInput & { target: SshTarget } {
+  return { stack, target: sshTargetOf(stack, flags), bundle: checked.bundle, ...(checked.jwtSecret === undefined ? {} : { jwtSecret: checked.jwtSecret }) };
 }

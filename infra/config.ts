@@ -1,4 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
+import { isDnsName, isEmail, isHostname } from '../src/config/schema.js';
 import { TIER_NAMES, isTierName, type TierName } from '../src/core/tiers.js';
 import { configError } from './errors.js';
 
@@ -47,8 +48,6 @@ export interface InfraConfig {
   hostSetup: HostSetupConfig | undefined;
 }
 
-const HOSTNAME_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
-const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const SSH_KEY_RE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/;
 
 function set(key: string, example: string): string {
@@ -89,11 +88,12 @@ export function readInfraConfig(cfg: pulumi.Config = new pulumi.Config('messenge
   const providerName = provider as ProviderName;
 
   const domain = required(cfg, 'domain', 'chat.example.com').toLowerCase();
-  if (!HOSTNAME_RE.test(domain) || !domain.includes('.')) {
+  // The same rules as the stack file's (src/config/schema.ts), in this program's message format.
+  if (!isHostname(domain)) {
     throw configError('domain', `must be a fully qualified domain name (got "${domain}")`, set('domain', 'chat.example.com'));
   }
   const email = required(cfg, 'email', 'admin@example.com');
-  if (!EMAIL_RE.test(email)) throw configError('email', `must be an e-mail address (got "${email}")`, set('email', 'admin@example.com'));
+  if (!isEmail(email)) throw configError('email', `must be an e-mail address (got "${email}")`, set('email', 'admin@example.com'));
 
   const cloud = providerName !== 'existing';
   let sshPublicKey = cfg.get('sshPublicKey')?.trim() ?? '';
@@ -104,7 +104,7 @@ export function readInfraConfig(cfg: pulumi.Config = new pulumi.Config('messenge
   sshPublicKey = sshPublicKey.replace(/\s+/g, ' ');
 
   const hostname = (cfg.get('hostname') ?? domain).toLowerCase();
-  if (!HOSTNAME_RE.test(hostname)) throw configError('hostname', `must be a valid host name (got "${hostname}")`, set('hostname', 'chat-1'));
+  if (!isDnsName(hostname)) throw configError('hostname', `must be a valid host name (got "${hostname}")`, set('hostname', 'chat-1'));
 
   let image = cfg.get('image');
   if (image === undefined && providerName === 'hcloud') image = DEFAULT_HCLOUD_IMAGE;

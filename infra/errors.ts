@@ -1,17 +1,16 @@
-/**
- * Errors raised by the Pulumi side. Bad input gets one line naming the field and the fix; runtime
- * failures carry a stable code so the CLI and tests can branch on it instead of on message text.
- */
-export class InfraError extends Error {
-  readonly code: string;
+import { MiError, type ErrorCode } from '../src/errors/index.js';
 
-  constructor(code: string, message: string) {
-    super(message);
-    // Explicit assignments: Pulumi's closure serialization turns `super(message)` into
-    // `Error.call(this, message)`, which sets nothing on `this`, inside dynamic providers.
-    this.message = message;
+/**
+ * Errors raised by the Pulumi side: MiErrors like everywhere else (code from the catalogue, one-line
+ * message). This class is serialized into the dynamic providers with its base; MiError assigns
+ * `message` explicitly because Pulumi's closure serialization turns `super(message)` into
+ * `Error.call(this, message)`, which sets nothing on `this`.
+ */
+export class InfraError extends MiError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
+    // Explicit for the same reason: serialized, the base constructor runs without `new.target`.
     this.name = 'InfraError';
-    this.code = code;
     Error.captureStackTrace(this, InfraError);
   }
 }

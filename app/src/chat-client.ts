@@ -9,6 +9,7 @@
  *   const { messages } = await c.history('lobby', { after: 0, limit: 50 });
  *   await c.close();
  */
+import type { ErrorCode } from '../../src/errors/catalogue.js';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { LookupFunction } from 'node:net';
@@ -38,7 +39,7 @@ export const ChatClientErrorCode = {
   CLOSED: 'MI_ERR_CHAT_CLOSED',
   /** The server answered with an `error` frame (`frame` holds it). */
   SERVER_ERROR: 'MI_ERR_CHAT_SERVER_ERROR',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 export type ChatClientErrorCodeName = (typeof ChatClientErrorCode)[keyof typeof ChatClientErrorCode];
 
 /** Error thrown by ChatClient; `code` is stable, the other fields are set when they apply. */

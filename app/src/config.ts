@@ -2,6 +2,7 @@
  * Runtime configuration, read only from environment variables (systemd's EnvironmentFile provides them).
  * Invalid values throw ConfigError naming the variable; main.ts logs it on one line and exits 1.
  */
+import type { ErrorCode } from '../../src/errors/catalogue.js';
 import { MIN_SECRET_LENGTH } from './token.js';
 
 export interface PeerAddress { host: string; port: number }
@@ -31,7 +32,7 @@ export interface ChatConfig {
 
 /** A bad or missing variable; `variable` names it. */
 export class ConfigError extends Error {
-  readonly code = 'MI_ERR_APP_CONFIG';
+  readonly code = 'MI_ERR_APP_CONFIG' satisfies ErrorCode;
   constructor(readonly variable: string, message: string) {
     super(`${variable}: ${message}`);
     this.name = 'ConfigError';

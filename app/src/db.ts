@@ -2,6 +2,7 @@
  * Message storage in MariaDB through a mysql2/promise pool: idempotent schema migration at start,
  * per-room ordered writes with group commit, history reads.
  */
+import type { ErrorCode } from '../../src/errors/catalogue.js';
 import mysql, { type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import type { ChatConfig } from './config.js';
 import type { ChatMessage } from './protocol.js';
@@ -42,7 +43,7 @@ function toMessage(r: MessageRow): ChatMessage {
 
 /** Storage error with a stable code. */
 export class StoreError extends Error {
-  readonly code = 'MI_ERR_APP_DB';
+  readonly code = 'MI_ERR_APP_DB' satisfies ErrorCode;
   constructor(message: string, override readonly cause?: unknown) {
     super(message);
     this.name = 'StoreError';

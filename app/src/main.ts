@@ -2,6 +2,7 @@
  * Entry point of the deployed bundle (dist/app/messenger-chat.mjs): reads the environment, starts the
  * server, stops gracefully on SIGTERM/SIGINT.
  */
+import type { ErrorCode } from '../../src/errors/catalogue.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { createChatServer } from './server.js';
@@ -36,15 +37,15 @@ process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 process.on('uncaughtException', (err) => {
   // A bug, not client input (handlers catch their own errors): log it and let systemd restart us.
-  log.error('uncaught exception', { code: 'MI_ERR_APP_CRASH', err, stack: err.stack });
+  log.error('uncaught exception', { code: 'MI_ERR_APP_CRASH' satisfies ErrorCode, err, stack: err.stack });
   process.exit(1);
 });
 process.on('unhandledRejection', (err) => {
-  log.error('unhandled rejection', { code: 'MI_ERR_APP_CRASH', err });
+  log.error('unhandled rejection', { code: 'MI_ERR_APP_CRASH' satisfies ErrorCode, err });
   process.exit(1);
 });
 
 server.start().catch((err: unknown) => {
-  log.error('start failed', { code: 'MI_ERR_APP_START', err });
+  log.error('start failed', { code: 'MI_ERR_APP_START' satisfies ErrorCode, err });
   process.exit(1);
 });

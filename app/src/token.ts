@@ -3,11 +3,12 @@
  * server verifies them on upgrade and on the HTTP API. `sub` is the user shown on messages.
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { JWT_SECRET_MIN } from '../../src/config/jwt-secret.js';
 
 /** Longest accepted `sub` (fits the `user` column). */
 export const MAX_SUB_LENGTH = 191;
-/** Shortest accepted secret, in characters. */
-export const MIN_SECRET_LENGTH = 32;
+/** Shortest accepted secret, in characters: the toolkit's one rule (esbuild inlines it into the bundle). */
+export const MIN_SECRET_LENGTH = JWT_SECRET_MIN;
 
 function keyOf(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);

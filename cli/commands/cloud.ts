@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { TierName } from '../../src/core/tiers.js';
 import { InfraError } from '../../infra/errors.js';
+import { runAction } from '../run-action.js';
 
 /**
  * The cloud path of the CLI: `messenger-infra up --provider beget|hcloud` (runCloudUp, called by the
@@ -23,7 +24,8 @@ export const PULUMI_INSTALL_HINT = 'install it with: curl -fsSL https://get.pulu
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-export type CloudProviderName = 'beget' | 'hcloud';
+export const CLOUD_PROVIDERS = ['beget', 'hcloud'] as const;
+export type CloudProviderName = (typeof CLOUD_PROVIDERS)[number];
 
 export interface CloudUpOptions {
   provider: CloudProviderName;
@@ -270,10 +272,12 @@ export function register(program: Command): void {
     .option('--stack <name>', 'stack name', DEFAULT_STACK_NAME)
     .option('--yes', 'do not ask for confirmation (required when stdin is not a terminal)', false)
     .option('--json', 'engine events as JSON lines', false)
-    .action(async (o: { stack: string; yes: boolean; json: boolean }) => {
-      const changes = await runDestroy({ stack: o.stack, yes: o.yes, json: o.json, onEvent: (line) => process.stdout.write(line + '\n') });
-      if (o.json) process.stdout.write(JSON.stringify({ event: 'destroyed', stack: o.stack, changes }) + '\n');
-      else process.stdout.write(`stack "${o.stack}" destroyed (${Object.entries(changes).map(([k, v]) => `${k}: ${v}`).join(', ') || 'nothing to do'})\n`);
-    });
+    .action(
+      runAction(async (o: { stack: string; yes: boolean; json: boolean }) => {
+        const changes = await runDestroy({ stack: o.stack, yes: o.yes, json: o.json, onEvent: (line) => process.stdout.write(line + '\n') });
+        if (o.json) process.stdout.write(JSON.stringify({ event: 'destroyed', stack: o.stack, changes }) + '\n');
+        else process.stdout.write(`stack "${o.stack}" destroyed (${Object.entries(changes).map(([k, v]) => `${k}: ${v}`).join(', ') || 'nothing to do'})\n`);
+      }),
+    );
 }
 

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { Command } from 'commander';
-import { ConfigError } from '../../src/config/errors.js';
+import { Option, type Command } from 'commander';
+import { ConfigError } from '../../src/errors/index.js';
 import { loadStack } from '../../src/config/load.js';
 import { buildHostModel } from '../../src/core/host-model.js';
 import { OS_IDS, OS_PROFILES, type OsId } from '../../src/core/os-profiles.js';
@@ -17,8 +17,9 @@ interface RenderFlags {
   domain?: string;
   email?: string;
   stack?: string;
-  os: string;
-  phase: string;
+  /** Both checked by commander's `.choices()`. */
+  os: OsId;
+  phase: SitePhase;
   out?: string;
 }
 
@@ -35,8 +36,6 @@ function describeFile(f: RenderedFile): string {
 
 /** Renders and writes the files; returns them. Bad flags or stack values throw ConfigError (exit 2). */
 export function renderToDir(flags: RenderFlags, cwd = process.cwd()): { out: string; files: RenderedFile[] } {
-  if (!(OS_IDS as readonly string[]).includes(flags.os)) throw new ConfigError('--os', `"${flags.os}" must be one of ${OS_IDS.join(', ')}`);
-  if (!(PHASES as readonly string[]).includes(flags.phase)) throw new ConfigError('--phase', `"${flags.phase}" must be one of ${PHASES.join(', ')}`);
   if (!flags.out) throw new ConfigError('--out', 'is required; give the folder to write the files into');
   // No rendered file contains the ACME e-mail, so `render` does not insist on one unless a stack file is used.
   const email = flags.email ?? (flags.stack === undefined && flags.domain !== undefined ? `hostmaster@${flags.domain}` : undefined);
@@ -45,7 +44,7 @@ export function renderToDir(flags: RenderFlags, cwd = process.cwd()): { out: str
     ...(flags.stack === undefined ? {} : { file: flags.stack }),
     overrides: { tier: flags.tier as never, domain: flags.domain, email },
   });
-  const files = renderHostFiles(buildHostModel(stack, OS_PROFILES[flags.os as OsId]), flags.phase as SitePhase);
+  const files = renderHostFiles(buildHostModel(stack, OS_PROFILES[flags.os]), flags.phase);
   const out = resolve(cwd, flags.out);
   for (const f of files) {
     const target = join(out, f.path);
@@ -64,8 +63,8 @@ export function register(program: Command): void {
     .option('--domain <domain>', 'the chat domain, e.g. chat.example.com (overrides the stack file)')
     .option('--email <email>', 'ACME account e-mail (overrides the stack file)')
     .option('--stack <file>', 'stack YAML file')
-    .option('--os <os>', `target OS: ${OS_IDS.join(', ')}`, 'debian13')
-    .option('--phase <phase>', 'full (TLS site) or bootstrap (port 80 only, before the certificate)', 'full')
+    .addOption(new Option('--os <os>', 'target OS').choices(OS_IDS).default('debian13'))
+    .addOption(new Option('--phase <phase>', 'full (TLS site) or bootstrap (port 80 only, before the certificate)').choices(PHASES).default('full'))
     .option('--out <dir>', 'folder to write the files into')
     .action(
       runAction((flags: RenderFlags) => {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { deriveSizing, type Sizing } from '../../src/core/sizing.js';
 import { TIER_NAMES, TIERS, type Tier } from '../../src/core/tiers.js';
+import { runAction } from '../run-action.js';
 
 /**
  * `messenger-infra tiers [--json]`: the three tiers, every setting derived from them and each tier's
@@ -103,7 +104,9 @@ export function register(program: Command): void {
     .command('tiers')
     .description('show the server tiers, the settings derived from each and its memory budget')
     .option('--json', 'print machine-readable JSON')
-    .action((opts: { json?: boolean }) => {
-      process.stdout.write(opts.json ? `${JSON.stringify(tiersReport(), null, 2)}\n` : formatTiers());
-    });
+    .action(
+      runAction((opts: { json?: boolean }) => {
+        process.stdout.write(opts.json ? `${JSON.stringify(tiersReport(), null, 2)}\n` : formatTiers());
+      }),
+    );
 }

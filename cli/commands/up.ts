@@ -1,64 +1,68 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { StackConfig } from '../../src/config/schema.js';
-import { readBundle } from '../../src/executor/bundle.js';
-import type { RunEvent } from '../../src/executor/events.js';
+import { ConfigError } from '../../src/errors/index.js';
+import type { Emit } from '../../src/executor/events.js';
 import { runUp } from '../../src/executor/up.js';
-import { sandboxUp, type SandboxOs } from '../../src/sandbox/index.js';
 import { quickVerifyOptions, renderTable, runVerify, type VerifyReport } from '../../src/verify/index.js';
-import { ConfigError } from '../../src/config/errors.js';
+import { printPlan } from '../plan-output.js';
 import { runAction } from '../run-action.js';
-import { humanStepLine, humanSummary, jsonLine } from '../step-output.js';
-import { addTargetOptions, loadTargetStack, sshTargetOf, type TargetFlags } from '../target-options.js';
-import { DEFAULT_STACK_NAME, runCloudUp } from './cloud.js';
-import { printPlan } from './plan.js';
+import { stackOnSandbox } from '../sandbox-target.js';
+import { createRenderer, humanSummary, jsonLine } from '../step-output.js';
+import { addTargetOptions, checkTargetInput, executorInput, type TargetFlags } from '../target-options.js';
+import { CLOUD_PROVIDERS, DEFAULT_STACK_NAME, runCloudUp, type CloudProviderName } from './cloud.js';
 
 interface UpFlags extends TargetFlags {
   json?: boolean;
   dryRun?: boolean;
   verify: boolean;
-  provider?: string;
+  provider?: CloudProviderName;
   region?: string;
   image?: string;
   sshPublicKey?: string;
   stackName?: string;
 }
 
-/** `--provider`: create (or update) the cloud server with Pulumi first, then set it up over SSH. */
-async function provisionServer(flags: UpFlags, stack: StackConfig, log: (line: string) => void): Promise<{ stack: StackConfig; isNew: boolean }> {
-  if (flags.provider !== 'beget' && flags.provider !== 'hcloud') throw new ConfigError('--provider', `"${flags.provider}" must be beget or hcloud`);
+interface CloudFlags {
+  provider: CloudProviderName;
+  sshPublicKey: string;
+}
+
+/** `--provider` and its own rules, checked with the rest of the input before anything is created. */
+function cloudFlags(flags: UpFlags): CloudFlags | undefined {
+  if (!flags.provider) return undefined;
   if (flags.host || flags.sandbox) throw new ConfigError('--provider', 'cannot be combined with --host or --sandbox; drop one of them');
+  // Pulumi would create (and bill) a server: no such thing in a dry run.
+  if (flags.dryRun) throw new ConfigError('--dry-run', 'cannot be combined with --provider; run `plan --host ADDRESS` against the server once it exists');
   if (!flags.sshPublicKey) throw new ConfigError('--ssh-public-key', 'is required with --provider; give the public key the server should accept');
+  return { provider: flags.provider, sshPublicKey: flags.sshPublicKey };
+}
+
+/** `--provider`: create (or update) the cloud server with Pulumi first, then set it up over SSH. */
+async function provisionServer(cloud: CloudFlags, flags: UpFlags, stack: StackConfig, emit: Emit): Promise<{ stack: StackConfig; isNew: boolean }> {
+  const info = (message: string) => emit({ type: 'info', message });
   const server = await runCloudUp({
-    provider: flags.provider,
+    provider: cloud.provider,
     stackName: flags.stackName ?? DEFAULT_STACK_NAME,
     tier: stack.tier,
     domain: stack.domain,
     email: stack.email,
-    sshPublicKeyPath: flags.sshPublicKey,
+    sshPublicKeyPath: cloud.sshPublicKey,
     ...(flags.region ? { region: flags.region } : {}),
     ...(flags.image ? { image: flags.image } : {}),
     json: flags.json === true,
-    onEvent: log,
+    onEvent: info,
   });
-  log(`server ${server.serverIp} ready (${Object.entries(server.changes).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+  info(`server ${server.serverIp} ready (${Object.entries(server.changes).map(([k, v]) => `${k} ${v}`).join(', ')})`);
   const ssh = stack.target?.ssh ?? { user: 'root', port: 22 };
   return { stack: { ...stack, target: { host: server.serverIp, ssh } }, isNew: (server.changes.create ?? 0) > 0 };
 }
 
 /** The closing check: the quick WebSocket verification through the host's address with the domain as SNI. */
-async function verifyDeployment(stack: StackConfig, jwtSecret: string | undefined): Promise<VerifyReport> {
-  const host = stack.target!.host;
+async function verifyDeployment(stack: StackConfig, host: string, jwtSecret: string | undefined): Promise<VerifyReport> {
   const address = isIP(host) ? host : (await lookup(host)).address;
   return runVerify(quickVerifyOptions({ domain: stack.domain, address, ...(stack.verify.ca ? { caPath: stack.verify.ca } : {}), ...(jwtSecret ? { jwtSecret } : {}) }));
-}
-
-export async function resolveSandbox(flags: TargetFlags, log: (line: string) => void) {
-  if (!flags.sandbox) return undefined;
-  if (flags.host) throw new ConfigError('--host', 'cannot be combined with --sandbox; drop one of them');
-  if (flags.os !== 'debian13' && flags.os !== 'debian12') throw new ConfigError('--os', `"${flags.os}" must be debian13 or debian12`);
-  return sandboxUp({ os: flags.os as SandboxOs, onProgress: (line) => log(`sandbox: ${line}`) });
 }
 
 export function register(program: Command): void {
@@ -69,7 +73,7 @@ export function register(program: Command): void {
       .option('--dry-run', 'show what would change (same as `plan`) and change nothing')
       .option('--json', 'JSON lines on stdout (events, then a summary), for CI')
       .option('--no-verify', 'skip the closing WebSocket verification')
-      .option('--provider <name>', 'create the server first with Pulumi: beget | hcloud')
+      .addOption(new Option('--provider <name>', 'create the server first with Pulumi').choices(CLOUD_PROVIDERS))
       .option('--region <region>', 'cloud region (with --provider)')
       .option('--image <id>', 'cloud image (with --provider; required for beget)')
       .option('--ssh-public-key <file>', 'public key the new server accepts (with --provider)')
@@ -78,37 +82,38 @@ export function register(program: Command): void {
     runAction(async (flags: UpFlags) => {
       const started = Date.now();
       const out = (text: string) => process.stdout.write(text);
-      const log = flags.json ? (line: string) => process.stderr.write(`${line}\n`) : (line: string) => out(`${line}\n`);
-      const sandbox = await resolveSandbox(flags, log);
-      let stack = loadTargetStack(flags, sandbox);
-      if (flags.provider) {
-        // Pulumi would create (and bill) a server: no such thing in a dry run.
-        if (flags.dryRun) throw new ConfigError('--dry-run', 'cannot be combined with --provider; run `plan --host ADDRESS` against the server once it exists');
-        const created = await provisionServer(flags, stack, log);
-        stack = created.stack;
-        // A server created in this run cannot be in known_hosts yet; its key is saved on first contact.
-        if (created.isNew) flags.acceptNewHostKey = true;
-      }
-      const target = sshTargetOf(stack, flags);
-      const bundle = readBundle();
-      if (flags.dryRun) return printPlan(stack, target, bundle, flags.json === true);
+      const cloud = cloudFlags(flags);
+      const checked = checkTargetInput(flags, { hostLater: cloud !== undefined });
+      const json = flags.json === true;
+      // With --json, progress text goes to stderr: stdout carries only the JSON lines.
+      const renderer = createRenderer({ json, tty: process.stdout.isTTY === true, write: out, log: (text) => process.stderr.write(text) });
+      try {
+        let stack = await stackOnSandbox(flags, checked.stack, renderer.emit);
+        if (cloud) {
+          const created = await provisionServer(cloud, flags, stack, renderer.emit);
+          stack = created.stack;
+          // A server created in this run cannot be in known_hosts yet; its key is saved on first contact.
+          if (created.isNew) flags.acceptNewHostKey = true;
+        }
+        const input = executorInput(checked, stack, flags);
+        if (flags.dryRun) return await printPlan(input, json);
 
-      const emit = (event: RunEvent) => {
-        const text = flags.json ? jsonLine(event) : humanStepLine(event);
-        if (text && (flags.json ? event.type === 'step' && event.status !== 'check' : true)) out(text);
-      };
-      const { report, jwtSecret } = await runUp({ stack, target, bundle, emit, readJwtSecret: flags.verify });
-      let verify: VerifyReport | undefined;
-      if (report.ok && flags.verify) verify = await verifyDeployment(stack, jwtSecret);
-      const seconds = (Date.now() - started) / 1000;
-      if (flags.json) {
-        out(jsonLine({ type: 'summary', ok: report.ok && (verify?.exitCode ?? 0) === 0, changed: report.changed, failed: report.failed, seconds, steps: report.steps.map(({ diffs: _d, ...s }) => s), verify }));
-      } else {
-        out(humanSummary(report, seconds));
-        if (verify) out(`\nverify ${stack.domain} (quick):\n${renderTable(verify)}\n`);
+        const { report, jwtSecret } = await runUp({ ...input, emit: renderer.emit, readJwtSecret: flags.verify });
+        renderer.close(); // the live line goes before the recap (close is idempotent; `finally` covers a throw)
+        let verify: VerifyReport | undefined;
+        if (report.ok && flags.verify) verify = await verifyDeployment(stack, input.target.host, jwtSecret);
+        const seconds = (Date.now() - started) / 1000;
+        if (json) {
+          out(jsonLine({ type: 'summary', ok: report.ok && (verify?.exitCode ?? 0) === 0, changed: report.changed, failed: report.failed, seconds, steps: report.steps.map(({ diffs: _d, ...s }) => s), verify }));
+        } else {
+          out(humanSummary(report, seconds));
+          if (verify) out(`\nverify ${stack.domain} (quick):\n${renderTable(verify)}\n`);
+        }
+        if (!report.ok) return 1;
+        return verify && verify.exitCode !== 0 ? verify.exitCode : 0;
+      } finally {
+        renderer.close();
       }
-      if (!report.ok) return 1;
-      return verify && verify.exitCode !== 0 ? verify.exitCode : 0;
     }),
   );
 }

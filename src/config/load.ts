@@ -45,7 +45,9 @@ function toConfigError(error: z.ZodError, input: unknown): ConfigError {
     return new ConfigError(field, `unknown field(s) ${issue.keys.join(', ')}; remove them or check the spelling`);
   }
   const value = valueAt(input, issue.path);
-  if (value === undefined) return new ConfigError(field, `is required; it ${issue.message}`);
+  // zod's own wording for a missing value ("Invalid input: expected string, received undefined") tells
+  // the user nothing; the schema's rule, where the field has one, is the hint.
+  if (value === undefined) return new ConfigError(field, /^Invalid input/.test(issue.message) ? 'is required' : `is required; it ${issue.message}`);
   return new ConfigError(field, `${describe(value)} ${issue.message}`);
 }
 

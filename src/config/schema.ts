@@ -11,13 +11,15 @@ import { LETS_ENCRYPT_DIRECTORY, NODE_RELEASE } from '../core/versions.js';
 
 const HOSTNAME_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
+/** A host name of one or more DNS labels (chat-1, chat.example.com): what a server may be called. */
+export function isDnsName(value: string): boolean {
+  return value.length <= 253 && value.toLowerCase().split('.').every((label) => HOSTNAME_LABEL.test(label));
+}
+
 /** A DNS name with at least two labels and an alphabetic top-level label (chat.example.com). */
 export function isHostname(value: string): boolean {
-  if (value.length > 253) return false;
   const labels = value.toLowerCase().split('.');
-  if (labels.length < 2) return false;
-  if (!labels.every((label) => HOSTNAME_LABEL.test(label))) return false;
-  return /^[a-z]{2,63}$/.test(labels[labels.length - 1] ?? '');
+  return isDnsName(value) && labels.length >= 2 && /^[a-z]{2,63}$/.test(labels[labels.length - 1] ?? '');
 }
 
 // Deliberately simple: one @, a non-empty local part without spaces, and a hostname.
@@ -27,7 +29,10 @@ export function isEmail(value: string): boolean {
   return !/\s/.test(value.slice(0, at)) && isHostname(value.slice(at + 1));
 }
 
-const hostname = z.string().refine(isHostname, { message: 'must be a hostname like chat.example.com' });
+// The message also on the base type, so a missing field says what it must be (see toConfigError).
+const HOSTNAME_RULE = 'must be a hostname like chat.example.com';
+const EMAIL_RULE = 'must be an e-mail address like ops@example.com';
+const hostname = z.string({ message: HOSTNAME_RULE }).refine(isHostname, { message: HOSTNAME_RULE });
 const port = z
   .number({ message: 'must be a whole number from 1 to 65535' })
   .int({ message: 'must be a whole number from 1 to 65535' })
@@ -55,11 +60,14 @@ export const sshSection = z.strictObject({
 });
 
 export const targetSection = z.strictObject({
+  // Optional here: `up --provider` creates the host (and knows its address) after the stack is loaded;
+  // the commands that connect require it (cli/target-options.ts sshTargetOf).
   host: z
     .string()
     .refine((v) => isIP(v) !== 0 || isHostname(v) || v === 'localhost', {
       message: 'must be an IP address or a hostname',
-    }),
+    })
+    .optional(),
   ssh: sshSection.default({ user: 'root', port: 22 }),
 });
 
@@ -89,7 +97,7 @@ export const nodeSection = z.strictObject({
 export const stackSchema = z.strictObject({
   tier: z.enum(TIER_NAMES, { message: `must be one of ${TIER_NAMES.join(', ')}` }),
   domain: hostname,
-  email: z.string().refine(isEmail, { message: 'must be an e-mail address like ops@example.com' }),
+  email: z.string({ message: EMAIL_RULE }).refine(isEmail, { message: EMAIL_RULE }),
   target: targetSection.optional(),
   acme: acmeSection.default({ server: LETS_ENCRYPT_DIRECTORY }),
   verify: z.strictObject({ ca: filePath.optional() }).default({}),

@@ -43,8 +43,6 @@ export interface DesiredState {
   bundle: AppBundle;
   /** The JWT secret when the user supplies it (else one is generated on the host once). */
   jwtSecret?: string;
-  /** CA bundle the host's certbot must trust to reach a private ACME server (e.g. Pebble). */
-  acmeCaBundle?: string;
 }
 
 export const BASE_PACKAGES = ['nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl'] as const;
@@ -58,7 +56,7 @@ export interface DesiredInput {
 }
 
 export function buildDesiredState(input: DesiredInput): DesiredState {
-  const model = buildHostModel(input.stack, input.host.os);
+  const model = buildHostModel(input.stack, input.host.os, input.acmeCaBundle);
   const version = input.stack.node.version;
   const integrity = input.stack.node.integrity ?? NODE_RELEASE.integrity[input.host.arch];
   return {
@@ -70,7 +68,6 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     files: { bootstrap: renderHostFiles(model, 'bootstrap'), full: renderHostFiles(model, 'full') },
     bundle: input.bundle,
     ...(input.jwtSecret === undefined ? {} : { jwtSecret: input.jwtSecret }),
-    ...(input.acmeCaBundle === undefined ? {} : { acmeCaBundle: input.acmeCaBundle }),
   };
 }
 
@@ -80,4 +77,8 @@ export function filesUnder(files: readonly RenderedFile[], ...prefixes: string[]
 }
 
 export const NGINX_PREFIX = '/etc/nginx/';
-export const APP_CONFIG_PREFIXES = [HOST_PATHS.systemdUnit, HOST_PATHS.configDir + '/'];
+
+/** The chat server's unit and env files (the ACME CA bundle shares their folder but is certbot's). */
+export function appConfigFiles(files: readonly RenderedFile[]): RenderedFile[] {
+  return filesUnder(files, HOST_PATHS.systemdUnit, HOST_PATHS.configDir + '/').filter((f) => f.path !== HOST_PATHS.acmeCaBundle);
+}

@@ -1,14 +1,14 @@
-import { shellQuote } from './command.js';
-
 /**
- * A fact is a read-only shell snippet plus a pure parser (pyinfra-style). All facts of a run are
- * gathered in one batched SSH round trip (see executor/gather.ts), then every step plans from them.
+ * A fact is a read-only query of the remote `facts` program (remote/facts.sh) plus a pure parser
+ * (pyinfra-style). All facts of a run are gathered in one batched SSH round trip (executor/gather.ts),
+ * then every step plans from them.
  */
 export interface Fact<T = unknown> {
   /** Unique key; facts with the same id are gathered once. */
   id: string;
-  /** POSIX shell, read-only. Its stdout goes to `parse`; a non-zero exit is passed too. */
-  script: string;
+  /** The fact's kind and arguments, as `mi-remote facts` takes them (e.g. ['file', '/etc/nginx/nginx.conf']). */
+  query: string[];
+  /** Parses the fact's stdout; a non-zero exit status is passed too. */
   parse(stdout: string, exitCode: number): T;
 }
 
@@ -19,6 +19,13 @@ export function factValue<T>(facts: FactValues, fact: Fact<T>): T {
   return facts.get(fact.id) as T;
 }
 
+/** Files an interrupted transaction left beside a managed path (see remote/lib.sh). */
+export type Leftover = 'mi-prev' | 'mi-none' | 'mi-new';
+
+function parseLeftovers(line: string | undefined): Leftover[] {
+  return (line ?? '').trim().split(' ').slice(1).filter((w): w is Leftover => w === 'mi-prev' || w === 'mi-none' || w === 'mi-new');
+}
+
 export interface FileState {
   exists: boolean;
   sha256?: string;
@@ -27,31 +34,51 @@ export interface FileState {
   group?: string;
   /** Text content, for diffs in `plan` (managed files are config, never secrets). */
   content?: string;
+  /** Drift: an activation was interrupted here; the next run validates and activates again. */
+  leftovers: Leftover[];
 }
 
-/** State of a managed file, its content included (base64) so `plan` can show a diff. */
+/** State of a managed file, its content included so `plan` can show a diff. */
 export function fileFact(path: string): Fact<FileState> {
   return {
     id: `file:${path}`,
-    script: `f=${shellQuote(path)}; if [ -f "$f" ]; then stat -c '%a %U %G' "$f"; sha256sum < "$f" | cut -d' ' -f1; base64 -w0 < "$f"; else echo missing; fi`,
+    query: ['file', path],
     parse(stdout) {
-      const [meta = '', sha = '', b64 = ''] = stdout.split('\n');
-      if (meta.trim() === 'missing') return { exists: false };
+      const [left, meta = '', sha = '', b64 = ''] = stdout.split('\n');
+      const leftovers = parseLeftovers(left);
+      if (meta.trim() === 'missing') return { exists: false, leftovers };
       const [mode = '0', owner = '', group = ''] = meta.trim().split(' ');
-      return { exists: true, sha256: sha.trim(), mode: parseInt(mode, 8), owner, group, content: Buffer.from(b64.trim(), 'base64').toString('utf8') };
+      return { exists: true, sha256: sha.trim(), mode: parseInt(mode, 8), owner, group, content: Buffer.from(b64.trim(), 'base64').toString('utf8'), leftovers };
+    },
+  };
+}
+
+export interface LinkState {
+  /** The link's target; '' when there is no link. */
+  target: string;
+  leftovers: Leftover[];
+}
+
+export function linkFact(path: string): Fact<LinkState> {
+  return {
+    id: `link:${path}`,
+    query: ['link', path],
+    parse(stdout) {
+      const [left, target = ''] = stdout.split('\n');
+      return { target: target.trim(), leftovers: parseLeftovers(left) };
     },
   };
 }
 
 export function pathExistsFact(path: string): Fact<boolean> {
-  return { id: `exists:${path}`, script: `test -e ${shellQuote(path)} && echo yes || echo no`, parse: (s) => s.trim() === 'yes' };
+  return { id: `exists:${path}`, query: ['exists', path], parse: (s) => s.trim() === 'yes' };
 }
 
 /** Installed Debian packages among `names` (dpkg status "install ok installed"). */
 export function packagesFact(names: readonly string[]): Fact<Set<string>> {
   return {
     id: `packages:${names.join(',')}`,
-    script: `dpkg-query -W -f='\${Package} \${Status}\\n' ${names.map(shellQuote).join(' ')} 2>/dev/null || true`,
+    query: ['packages', ...names],
     parse(stdout) {
       const installed = new Set<string>();
       for (const line of stdout.split('\n')) {
@@ -71,7 +98,7 @@ export interface UnitState {
 export function unitFact(unit: string): Fact<UnitState> {
   return {
     id: `unit:${unit}`,
-    script: `printf '%s %s\\n' "$(systemctl is-active ${shellQuote(unit)} 2>/dev/null)" "$(systemctl is-enabled ${shellQuote(unit)} 2>/dev/null)"`,
+    query: ['unit', unit],
     parse(stdout) {
       const [active = 'unknown', enabled = 'unknown'] = stdout.trim().split(' ');
       return { active: active || 'unknown', enabled: enabled || 'unknown' };
@@ -79,7 +106,7 @@ export function unitFact(unit: string): Fact<UnitState> {
   };
 }
 
-/** Output of a read-only command, trimmed, plus its exit code. */
-export function commandFact(id: string, script: string): Fact<{ stdout: string; code: number }> {
-  return { id, script, parse: (stdout, code) => ({ stdout: stdout.trim(), code }) };
+/** Output of a read-only query, trimmed, plus its exit code. */
+export function queryFact(id: string, query: string[]): Fact<{ stdout: string; code: number }> {
+  return { id, query, parse: (stdout, code) => ({ stdout: stdout.trim(), code }) };
 }

@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
-import { sh, shellQuote, type Command } from './command.js';
+import type { ErrorCode } from '../errors/catalogue.js';
+import { remote, type Command } from './command.js';
 import { factValue, fileFact, type FactValues, type FileState } from './facts.js';
-import type { RenderedFile } from './render.js';
+import { REMOTE_EXIT } from './remote-exit.js';
+import type { Notification, RenderedFile, Validator } from './render.js';
 import type { StepPlan } from './step.js';
 
 /**
  * Planning for managed files: which differ from the host, their diffs, and the commands that stage
- * them next to their target (`PATH.mi-new`) and then swap them in as one transaction that validates
- * before it activates and restores the previous files when validation or activation fails.
+ * them next to their target (`PATH.mi-new`) and then swap them in as one transaction (`mi-remote
+ * activate`), driven by each rendered file's own `validate` and `notify`.
  */
 export function sha256(content: string | Buffer): string {
   return createHash('sha256').update(content).digest('hex');
@@ -18,9 +20,11 @@ export function fileFacts(files: readonly Pick<RenderedFile, 'path'>[]) {
   return files.map((f) => fileFact(f.path));
 }
 
+/** A file differs when its bytes, owner or mode do, or when an interrupted activation left it unconfirmed. */
 export function fileDiffers(file: RenderedFile, state: FileState): boolean {
   return (
     !state.exists ||
+    state.leftovers.length > 0 ||
     state.sha256 !== sha256(file.content) ||
     state.mode !== file.mode ||
     state.owner !== file.owner ||
@@ -40,50 +44,73 @@ export function fileDiff(file: RenderedFile, state: FileState): string {
   });
 }
 
+/** What `plan` says about a file: written, or an interrupted activation finished. */
+export function fileChange(file: RenderedFile, state: FileState): string {
+  return state.leftovers.length > 0
+    ? `finish the interrupted activation of ${file.path} (left: ${state.leftovers.map((l) => `${file.path}.${l}`).join(', ')})`
+    : `write ${file.path}`;
+}
+
 /** Writes content to PATH.mi-new with its owner and mode; the live file is untouched. */
 export function stageFile(file: Pick<RenderedFile, 'path' | 'mode' | 'owner' | 'group'> & { content: string | Buffer }): Command {
-  return sh(
-    `stage ${file.path}`,
-    'set -e; mkdir -p "$(dirname "$1")"; umask 077; cat > "$1.mi-new"; chown "$2:$3" "$1.mi-new"; chmod "$4" "$1.mi-new"',
-    [file.path, file.owner, file.group, file.mode.toString(8)],
-    file.content,
-  );
+  return remote(`stage ${file.path}`, ['stage', file.path, file.owner, file.group, file.mode.toString(8)], { stdin: file.content });
 }
 
-/**
- * Swaps staged files in. `validate` (shell) runs with the new files live; if it or `activate`
- * fails, every previous file comes back (new ones are removed), `recover` runs, and the step fails.
- */
-export function activateFiles(label: string, paths: readonly string[], validate = 'true', activate = 'true', recover = 'true'): Command {
-  const script = [
-    'set -u',
-    'restore() { for f in "$@"; do if [ -e "$f.mi-prev" ]; then mv -f "$f.mi-prev" "$f"; else rm -f "$f"; fi; done; }',
-    // Every backup first; only then the swaps, so a failure at any point can put everything back.
-    'for f in "$@"; do rm -f "$f.mi-prev"; if [ -e "$f" ]; then cp -p "$f" "$f.mi-prev" || { echo "cannot back up $f" >&2; exit 1; }; fi; done',
-    'for f in "$@"; do mv -f "$f.mi-new" "$f" || { echo "cannot move $f into place; previous files restored" >&2; restore "$@"; exit 1; }; done',
-    `if ! ( ${validate} ) >&2; then echo "validation failed; previous files restored" >&2; restore "$@"; ( ${recover} ) >&2; exit 1; fi`,
-    `if ! ( ${activate} ) >&2; then echo "activation failed; previous files restored" >&2; restore "$@"; ( ${recover} ) >&2; exit 1; fi`,
-    'for f in "$@"; do rm -f "$f.mi-prev"; done',
-  ].join('\n');
-  return sh(label, script, [...paths]);
+function unique<T>(items: readonly T[]): T[] {
+  return [...new Set(items)];
 }
 
-/** Plan for a group of files that go live together behind one validator. */
-export function planFileGroup(
-  files: readonly RenderedFile[],
-  facts: FactValues,
-  opts: { label: string; validate?: string; activate?: string; recover?: string },
-): StepPlan {
-  const changed = changedFiles(files, facts);
-  if (changed.length === 0) return { commands: [], changes: [], diffs: [] };
+/** The validators of a group of files, each once, in order. */
+export function validatorsOf(files: readonly RenderedFile[]): Validator[] {
+  return unique(files.flatMap((f) => (f.validate ? [f.validate] : [])));
+}
+
+/** `ACTION:UNIT` (or `daemon-reload`), as `mi-remote activate --notify` takes it. */
+export function notificationSpec(n: Notification): string {
+  return n.action === 'daemon-reload' ? 'daemon-reload' : `${n.action}:${n.unit}`;
+}
+
+/** The notifications of a group of files, each once; daemon-reload first, so restarts see new units. */
+export function notificationsOf(files: readonly RenderedFile[]): string[] {
+  const specs = unique(files.flatMap((f) => f.notify.map(notificationSpec)));
+  return [...specs.filter((s) => s === 'daemon-reload'), ...specs.filter((s) => s !== 'daemon-reload')];
+}
+
+const INVALID: Record<string, ErrorCode> = {
+  nginx: 'MI_ERR_NGINX_INVALID',
+  mariadb: 'MI_ERR_MARIADB_INVALID',
+  systemd: 'MI_ERR_SYSTEMD_INVALID',
+  sysctl: 'MI_ERR_SYSCTL_INVALID',
+};
+
+/** What exit statuses 10 (validation) and 11 (a reload or restart) of an activation mean. */
+export function activationErrors(validators: readonly Validator[], notifications: readonly string[]): Command['errors'] {
+  const kind = validators[0]?.split(':')[0] ?? '';
   return {
-    commands: [...changed.map(stageFile), activateFiles(opts.label, changed.map((f) => f.path), opts.validate, opts.activate, opts.recover)],
-    changes: changed.map((f) => `write ${f.path}`),
-    diffs: changed.map((f) => fileDiff(f, factValue(facts, fileFact(f.path)))),
+    [REMOTE_EXIT.INVALID]: INVALID[kind] ?? 'MI_ERR_STEP_FAILED',
+    [REMOTE_EXIT.ACTIVATION]: notifications.includes('reload:nginx.service') ? 'MI_ERR_NGINX_RELOAD' : 'MI_ERR_ACTIVATION_FAILED',
   };
 }
 
-/** Shell that points `link` at `target` atomically (a new link renamed over the old one). */
-export function swapLink(target: string, link: string): string {
-  return `ln -sfn ${shellQuote(target)} ${shellQuote(link + '.mi-new')} && mv -Tf ${shellQuote(link + '.mi-new')} ${shellQuote(link)}`;
+/** Swaps the staged files in, validated and notified as their rendered form says. */
+export function activateFiles(label: string, files: readonly RenderedFile[]): Command {
+  const validators = validatorsOf(files);
+  const notifications = notificationsOf(files);
+  return remote(
+    label,
+    ['activate', ...validators.flatMap((v) => ['--validate', v]), ...notifications.flatMap((n) => ['--notify', n]), '--', ...files.map((f) => f.path)],
+    { errors: activationErrors(validators, notifications) },
+  );
+}
+
+/** Plan for a group of files that go live together. */
+export function planFileGroup(files: readonly RenderedFile[], facts: FactValues, label: string): StepPlan {
+  const changed = changedFiles(files, facts);
+  if (changed.length === 0) return { commands: [], changes: [], diffs: [] };
+  const states = changed.map((f) => factValue(facts, fileFact(f.path)));
+  return {
+    commands: [...changed.map(stageFile), activateFiles(label, changed)],
+    changes: changed.map((f, i) => fileChange(f, states[i]!)),
+    diffs: changed.flatMap((f, i) => (states[i]!.exists && states[i]!.sha256 === sha256(f.content) ? [] : [fileDiff(f, states[i]!)])),
+  };
 }

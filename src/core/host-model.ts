@@ -28,6 +28,11 @@ export const HOST_PATHS = {
   mariadbConf: '/etc/mysql/mariadb.conf.d/60-messenger-chat.cnf',
   certbotDeployHook: '/etc/letsencrypt/renewal-hooks/deploy/messenger-chat-reload-nginx',
   acmeCaBundle: '/etc/messenger-chat/acme-ca.pem',
+  /** Makes certbot.timer's renewals trust the same private ACME CA. */
+  certbotCaDropIn: '/etc/systemd/system/certbot.service.d/messenger-chat-acme-ca.conf',
+  /** Node.js on operators' PATH: a link to the active release's binary. */
+  nodeOnPath: '/usr/local/bin/node',
+  nodeCurrent: '/opt/messenger-node/current',
   sysctlConf: '/etc/sysctl.d/60-messenger-chat.conf',
   swapFile: '/swapfile',
 } as const;
@@ -49,9 +54,11 @@ export interface HostModel {
   /** Origins the chat server accepts from browsers; defaults to https://DOMAIN. */
   allowedOrigins: string[];
   certDir: string;
+  /** PEM of a private ACME CA the host's certbot must trust (e.g. Pebble); absent for Let's Encrypt. */
+  acmeCaBundle?: string;
 }
 
-export function buildHostModel(stack: StackConfig, os: OsProfile): HostModel {
+export function buildHostModel(stack: StackConfig, os: OsProfile, acmeCaBundle?: string): HostModel {
   const sizing = deriveSizing(stack.tier);
   const appPorts = Array.from({ length: sizing.app.instances }, (_, i) => stack.app.port + i);
   return {
@@ -62,5 +69,6 @@ export function buildHostModel(stack: StackConfig, os: OsProfile): HostModel {
     appPorts,
     allowedOrigins: stack.app.allowedOrigins ?? [`https://${stack.domain}`],
     certDir: `/etc/letsencrypt/live/${stack.domain}`,
+    ...(acmeCaBundle === undefined ? {} : { acmeCaBundle }),
   };
 }

@@ -1,5 +1,5 @@
 import { MAX_PAYLOAD_BYTES } from '../../app/src/protocol.js';
-import { MiError } from '../config/errors.js';
+import { MiError } from '../errors/index.js';
 import { APP_DB_NAME, APP_DB_USER, APP_UNIT_PREFIX, APP_USER, MARIADB_SOCKET, type HostModel } from './host-model.js';
 import { renderTemplate } from './templates.js';
 
@@ -10,6 +10,18 @@ import { renderTemplate } from './templates.js';
  */
 export type SitePhase = 'bootstrap' | 'full';
 
+/**
+ * What checks a file with the new files live, as `mi-remote activate --validate` takes it:
+ * `nginx -t -c MAIN_CONF`, mariadbd's option parser, `systemd-analyze verify UNIT`, `sysctl -p FILE`.
+ */
+export type Validator = `nginx:${string}` | 'mariadb' | `systemd:${string}` | `sysctl:${string}`;
+
+/** What to do to which unit when the file changed. */
+export interface Notification {
+  unit: string;
+  action: 'reload' | 'restart' | 'daemon-reload';
+}
+
 export interface RenderedFile {
   path: string;
   content: string;
@@ -17,9 +29,8 @@ export interface RenderedFile {
   owner: string;
   group: string;
   /** the validator the executor runs before the file goes live */
-  validate?: 'nginx' | 'systemd' | 'mariadb';
-  /** what to do to which unit when the file changed */
-  notify: Array<{ unit: string; action: 'reload' | 'restart' | 'daemon-reload' }>;
+  validate?: Validator;
+  notify: Notification[];
   /** kernel-wide files (sysctl) are skipped inside containers */
   kernelWide?: boolean;
 }
@@ -155,6 +166,10 @@ export interface SysctlView extends Managed {
 
 export interface DeployHookView extends Managed {
   domain: string;
+}
+
+export interface CertbotCaView extends Managed {
+  caBundle: string;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -348,7 +363,15 @@ export function renderHostFiles(model: HostModel, phase: SitePhase): RenderedFil
       : render('nginx/site-bootstrap.conf.hbs', siteBootstrapView(model));
 
   return [
-    { path: p.sysctlConf, content: render('systemd/sysctl.conf.hbs', sysctlView(model)), mode: 0o644, ...ROOT, notify: [], kernelWide: true },
+    {
+      path: p.sysctlConf,
+      content: render('systemd/sysctl.conf.hbs', sysctlView(model)),
+      mode: 0o644,
+      ...ROOT,
+      validate: `sysctl:${p.sysctlConf}`,
+      notify: [],
+      kernelWide: true,
+    },
     {
       path: p.mariadbConf,
       content: render('mysql/60-messenger-chat.cnf.hbs', mariadbView(model)),
@@ -362,7 +385,8 @@ export function renderHostFiles(model: HostModel, phase: SitePhase): RenderedFil
       content: render('systemd/messenger-chat@.service.hbs', unitView(model)),
       mode: 0o644,
       ...ROOT,
-      validate: 'systemd',
+      // A template unit is verified through its first instance.
+      validate: `systemd:${appUnit(firstPort(model))}`,
       notify: [{ unit: `${APP_UNIT_PREFIX}.service`, action: 'daemon-reload' }, ...restartApp],
     },
     { path: p.appEnvFile, content: render('systemd/chat.env.hbs', chatEnvView(model)), mode: 0o644, ...ROOT, notify: restartApp },
@@ -373,8 +397,25 @@ export function renderHostFiles(model: HostModel, phase: SitePhase): RenderedFil
       ...ROOT,
       notify: [{ unit: appUnit(port), action: 'restart' as const }],
     })),
-    { path: p.nginxMain, content: render('nginx/nginx.conf.hbs', nginxMainView(model)), mode: 0o644, ...ROOT, validate: 'nginx', notify: reloadNginx },
-    { path: p.nginxSite, content: site, mode: 0o644, ...ROOT, validate: 'nginx', notify: reloadNginx },
+    { path: p.nginxMain, content: render('nginx/nginx.conf.hbs', nginxMainView(model)), mode: 0o644, ...ROOT, validate: `nginx:${p.nginxMain}`, notify: reloadNginx },
+    { path: p.nginxSite, content: site, mode: 0o644, ...ROOT, validate: `nginx:${p.nginxMain}`, notify: reloadNginx },
     { path: p.certbotDeployHook, content: render('nginx/certbot-deploy-hook.sh.hbs', deployHookView(model)), mode: 0o755, ...ROOT, notify: [] },
+    ...acmeCaFiles(model),
+  ];
+}
+
+/** A private ACME CA (e.g. the sandbox's Pebble): the bundle certbot trusts, for the first issue and renewals. */
+function acmeCaFiles(model: HostModel): RenderedFile[] {
+  if (model.acmeCaBundle === undefined) return [];
+  const p = model.paths;
+  return [
+    { path: p.acmeCaBundle, content: model.acmeCaBundle, mode: 0o644, ...ROOT, notify: [] },
+    {
+      path: p.certbotCaDropIn,
+      content: render('systemd/certbot-acme-ca.conf.hbs', { ...managed, caBundle: p.acmeCaBundle } satisfies CertbotCaView),
+      mode: 0o644,
+      ...ROOT,
+      notify: [{ unit: 'certbot.service', action: 'daemon-reload' }],
+    },
   ];
 }

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppBundle, BundleFile } from '../core/desired-state.js';
 import { sha256 } from '../core/file-plan.js';
-import { MiError } from '../config/errors.js';
+import { MiError } from '../errors/index.js';
 
 /** dist/app of this package: built by `npm run build` (scripts/build-app.mjs). */
 export const DEFAULT_BUNDLE_DIR = fileURLToPath(new URL('../../dist/app/', import.meta.url));
@@ -18,7 +18,7 @@ function walk(dir: string): string[] {
 export function readBundle(dir = DEFAULT_BUNDLE_DIR): AppBundle {
   const manifestPath = join(dir, 'manifest.json');
   if (!existsSync(manifestPath)) {
-    throw new MiError('MI_ERR_BUNDLE_MISSING', `no app bundle at ${dir}; run \`npm run build\` first`, {}, 2);
+    throw new MiError('MI_ERR_BUNDLE_MISSING', `no app bundle at ${dir}; run \`npm run build\` first`);
   }
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version?: string };
   const files: BundleFile[] = walk(dir)

@@ -1,9 +1,13 @@
+import type { Command } from '../core/command.js';
 import type { DesiredState } from '../core/desired-state.js';
 import type { FactValues } from '../core/facts.js';
+import { errorCodeOf } from '../core/remote-exit.js';
 import type { Step, StepPlan } from '../core/step.js';
+import type { ErrorCode, RemoteFailure } from '../errors/index.js';
 import type { Emit, StepEvent } from './events.js';
 import { gatherFacts } from './gather.js';
-import type { Host } from './host.js';
+import type { Host, RunResult } from './host.js';
+import { underLock } from './host-lock.js';
 
 export interface StepResult {
   step: string;
@@ -14,6 +18,8 @@ export interface StepResult {
   diffs: string[];
   reason?: string;
   code?: string;
+  /** A failed remote command: which, where, its exit status and the last lines it printed. */
+  failure?: RemoteFailure;
 }
 
 export interface ConvergeReport {
@@ -30,6 +36,19 @@ function summarize(steps: StepResult[]): ConvergeReport {
 
 function tail(text: string, lines = 8): string {
   return text.trim().split('\n').slice(-lines).join('\n');
+}
+
+/** A failed command as the step's result: its own error code, and what the failure carries. */
+export function commandFailure(step: string, host: string, command: Command, result: RunResult): { code: ErrorCode; reason: string; failure: RemoteFailure } {
+  const code: ErrorCode = result.dropped ? 'MI_ERR_SSH_DROPPED' : errorCodeOf(result.code, command.errors);
+  const stderrTail = tail(result.stderr);
+  const reason = `${command.label}: ${result.dropped ? 'the SSH connection ended' : `exit status ${result.code}`}${stderrTail ? `: ${stderrTail}` : ''}`;
+  return { code, reason, failure: { step, host, command: command.label, exitStatus: result.code, stderrTail } };
+}
+
+export interface ConvergeOptions {
+  /** The run's host lock: every command goes through `mi-remote locked`. */
+  runId?: string;
 }
 
 /** Plans every step from one batch of facts; changes nothing. */
@@ -58,7 +77,7 @@ export function stepsOf(phases: readonly Phase[]): Step[] {
  * gathers its own facts again before planning, so a plan is never made from stale facts. The first
  * failure stops its chain and the run after its phase; the steps not run are reported as skipped.
  */
-export async function converge(host: Host, desired: DesiredState, phases: readonly Phase[], emit: Emit): Promise<ConvergeReport> {
+export async function converge(host: Host, desired: DesiredState, phases: readonly Phase[], emit: Emit, options: ConvergeOptions = {}): Promise<ConvergeReport> {
   const results: StepResult[] = [];
   const all = stepsOf(phases);
   const facts: FactValues = await gatherFacts(host, all.flatMap((s) => s.facts(desired)));
@@ -70,7 +89,17 @@ export async function converge(host: Host, desired: DesiredState, phases: readon
     const finish = (result: Omit<StepResult, 'step' | 'title' | 'durationMs'>): StepResult => {
       const done: StepResult = { step: step.id, title: step.title, durationMs: Date.now() - started, ...result };
       results.push(done);
-      emit({ type: 'step', step: done.step, title: done.title, status: done.status, durationMs: done.durationMs, changes: done.changes, ...(done.reason ? { reason: done.reason } : {}), ...(done.code ? { code: done.code } : {}) });
+      emit({
+        type: 'step',
+        step: done.step,
+        title: done.title,
+        status: done.status,
+        durationMs: done.durationMs,
+        changes: done.changes,
+        ...(done.reason ? { reason: done.reason } : {}),
+        ...(done.code ? { code: done.code } : {}),
+        ...(done.failure ? { failure: done.failure } : {}),
+      });
       return done;
     };
     try {
@@ -78,11 +107,8 @@ export async function converge(host: Host, desired: DesiredState, phases: readon
       if (plan.skipped) return finish({ status: 'skipped', changes: [], diffs: [], reason: plan.skipped });
       if (plan.commands.length === 0) return finish({ status: 'ok', changes: [], diffs: [] });
       for (const command of plan.commands) {
-        const result = await host.run(command, { timeoutMs: 15 * 60_000 });
-        if (result.code !== 0) {
-          const detail = result.stderr.trim() ? `: ${tail(result.stderr)}` : '';
-          return finish({ status: 'failed', changes: plan.changes, diffs: [], code: 'MI_ERR_STEP_FAILED', reason: `${command.label}: exit status ${result.code}${detail}` });
-        }
+        const result = await host.run(options.runId ? underLock(options.runId, command) : command, { timeoutMs: 15 * 60_000 });
+        if (result.code !== 0) return finish({ status: 'failed', changes: plan.changes, diffs: [], ...commandFailure(step.id, host.label, command, result) });
       }
       return finish({ status: 'changed', changes: plan.changes, diffs: plan.diffs });
     } catch (err) {

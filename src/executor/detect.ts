@@ -1,33 +1,43 @@
-import { commandFact, factValue } from '../core/facts.js';
+import { factValue, queryFact } from '../core/facts.js';
 import { osFromRelease, OS_PROFILES } from '../core/os-profiles.js';
 import type { HostBasics } from '../core/desired-state.js';
 import type { NodeArch } from '../core/versions.js';
-import { MiError } from '../config/errors.js';
-import { gatherFacts } from './gather.js';
+import { MiError } from '../errors/index.js';
+import { factsArgv, factValues } from './gather.js';
 import type { Host } from './host.js';
+import { BOOTSTRAP_FAILED, bootstrapCommand, remotePrograms } from './remote-programs.js';
 
-const releaseFact = commandFact('os-release', '. /etc/os-release && printf "%s %s\\n" "$ID" "$VERSION_ID"');
-const archFact = commandFact('arch', 'uname -m');
-const virtFact = commandFact('virt', 'systemd-detect-virt --container 2>/dev/null || true');
-const rootFact = commandFact('uid', 'id -u');
+/** os-release ID and VERSION_ID, uname -m, container, uid: one line each. */
+const hostFact = queryFact('host', ['host']);
 
 const ARCHES: Record<string, NodeArch> = { x86_64: 'x64', aarch64: 'arm64' };
 
-/** What `up` must know about a host before it can compute the desired state (one round trip). */
+/**
+ * What `up` must know about a host before it can compute the desired state, in the run's first
+ * round trip, which also installs the remote programs every later command uses.
+ */
 export async function detectHost(host: Host, sshPort: number): Promise<HostBasics> {
-  const facts = await gatherFacts(host, [releaseFact, archFact, virtFact, rootFact]);
-  if (factValue(facts, rootFact).stdout !== '0') {
-    throw new MiError('MI_ERR_SUDO', `commands on ${host.label} do not run as root; give the SSH user passwordless sudo or use --ssh-user root`, { host: host.label }, 2);
+  const programs = remotePrograms();
+  const result = await host.run(bootstrapCommand(programs, ['facts', ...factsArgv([hostFact])]), { timeoutMs: 60_000 });
+  if (result.code === BOOTSTRAP_FAILED) {
+    throw new MiError('MI_ERR_REMOTE_PROGRAMS', `cannot install the remote programs in ${programs.dir} on ${host.label}: ${result.stderr.trim().split('\n').pop() ?? ''}`, { host: host.label });
   }
-  const [id = '', version = ''] = factValue(facts, releaseFact).stdout.split(' ');
+  if (/^sudo: /m.test(result.stderr)) {
+    throw new MiError('MI_ERR_SUDO', `commands on ${host.label} do not run as root (${result.stderr.trim().split('\n')[0]}); give the SSH user passwordless sudo or use --ssh-user root`, { host: host.label });
+  }
+  const facts = factValues(host, [hostFact], result);
+  host.usePrograms(programs.dir);
+  const [release = '', machine = '', virt = '', uid = ''] = factValue(facts, hostFact).stdout.split('\n').map((l) => l.trim());
+  if (uid !== '0') {
+    throw new MiError('MI_ERR_SUDO', `commands on ${host.label} do not run as root; give the SSH user passwordless sudo or use --ssh-user root`, { host: host.label });
+  }
+  const [id = '', version = ''] = release.split(' ');
   const os = osFromRelease(id, version);
   if (!os) {
     const supported = Object.values(OS_PROFILES).map((p) => p.name).join(', ');
-    throw new MiError('MI_ERR_UNSUPPORTED_OS', `${host.label} runs ${id || 'an unknown OS'} ${version}; supported: ${supported}`, { host: host.label }, 2);
+    throw new MiError('MI_ERR_UNSUPPORTED_OS', `${host.label} runs ${id || 'an unknown OS'} ${version}; supported: ${supported}`, { host: host.label });
   }
-  const machine = factValue(facts, archFact).stdout;
   const arch = ARCHES[machine];
-  if (!arch) throw new MiError('MI_ERR_UNSUPPORTED_ARCH', `${host.label} is ${machine}; supported: x86_64, aarch64`, { host: host.label }, 2);
-  const virt = factValue(facts, virtFact).stdout;
+  if (!arch) throw new MiError('MI_ERR_UNSUPPORTED_ARCH', `${host.label} is ${machine}; supported: x86_64, aarch64`, { host: host.label });
   return { os, arch, container: virt && virt !== 'none' ? virt : null, sshPort };
 }

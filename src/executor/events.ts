@@ -1,3 +1,5 @@
+import type { RemoteFailure } from '../errors/index.js';
+
 /** Progress events of a run; one renderer prints them for humans, another as JSON lines. */
 export type StepStatus = 'check' | 'ok' | 'changed' | 'failed' | 'skipped';
 
@@ -13,6 +15,8 @@ export interface StepEvent {
   /** Why it failed or was skipped. */
   reason?: string;
   code?: string;
+  /** A failed remote command: step, host, command, exit status, stderr tail. */
+  failure?: RemoteFailure;
 }
 
 export interface InfoEvent {

@@ -1,16 +1,14 @@
-import { sh } from '../core/command.js';
+import { remote } from '../core/command.js';
 import type { Fact, FactValues } from '../core/facts.js';
-import { MiError } from '../config/errors.js';
+import { MiError } from '../errors/index.js';
 import type { Host } from './host.js';
 
 /**
- * Gathers many facts in one SSH round trip: one script runs every fact's snippet between markers,
- * and each section goes to its fact's parser.
+ * Gathers many facts in one SSH round trip: `mi-remote facts` runs every fact's query between
+ * markers, and each section goes to its fact's parser.
  */
-export function batchScript(facts: readonly Fact[]): string {
-  return facts
-    .map((fact, i) => `printf '@@MI-FACT ${i}\\n'; ( ${fact.script}\n) 2>/dev/null </dev/null; printf '\\n@@MI-END ${i} %d\\n' $?`)
-    .join('\n');
+export function factsArgv(facts: readonly Fact[]): string[] {
+  return facts.flatMap((fact) => [String(fact.query.length), ...fact.query]);
 }
 
 export function parseBatch(facts: readonly Fact[], stdout: string): Map<string, unknown> {
@@ -29,14 +27,19 @@ export function uniqueFacts(facts: readonly Fact[]): Fact[] {
   return [...byId.values()];
 }
 
-export async function gatherFacts(host: Host, facts: readonly Fact[]): Promise<FactValues> {
-  const unique = uniqueFacts(facts);
-  if (unique.length === 0) return new Map();
-  const result = await host.run(sh('gather facts', batchScript(unique)), { timeoutMs: 60_000 });
+/** The parsed facts, or MI_ERR_FACTS naming the first that the host did not answer. */
+export function factValues(host: Host, unique: readonly Fact[], result: { stdout: string; stderr: string }): FactValues {
   const values = parseBatch(unique, result.stdout);
   const missing = unique.filter((f) => !values.has(f.id));
   if (missing.length > 0) {
     throw new MiError('MI_ERR_FACTS', `could not read ${missing.length} fact(s) from ${host.label} (first: ${missing[0]?.id}): ${result.stderr.trim().split('\n').pop() ?? ''}`, { host: host.label });
   }
   return values;
+}
+
+export async function gatherFacts(host: Host, facts: readonly Fact[]): Promise<FactValues> {
+  const unique = uniqueFacts(facts);
+  if (unique.length === 0) return new Map();
+  const result = await host.run(remote('gather facts', ['facts', ...factsArgv(unique)]), { timeoutMs: 60_000 });
+  return factValues(host, unique, result);
 }

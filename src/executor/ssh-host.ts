@@ -1,11 +1,13 @@
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
-import { toShell, type Command } from '../core/command.js';
-import { MiError } from '../config/errors.js';
-import type { Host, RunResult } from './host.js';
+import { REMOTE_PROGRAM, type Command } from '../core/command.js';
+import { MiError } from '../errors/index.js';
+import type { Held, Host, RunResult } from './host.js';
 import { keysFor, knownHostsLine } from './known-hosts.js';
+import { toShell } from './quote.js';
 
 export interface SshTarget {
   host: string;
@@ -27,6 +29,18 @@ export interface SshTarget {
  * A Host over one SSH connection (node-ssh). This is the single place where argv is quoted into a
  * shell string; a non-root user runs everything through `sudo -n`.
  */
+/**
+ * A remote exit as a shell reports it: killed by signal N is 128+N; neither a status nor a signal
+ * means the channel closed under the command (the connection dropped).
+ */
+function exitOf(r: { code: number | null; signal: string | null; stdout: string; stderr: string }): RunResult {
+  if (r.code !== null) return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  // ssh2 names it SIGKILL; the protocol says KILL.
+  const signo = r.signal ? (constants.signals as Record<string, number>)[r.signal.startsWith('SIG') ? r.signal : `SIG${r.signal}`] : undefined;
+  if (signo !== undefined) return { code: 128 + signo, stdout: r.stdout, stderr: r.stderr };
+  return { code: 255, stdout: r.stdout, stderr: r.stderr, dropped: true };
+}
+
 /** The key type named inside an SSH wire-format public key (e.g. ssh-ed25519). */
 function keyType(key: Buffer): string {
   return key.subarray(4, 4 + key.readUInt32BE(0)).toString();
@@ -34,6 +48,8 @@ function keyType(key: Buffer): string {
 
 export class SshHost implements Host {
   readonly label: string;
+  /** Where the remote programs were installed on this host (see remote-programs.ts). */
+  private programsDir: string | null = null;
   private constructor(
     private readonly ssh: NodeSSH,
     private readonly target: SshTarget,
@@ -48,7 +64,7 @@ export class SshHost implements Host {
       if (target.knownHostsText === undefined) knownHosts = readFileSync(target.knownHostsPath, 'utf8');
     } catch {
       if (!target.acceptNewHostKey) {
-        throw new MiError('MI_ERR_SSH_KNOWN_HOSTS', `known_hosts file ${target.knownHostsPath} cannot be read; pass --known-hosts FILE`, { host: label }, 2);
+        throw new MiError('MI_ERR_SSH_KNOWN_HOSTS', `known_hosts file ${target.knownHostsPath} cannot be read; pass --known-hosts FILE`, { host: label });
       }
     }
     const { keys, revoked } = keysFor(knownHosts, target.host, target.port);
@@ -107,11 +123,25 @@ export class SshHost implements Host {
     return new SshHost(ssh, target);
   }
 
+  usePrograms(dir: string): void {
+    this.programsDir = dir;
+  }
+
+  /** The command line for argv: remote programs resolved, root through `sudo -n` for other users. */
+  private line(argv: readonly string[]): string {
+    const resolved = argv.map((arg) => {
+      if (arg !== REMOTE_PROGRAM) return arg;
+      if (!this.programsDir) throw new MiError('MI_ERR_REMOTE_PROGRAMS', `the remote programs are not installed on ${this.label} yet`, { host: this.label });
+      return `${this.programsDir}/${REMOTE_PROGRAM}`;
+    });
+    return (this.target.user === 'root' ? '' : 'sudo -n ') + toShell(resolved);
+  }
+
   async run(command: Command, options: { timeoutMs?: number } = {}): Promise<RunResult> {
     // The remote side gets the bound too (coreutils timeout), so a timed-out apt or certbot does not
     // keep running on the host and hold its locks.
     const bounded = options.timeoutMs ? ['timeout', '--kill-after=10', `${Math.ceil(options.timeoutMs / 1000)}`, ...command.argv] : command.argv;
-    const line = (this.target.user === 'root' ? '' : 'sudo -n ') + toShell(bounded);
+    const line = this.line(bounded);
     const stdin = command.stdin === undefined ? undefined : Readable.from([Buffer.from(command.stdin)]);
     let timer: NodeJS.Timeout | undefined;
     const exec = this.ssh.execCommand(line, { ...(stdin ? { stdin } : {}), noTrim: true });
@@ -125,11 +155,41 @@ export class SshHost implements Host {
       }
     });
     try {
-      const result = await Promise.race([exec, timeout]);
-      return { code: result.code ?? 255, stdout: result.stdout, stderr: result.stderr };
+      return exitOf(await Promise.race([exec, timeout]));
+    } catch (err) {
+      if (err instanceof MiError) throw err;
+      throw new MiError('MI_ERR_SSH_DROPPED', `${command.label} on ${this.label}: the SSH connection ended (${(err as Error).message})`, { host: this.label });
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Starts a command that runs until `release()` ends its stdin (or the connection drops), and
+   * resolves `ready` at the first stdout line equal to `readyLine`.
+   */
+  hold(command: Command, readyLine: string): Held {
+    const stdin = new PassThrough();
+    let out = '';
+    let markReady: () => void = () => {};
+    const ready = new Promise<void>((resolve) => (markReady = resolve));
+    const done = this.ssh
+      .execCommand(this.line(command.argv), {
+        stdin,
+        noTrim: true,
+        onStdout: (chunk) => {
+          out += chunk.toString();
+          if (out.split('\n').includes(readyLine)) markReady();
+        },
+      })
+      .then(exitOf);
+    return {
+      ready: Promise.race([ready.then(() => null), done]),
+      release: async () => {
+        stdin.end();
+        return done;
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -37,6 +37,19 @@ export const CHALLTESTSRV_DNS_PORT = 8053;
 export const CHALLTESTSRV_MGMT_PORT = 8055;
 export const ACME_DIRECTORY = `https://127.0.0.1:${PEBBLE_ACME_PORT}/dir`;
 
+/**
+ * What every sandbox is, known before it boots (its key and CA files exist only after): lets
+ * `up --sandbox` and `plan --sandbox` check all their input before starting anything.
+ */
+export const SANDBOX_ENDPOINT = {
+  sshHost: SSH_HOST,
+  sshPort: SSH_PORT,
+  sshUser: SSH_USER,
+  acmeDirectory: ACME_DIRECTORY,
+  domain: DEFAULT_DOMAIN,
+  email: DEFAULT_EMAIL,
+} as const;
+
 /** Every host port the sandbox takes: the guest's sshd, nginx, MariaDB, then Pebble and challtestsrv. */
 export const SANDBOX_PORTS: readonly { port: number; proto: 'tcp' | 'udp'; use: string }[] = [
   { port: 80, proto: 'tcp', use: 'guest nginx (HTTP-01)' },

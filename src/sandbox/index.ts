@@ -4,7 +4,7 @@
  */
 export type { SandboxOs } from './constants.js';
 export type { SandboxInfo } from './types.js';
-export { SANDBOX_OSES, DEFAULT_OS, SANDBOX_PORTS } from './constants.js';
+export { SANDBOX_OSES, DEFAULT_OS, SANDBOX_PORTS, SANDBOX_ENDPOINT } from './constants.js';
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.js';
 export { sandboxUp, sandboxDown, sandboxStatus, type SandboxUpOptions } from './lifecycle.js';
 export { sshArgv } from './ssh-keys.js';

@@ -1,17 +1,18 @@
 // Errors of `verify`: bad input (exit 2) and the stable codes failing checks carry.
 
-/** Bad input: the toolkit's one-line ConfigError naming the field and the fix (exit code 2). */
-export { ConfigError as VerifyInputError } from '../config/errors.js';
+import { MiError, type ErrorCode } from '../errors/index.js';
 
-/** Thrown inside a check to fail it with a stable code and a one-line cause. */
-export class CheckFailure extends Error {
+/** Bad input: the toolkit's one-line ConfigError naming the field and the fix (exit code 2). */
+export { ConfigError as VerifyInputError } from '../errors/index.js';
+
+/** Thrown inside a check to fail it with a catalogue code and a one-line cause (the runner records it). */
+export class CheckFailure extends MiError {
   constructor(
-    readonly code: string,
+    code: ErrorCode,
     readonly cause1: string,
     readonly data?: Record<string, number | string | boolean | null>,
   ) {
-    super(cause1);
-    this.name = 'CheckFailure';
+    super(code, cause1, data ?? {});
   }
 }
 

@@ -28,7 +28,7 @@ export function httpAsk(target: Target, ask: HttpAsk, timeoutMs: number): Promis
   const request = ask.secure ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request({
-      ...connectOptions(target, timeoutMs),
+      ...connectOptions(target, timeoutMs, ask.port),
       port: ask.port,
       path: ask.path,
       method: ask.method ?? 'GET',

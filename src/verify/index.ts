@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { mintToken } from '../../app/src/token.js';
+import { JWT_SECRET_MIN } from '../config/jwt-secret.js';
 import { CHECKS } from './checks.js';
 import { VerifyInputError } from './errors.js';
 import { runChecks, type VerifyContext } from './runner.js';
@@ -37,7 +38,6 @@ export function quickVerifyOptions(site: { domain: string; address: string; caPa
 }
 
 const ROOM_RE = /^[a-z0-9_-]{1,64}$/;
-const MIN_SECRET = 32;
 
 /** Checks options that do not need the network; throws VerifyInputError (exit 2) on the first bad one. */
 export function validateOptions(opts: VerifyOptions): void {
@@ -69,8 +69,8 @@ export function validateOptions(opts: VerifyOptions): void {
   if (!opts.token && !opts.jwtSecret) {
     throw new VerifyInputError('--token', 'no credentials; pass --token JWT, --jwt-secret-file FILE, or set MESSENGER_JWT_SECRET');
   }
-  if (!opts.token && opts.jwtSecret && opts.jwtSecret.length < MIN_SECRET) {
-    throw new VerifyInputError('--jwt-secret-file', `the secret is ${opts.jwtSecret.length} characters; the server requires at least ${MIN_SECRET}`);
+  if (!opts.token && opts.jwtSecret && opts.jwtSecret.length < JWT_SECRET_MIN) {
+    throw new VerifyInputError('--jwt-secret-file', `the secret is ${opts.jwtSecret.length} characters; the server requires at least ${JWT_SECRET_MIN}`);
   }
 }
 

@@ -1,5 +1,6 @@
 // Runs check definitions in report order: a check whose prerequisite failed is skipped with that reason,
 // background checks (the long idle one) start as soon as they may and are awaited at the end.
+import type { ErrorCode } from '../errors/catalogue.js';
 import { CheckFailure, errorCode, errorMessage } from './errors.js';
 import type { Target } from './target.js';
 import type { CheckId, CheckResult, CheckStatus, VerifyOptions } from './types.js';
@@ -9,7 +10,7 @@ export interface CheckOutcome {
   status: CheckStatus;
   figure?: string;
   cause?: string;
-  code?: string;
+  code?: ErrorCode;
   data?: CheckResult['data'];
   /** Nothing answered at all (DNS failed, connection refused or timed out): exit code 3. */
   unreachable?: boolean;

@@ -18,8 +18,10 @@ export interface Target {
   httpBase: string;
   /** Port of the plain-HTTP listener checked for the redirect. */
   httpPort: number;
-  /** Pinned address from `--resolve`. */
+  /** Pinned address from `--resolve` for the URL's port (TLS, WebSocket, REST). */
   address?: string;
+  /** Pinned address for the `--http-port` listener (the redirect check); defaults to `address`. */
+  httpAddress?: string;
   /**
    * System roots plus the `--ca` files, built once: passing `ca` to every connection would re-parse the
    * whole root store per handshake (tens of ms each), which would distort the latency figures.
@@ -38,6 +40,28 @@ export function parseResolve(spec: string): ResolveSpec {
   return { host: m[1]!.toLowerCase(), port, address };
 }
 
+/**
+ * Like curl, one `--resolve` entry per port of the URL's host: the URL's port (TLS, WebSocket) and the
+ * `--http-port` (the redirect check). Unlike curl, a port without an entry of its own uses the URL
+ * port's pin, so `--resolve HOST:443:ADDR` alone also checks ADDR's port 80 (before DNS exists).
+ */
+function pinnedAddresses(specs: readonly ResolveSpec[], host: string, port: number, httpPort: number): Pick<Target, 'address' | 'httpAddress'> {
+  const byPort = new Map<number, string>();
+  for (const spec of specs) {
+    if (spec.host !== host || (spec.port !== port && spec.port !== httpPort)) {
+      throw new VerifyInputError(
+        '--resolve',
+        `${spec.host}:${spec.port} does not match the URL's ${host}:${port} (or the --http-port ${httpPort}); use --resolve ${host}:${port}:${spec.address}`,
+      );
+    }
+    if (byPort.has(spec.port)) throw new VerifyInputError('--resolve', `${host}:${spec.port} is given twice; keep one entry per port`);
+    byPort.set(spec.port, spec.address);
+  }
+  const address = byPort.get(port);
+  const httpAddress = byPort.get(httpPort) ?? address;
+  return { ...(address ? { address } : {}), ...(httpAddress ? { httpAddress } : {}) };
+}
+
 export function parseTarget(opts: Pick<VerifyOptions, 'url' | 'resolve' | 'caPaths' | 'httpPort'>): Target {
   let url: URL;
   try {
@@ -51,14 +75,8 @@ export function parseTarget(opts: Pick<VerifyOptions, 'url' | 'resolve' | 'caPat
   const secure = url.protocol === 'wss:';
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
   const port = url.port ? Number(url.port) : secure ? 443 : 80;
-  if (opts.resolve) {
-    if (opts.resolve.host !== host || opts.resolve.port !== port) {
-      throw new VerifyInputError(
-        '--resolve',
-        `${opts.resolve.host}:${opts.resolve.port} does not match the URL's ${host}:${port}; use --resolve ${host}:${port}:${opts.resolve.address}`,
-      );
-    }
-  }
+  const httpPort = opts.httpPort ?? 80;
+  const pins = pinnedAddresses(opts.resolve === undefined ? [] : [opts.resolve].flat(), host, port, httpPort);
   const ca = opts.caPaths?.length ? [...rootCertificates, ...opts.caPaths.map(readCa)] : undefined;
   const base: Target = {
     url,
@@ -66,9 +84,9 @@ export function parseTarget(opts: Pick<VerifyOptions, 'url' | 'resolve' | 'caPat
     host,
     port,
     httpBase: `${secure ? 'https' : 'http'}://${url.host}`,
-    httpPort: opts.httpPort ?? 80,
+    httpPort,
+    ...pins,
   };
-  if (opts.resolve) base.address = opts.resolve.address;
   if (ca) base.secureContext = createSecureContext({ ca });
   return base;
 }
@@ -87,10 +105,12 @@ function readCa(path: string): string {
 }
 
 /**
- * A `lookup` for net/tls/http/ws: the target's name maps to the pinned address when `--resolve` was
- * given; any other name is refused, so a redirect or a stray option can never lead elsewhere.
+ * A `lookup` for net/tls/http/ws connecting to `port`: the target's name maps to the address pinned for
+ * that port when `--resolve` was given; any other name is refused, so a redirect or a stray option can
+ * never lead elsewhere.
  */
-export function targetLookup(target: Target): LookupFunction {
+export function targetLookup(target: Target, port = target.port): LookupFunction {
+  const pinned = port === target.port ? target.address : target.httpAddress;
   return (hostname, options, callback) => {
     const name = hostname.toLowerCase();
     if (name !== target.host) {
@@ -98,24 +118,24 @@ export function targetLookup(target: Target): LookupFunction {
       callback(err, '', 4);
       return;
     }
-    if (!target.address) {
+    if (!pinned) {
       dnsLookup(hostname, options, callback as never);
       return;
     }
-    const family = isIP(target.address);
+    const family = isIP(pinned);
     if (options.all) {
-      (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, [{ address: target.address, family }]);
+      (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, [{ address: pinned, family }]);
     } else {
-      callback(null, target.address, family);
+      callback(null, pinned, family);
     }
   };
 }
 
 /** Options shared by every socket verify opens (https.request, tls.connect and ws all accept them). */
-export function connectOptions(target: Target, timeoutMs: number) {
+export function connectOptions(target: Target, timeoutMs: number, port = target.port) {
   return {
     host: target.host,
-    lookup: targetLookup(target),
+    lookup: targetLookup(target, port),
     ...(target.secure && isIP(target.host) === 0 ? { servername: target.host } : {}),
     ...(target.secureContext ? { secureContext: target.secureContext } : {}),
     timeout: timeoutMs,

@@ -1,8 +1,9 @@
 // Small timing helpers: a deadline on a promise, and percentiles of measured round trips.
+import type { ErrorCode } from '../errors/catalogue.js';
 import { CheckFailure } from './errors.js';
 
 /** Rejects with a CheckFailure (stable code, one-line cause) when `promise` does not settle within `ms`. */
-export function deadline<T>(promise: Promise<T>, ms: number, code: string, cause: string): Promise<T> {
+export function deadline<T>(promise: Promise<T>, ms: number, code: ErrorCode, cause: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new CheckFailure(code, cause)), ms);

@@ -1,5 +1,6 @@
 // TLS: chain and hostname valid, protocol version; days until the certificate expires.
 import { connect, type PeerCertificate, type TLSSocket } from 'node:tls';
+import type { ErrorCode } from '../errors/catalogue.js';
 import { CheckFailure, UNREACHABLE_CODES, errorCode, errorMessage } from './errors.js';
 import { pass, type CheckDef, type CheckOutcome, type VerifyContext } from './runner.js';
 import { connectOptions } from './target.js';
@@ -118,7 +119,7 @@ function handshakeFailure({ target, opts }: VerifyContext, err: unknown): CheckO
   return { status: 'fail', code: 'MI_ERR_VERIFY_TLS', cause: `TLS handshake with ${where} failed (${code}): ${errorMessage(err)}` };
 }
 
-function chainFailure(code: string, host: string, cert: PeerCertificate, extraRoots: number): [string, string] {
+function chainFailure(code: string, host: string, cert: PeerCertificate, extraRoots: number): [ErrorCode, string] {
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return ['MI_ERR_VERIFY_TLS_NAME', `the certificate is for ${names(cert)}, not ${host}: issue one for ${host} (certbot -d ${host}) and point ssl_certificate at it`];
   }

@@ -1,4 +1,5 @@
 // Shared types of the post-deploy verification: options in, one typed result per check out.
+import type { ErrorCode } from '../errors/catalogue.js';
 
 /** `--resolve HOST:PORT:ADDR`: connect to ADDR while HOST stays the SNI, Host header and certificate name. */
 export interface ResolveSpec {
@@ -10,7 +11,8 @@ export interface ResolveSpec {
 export interface VerifyOptions {
   /** The WebSocket endpoint, e.g. `wss://chat.example.com/ws`. */
   url: string;
-  resolve?: ResolveSpec;
+  /** One entry per port, like curl: the URL's port, and optionally the `httpPort` (redirect check). */
+  resolve?: ResolveSpec | readonly ResolveSpec[];
   /** Extra trusted roots (PEM files), e.g. the sandbox's Pebble root. */
   caPaths?: string[];
   /** A ready token; otherwise one is minted from `jwtSecret`. */
@@ -64,8 +66,8 @@ export interface CheckResult {
   figure?: string;
   /** On fail/warn/skip: the likely cause in one line. */
   cause?: string;
-  /** Stable error code on fail (`MI_ERR_VERIFY_TLS_UNTRUSTED`). */
-  code?: string;
+  /** Stable error code on fail (`MI_ERR_VERIFY_TLS_UNTRUSTED`), a key of the error catalogue. */
+  code?: ErrorCode;
   /** Machine-readable figures for `--json` (numbers in ms, days, counts). */
   data?: Record<string, number | string | boolean | null>;
   durationMs: number;

@@ -68,7 +68,7 @@ describe('render', () => {
     [['--tier', 'mvp', '--domain', 'not_a_host'], 'error: stack.domain: "not_a_host" must be a hostname'],
     [['--tier', 'mvp', '--domain', 'chat.example.com', '--email', 'nope'], 'error: stack.email: "nope" must be an e-mail address'],
     [['--stack', 'missing.yaml'], 'error: --stack: file'],
-    [['--tier', 'mvp', '--domain', 'chat.example.com', '--os', 'debian11'], 'error: --os: "debian11" must be one of debian13, debian12'],
+    [['--tier', 'mvp', '--domain', 'chat.example.com', '--os', 'debian11'], "error: option '--os <os>' argument 'debian11' is invalid. Allowed choices are debian13, debian12"],
   ])('bad input %j exits 2 with one line naming the field', (args, message) => {
     const res = cli('render', ...args, '--out', join(out, 'bad'));
     expect(res.status).toBe(2);

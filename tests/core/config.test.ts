@@ -66,6 +66,15 @@ describe('bad input names the field and what is allowed', () => {
     expect(err.message).toMatch(allowed);
   });
 
+  it('a missing field says "is required" and, where the field has one, its rule (not zod\'s wording)', () => {
+    expect(configError({ overrides: { tier: 'mvp', email: 'ops@example.com' } }).message).toBe('stack.domain: is required; it must be a hostname like chat.example.com');
+    expect(configError({ overrides: { domain: 'chat.example.com', email: 'ops@example.com' } }).message).toBe('stack.tier: is required; it must be one of mvp, growth, scale');
+  });
+
+  it('a target without a host loads (`up --provider` creates the host; the commands that connect require it)', () => {
+    expect(loadStack({ overrides: { ...GOOD, target: { ssh: { user: 'deploy' } } } }).target).toEqual({ ssh: { user: 'deploy', port: 22 } });
+  });
+
   it('unknown key in the file', () => {
     const file = stackFile('typo.yaml', 'tier: mvp\ndomain: chat.example.com\nemail: ops@example.com\napp:\n  prot: 3000\n');
     const err = configError({ file });

@@ -7,10 +7,11 @@ import type { StackConfig } from '../../src/config/schema.js';
 import { HOST_PATHS } from '../../src/core/host-model.js';
 import { siteStep } from '../../src/core/steps/web.js';
 import { readBundle } from '../../src/executor/bundle.js';
-import { converge } from '../../src/executor/converge.js';
+import { converge, type ConvergeReport } from '../../src/executor/converge.js';
 import type { RunEvent } from '../../src/executor/events.js';
+import { acquireHostLock } from '../../src/executor/host-lock.js';
 import { SshHost, type SshTarget } from '../../src/executor/ssh-host.js';
-import { prepare, runUp } from '../../src/executor/up.js';
+import { prepare, runPlan, runUp } from '../../src/executor/up.js';
 import { quickVerifyOptions, runVerify } from '../../src/verify/index.js';
 import { jsonLines, runCli } from '../helpers/cli.js';
 import { useSandbox } from '../helpers/sandbox.js';
@@ -102,6 +103,127 @@ describe('failure handling on a converged sandbox', () => {
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/changed {2}nginx/);
     expect((await sb.ssh(['grep', '-c', "'hand edit'", HOST_PATHS.nginxMain])).stdout.trim()).toBe('0');
+  }, 120_000);
+
+  const RUN_DIR = '/run/messenger-infra';
+  /** Every file an interrupted transaction can leave beside a managed path, one per line. */
+  async function leftovers(): Promise<string> {
+    const found = await sb.ssh(['sh', '-c', `"find /etc /opt /var/www -xdev -name '*.mi-prev' -o -name '*.mi-new' -o -name '*.mi-none' -o -name '*.mi-prev.tmp'"`]);
+    expect(found.code, found.stderr).toBe(0);
+    return found.stdout.trim();
+  }
+
+  /** Stops the next remote program that reaches CHECKPOINT there (remote/lib.sh `checkpoint`); resolves its PID. */
+  async function holdAt(checkpoint: string): Promise<() => Promise<string>> {
+    const hold = await sb.ssh(['sh', '-c', `'mkdir -p ${RUN_DIR} && rm -f ${RUN_DIR}/at-${checkpoint} && : > ${RUN_DIR}/hold-${checkpoint}'`]);
+    expect(hold.code, hold.stderr).toBe(0);
+    return async () => {
+      for (let i = 0; i < 200; i++) {
+        const pid = (await sb.ssh(['cat', `${RUN_DIR}/at-${checkpoint}`])).stdout.trim();
+        if (/^\d+$/.test(pid)) return pid;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no remote program reached checkpoint ${checkpoint}`);
+    };
+  }
+
+  /** A site change (valid, one comment more) converged in the background under the host lock. */
+  async function startSiteChange(host: SshHost): Promise<{ done: Promise<ConvergeReport> }> {
+    const desired = await prepare(host, { stack, target, bundle: readBundle() });
+    desired.files.full.find((f) => f.path === HOST_PATHS.nginxSite)!.content += '\n# a change that is interrupted\n';
+    const lock = await acquireHostLock(host);
+    // Wrapped: an async function returning a promise would wait for it.
+    return { done: converge(host, desired, [siteStep], () => {}, { runId: lock.runId }).finally(() => lock.release()) };
+  }
+
+  async function convergesCleanly(siteBefore: string): Promise<void> {
+    const { report } = await runUp({ stack, target, bundle: readBundle(), emit: () => {} });
+    expect(report.ok, JSON.stringify(report.steps.filter((s) => s.status === 'failed'))).toBe(true);
+    expect((await leftovers())).toBe('');
+    expect((await sb.ssh(['sha256sum', HOST_PATHS.nginxSite])).stdout).toBe(siteBefore);
+    await stillServing();
+  }
+
+  it('an activation stopped by SIGTERM restores the previous files; the site keeps serving', async () => {
+    const before = (await sb.ssh(['sha256sum', HOST_PATHS.nginxSite])).stdout;
+    const pidAt = await holdAt('validated');
+    const host = await SshHost.connect(target);
+    try {
+      const running = (await startSiteChange(host)).done;
+      const kill = await sb.ssh(['kill', '-TERM', await pidAt()]);
+      expect(kill.code, kill.stderr).toBe(0);
+      const report = await running;
+      expect(report.steps[0]).toMatchObject({ status: 'failed', code: 'MI_ERR_INTERRUPTED' });
+      expect(report.steps[0]!.reason).toMatch(/interrupted by a signal; previous files restored/);
+      expect(report.steps[0]!.failure).toMatchObject({ step: 'site', exitStatus: 15, host: 'root@127.0.0.1:2222' });
+    } finally {
+      await host.close();
+    }
+    expect((await sb.ssh(['sha256sum', HOST_PATHS.nginxSite])).stdout).toBe(before);
+    expect((await leftovers())).toBe('');
+    await stillServing();
+    await convergesCleanly(before);
+  }, 120_000);
+
+  it('an activation killed with SIGKILL leaves drift that plan shows and the next up finishes', async () => {
+    const before = (await sb.ssh(['sha256sum', HOST_PATHS.nginxSite])).stdout;
+    const pidAt = await holdAt('swapped');
+    const host = await SshHost.connect(target);
+    try {
+      const running = (await startSiteChange(host)).done;
+      expect((await sb.ssh(['kill', '-KILL', await pidAt()])).code).toBe(0);
+      const report = await running;
+      expect(report.steps[0], JSON.stringify(report.steps[0])).toMatchObject({ status: 'failed', code: 'MI_ERR_KILLED' });
+    } finally {
+      await host.close();
+    }
+    // The unvalidated file is live but nginx never loaded it: the site serves what it served before.
+    expect((await leftovers())).toBe(`${HOST_PATHS.nginxSite}.mi-prev`);
+    await stillServing();
+    const { plans } = await runPlan({ stack, target, bundle: readBundle() });
+    expect(plans.flatMap((p) => p.plan.changes)).toContain(
+      `finish the interrupted activation of ${HOST_PATHS.nginxSite} (left: ${HOST_PATHS.nginxSite}.mi-prev)`,
+    );
+    await convergesCleanly(before);
+  }, 120_000);
+
+  it('an activation whose SSH connection drops never leaves the host locked or half-changed', async () => {
+    const before = (await sb.ssh(['sha256sum', HOST_PATHS.nginxSite])).stdout;
+    const pidAt = await holdAt('validated');
+    const host = await SshHost.connect(target);
+    const running = (await startSiteChange(host)).done;
+    const pid = await pidAt();
+    await host.close();
+    const report = await running;
+    expect(report.steps[0]).toMatchObject({ status: 'failed', code: 'MI_ERR_SSH_DROPPED' });
+    // The orphaned program goes on (or restores) once released; the next run waits for it to end.
+    expect((await sb.ssh(['rm', '-f', `${RUN_DIR}/at-validated`])).code).toBe(0);
+    await convergesCleanly(before);
+    expect((await sb.ssh(['sh', '-c', `'kill -0 ${pid} 2>/dev/null && echo alive || echo gone'`])).stdout.trim()).toBe('gone');
+  }, 120_000);
+
+  it('a second run waits for the host lock, then fails with MI_ERR_HOST_LOCKED naming the holder', async () => {
+    const before = (await sb.ssh(['sha256sum', HOST_PATHS.nginxSite])).stdout;
+    const pidAt = await holdAt('validated');
+    const host = await SshHost.connect(target);
+    try {
+      const running = (await startSiteChange(host)).done;
+      await pidAt();
+      const started = Date.now();
+      const second = await runUp({ stack, target, bundle: readBundle(), emit: () => {}, lockWaitSeconds: 2 }).then(
+        () => null,
+        (err: Error & { code?: string }) => err,
+      );
+      expect(second?.code).toBe('MI_ERR_HOST_LOCKED');
+      expect(second?.message).toMatch(/^root@127\.0\.0\.1:2222: the host is locked by another run \(\S+ .*pid \d+ run \S+\); it still held the lock after 2 s; retry when it has finished$/);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect((await sb.ssh(['rm', '-f', `${RUN_DIR}/at-validated`])).code).toBe(0);
+      expect((await running).ok).toBe(true);
+    } finally {
+      await host.close();
+    }
+    await stillServing();
+    await convergesCleanly(before);
   }, 120_000);
 
   it('works through a sudo user instead of root', async () => {

@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { sh } from '../../src/core/command.js';
-import { commandFact, factValue } from '../../src/core/facts.js';
+import { factValue, queryFact } from '../../src/core/facts.js';
 import { noChange, type Step } from '../../src/core/step.js';
 import { converge } from '../../src/executor/converge.js';
 import type { RunEvent } from '../../src/executor/events.js';
-import { desired, LocalShellHost } from './fixtures.js';
+import { desired, LocalShellHost, sh } from './fixtures.js';
 
 /** Steps that read and write marker files in a temp dir, so ordering and re-planning are observable. */
 function markerStep(id: string, dir: string, opts: { fail?: boolean; sleep?: number } = {}): Step {
-  const fact = commandFact(`marker:${id}`, `cat ${dir}/${id} 2>/dev/null || echo missing`);
+  const fact = queryFact(`marker:${id}`, ['read', `${dir}/${id}`]);
   return {
     id,
     title: `marker ${id}`,

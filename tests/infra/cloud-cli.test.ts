@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   confirmDestroy,
   findOnPath,
+  PULUMI_INSTALL_HINT,
   pulumiEnvironment,
   register,
   requirePulumiCli,
@@ -81,6 +83,23 @@ describe('pulumi CLI detection', () => {
   it('destroy --yes also stops at the missing CLI', async () => {
     const err = await rejection(runDestroy({ stack: 'main', yes: true, onEvent: () => undefined, env: { PATH: pathWithoutPulumi(), XDG_CONFIG_HOME: tmp } }));
     expect(err.code).toBe('MI_ERR_PULUMI_MISSING');
+  });
+});
+
+describe('up --provider with flags (no stack file)', () => {
+  it('needs no target host before provisioning: without Pulumi it stops at MI_ERR_PULUMI_MISSING, one line', async () => {
+    const key = join(tmp, 'k');
+    await writeFile(`${key}.pub`, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPm3r0fYq7Z9Xw0e0cM8Sx7C8aX1lZ4dC2b9mJ8nQ0aB me@laptop\n');
+    await writeFile(key, 'not used before the server exists\n', { mode: 0o600 });
+    const args = ['up', '--provider', 'beget', '--tier', 'mvp', '--domain', 'chat.example.com', '--email', 'ops@example.com', '--ssh-public-key', `${key}.pub`, '--image', 'ID'];
+    const env = { PATH: pathWithoutPulumi(), HOME: tmp, XDG_CONFIG_HOME: join(tmp, 'config') };
+    // --ssh-key (or --ssh-user, --ssh-port) used to make a target without a host: "stack.target.host: is required; it Invalid input..."
+    for (const extra of [[], ['--ssh-key', key, '--ssh-user', 'deploy']]) {
+      const r = spawnSync(process.execPath, ['bin/messenger-infra.js', ...args, ...extra], { cwd: new URL('../../', import.meta.url).pathname, env, encoding: 'utf8', timeout: 60_000 });
+      expect(r.stderr).toBe(`error: the pulumi CLI is not on PATH; ${PULUMI_INSTALL_HINT}\n`);
+      expect(r.status).toBe(1);
+    }
+    await expect(stat(join(tmp, 'config'))).rejects.toThrow();
   });
 });
 

@@ -205,6 +205,9 @@ describe('stack config validation', () => {
     expect(await configError({ ...baseConfig('hcloud', 'mvp'), sshPublicKey: 'not-a-key' })).toMatch(/^stack config "sshPublicKey": must be an OpenSSH public key line/);
     expect(await configError({ ...baseConfig('beget', 'mvp'), domain: 'localhost' })).toMatch(/^stack config "domain": must be a fully qualified domain name/);
     expect(await configError({ ...baseConfig('beget', 'mvp'), email: 'nobody' })).toMatch(/^stack config "email"/);
+    // The stack file's rules (src/config/schema.ts): a numeric top-level label is no domain, an e-mail needs one.
+    expect(await configError({ ...baseConfig('beget', 'mvp'), domain: 'chat.example.123' })).toMatch(/^stack config "domain": must be a fully qualified domain name/);
+    expect(await configError({ ...baseConfig('beget', 'mvp'), email: 'ops@example.123' })).toMatch(/^stack config "email": must be an e-mail address/);
     const noImage = baseConfig('beget', 'mvp');
     delete noImage.image;
     expect(await configError(noImage)).toMatch(/^stack config "image": is required for Beget/);

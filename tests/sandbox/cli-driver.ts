@@ -2,7 +2,8 @@
 // output in a real child process (cli/index.ts is assembled by the lead).
 import { Command } from 'commander';
 import { register } from '../../cli/commands/sandbox.js';
+import { exitOnUsageErrors } from '../../cli/run-action.js';
 
-const program = new Command('messenger-infra');
+const program = exitOnUsageErrors(new Command('messenger-infra'));
 register(program);
 await program.parseAsync(process.argv);

@@ -2,7 +2,8 @@
 // exit codes) in a child process without depending on the rest of cli/index.ts.
 import { Command } from 'commander';
 import { register } from '../../cli/commands/verify.js';
+import { exitOnUsageErrors } from '../../cli/run-action.js';
 
-const program = new Command('messenger-infra');
+const program = exitOnUsageErrors(new Command('messenger-infra'));
 register(program);
 await program.parseAsync(process.argv);

@@ -36,6 +36,25 @@ describe('parseTarget', () => {
     expect(() => parseTarget({ url: 'wss://chat.example.com/ws', resolve: parseResolve('other.example.com:443:127.0.0.1') })).toThrow(/^--resolve: .*use --resolve chat\.example\.com:443:127\.0\.0\.1/);
     expect(() => parseTarget({ url: 'wss://chat.example.com/ws', resolve: parseResolve('chat.example.com:8443:127.0.0.1') })).toThrow(/^--resolve: /);
   });
+  it("takes one --resolve per port, like curl: the URL's for TLS and WebSocket, the --http-port's for the redirect", () => {
+    const resolve = ['chat.example.com:443:203.0.113.7', 'chat.example.com:80:203.0.113.8'].map(parseResolve);
+    expect(parseTarget({ url: 'wss://chat.example.com/ws', resolve })).toMatchObject({ address: '203.0.113.7', httpAddress: '203.0.113.8' });
+    expect(parseTarget({ url: 'wss://chat.example.com/ws', resolve: [...resolve].reverse() })).toMatchObject({ address: '203.0.113.7', httpAddress: '203.0.113.8' });
+    const custom = parseTarget({ url: 'wss://chat.example.com:8443/ws', httpPort: 8080, resolve: ['chat.example.com:8443:127.0.0.1', 'chat.example.com:8080:127.0.0.2'].map(parseResolve) });
+    expect(custom).toMatchObject({ address: '127.0.0.1', httpAddress: '127.0.0.2' });
+  });
+  it("pins the redirect check to the URL port's address when the http port has no entry of its own", () => {
+    expect(parseTarget({ url: 'wss://chat.example.com/ws', resolve: parseResolve('chat.example.com:443:203.0.113.7') })).toMatchObject({ address: '203.0.113.7', httpAddress: '203.0.113.7' });
+    const only80 = parseTarget({ url: 'wss://chat.example.com/ws', resolve: [parseResolve('chat.example.com:80:203.0.113.8')] });
+    expect(only80.address).toBeUndefined();
+    expect(only80.httpAddress).toBe('203.0.113.8');
+  });
+  it('refuses two entries for one port, and a port that is neither the URL\'s nor the --http-port', () => {
+    const twice = ['chat.example.com:443:203.0.113.7', 'chat.example.com:443:203.0.113.8'].map(parseResolve);
+    expect(() => parseTarget({ url: 'wss://chat.example.com/ws', resolve: twice })).toThrow(/^--resolve: chat\.example\.com:443 is given twice/);
+    const port80 = [parseResolve('chat.example.com:80:203.0.113.8')];
+    expect(() => parseTarget({ url: 'wss://chat.example.com/ws', httpPort: 8080, resolve: port80 })).toThrow(/^--resolve: chat\.example\.com:80 does not match/);
+  });
   it('refuses non-WebSocket URLs and unreadable CA files', () => {
     expect(() => parseTarget({ url: 'https://chat.example.com/ws' })).toThrow(/^url: .*wss:\/\//);
     expect(() => parseTarget({ url: 'not a url' })).toThrow(/^url: /);
@@ -53,6 +72,12 @@ describe('targetLookup', () => {
     const r = await lookupAll('chat.example.com', 'wss://chat.example.com/ws', 'chat.example.com:443:203.0.113.7');
     expect(r.err).toBeNull();
     expect(r.addrs).toEqual([{ address: '203.0.113.7', family: 4 }]);
+  });
+  it('maps each port to its own --resolve address', async () => {
+    const t = parseTarget({ url: 'wss://chat.example.com/ws', resolve: ['chat.example.com:443:203.0.113.7', 'chat.example.com:80:203.0.113.8'].map(parseResolve) });
+    const at = (port: number) => new Promise((done) => targetLookup(t, port)('chat.example.com', {}, (_err, address) => done(address)));
+    expect(await at(443)).toBe('203.0.113.7');
+    expect(await at(80)).toBe('203.0.113.8');
   });
   it('never resolves a name the user did not give', async () => {
     const r = await lookupAll('elsewhere.example.net', 'wss://chat.example.com/ws', 'chat.example.com:443:203.0.113.7');

@@ -1,32 +1,30 @@
-import { cmd, sh, type Command } from '../command.js';
-import { APP_CONFIG_PREFIXES, filesUnder, type DesiredState } from '../desired-state.js';
-import { commandFact, factValue, fileFact, pathExistsFact, type FactValues } from '../facts.js';
-import { activateFiles, changedFiles, fileDiff, fileFacts, sha256, stageFile, swapLink } from '../file-plan.js';
+import { cmd, remote, type Command } from '../command.js';
+import { appConfigFiles, type DesiredState } from '../desired-state.js';
+import { factValue, fileFact, linkFact, pathExistsFact, queryFact, type FactValues } from '../facts.js';
+import { changedFiles, fileChange, fileDiff, fileFacts, sha256, stageFile, validatorsOf } from '../file-plan.js';
 import { APP_UNIT_PREFIX, APP_USER, HOST_PATHS } from '../host-model.js';
+import { REMOTE_EXIT } from '../remote-exit.js';
 import type { Step } from '../step.js';
+import { tarArchive } from '../tar.js';
 import { secretsFact } from './secrets.js';
 
 /**
  * The chat server: system user, release directory, config files and the running instances.
- * Config, release link and restart go live as one transaction: if any instance is not ready after
- * the restart, the previous files and release come back and are restarted, so the host keeps serving
- * what it served before.
+ * Config, release link and restart go live as one transaction (`mi-remote release`): if any
+ * instance is not ready after the restart, the previous files and release come back and are
+ * restarted, so the host keeps serving what it served before.
  */
-const userFact = commandFact('app-user', `id -u ${APP_USER} 2>/dev/null`);
-const currentFact = commandFact('app-current', `readlink ${HOST_PATHS.appCurrent} 2>/dev/null`);
+const userFact = queryFact('app-user', ['user', APP_USER]);
+const currentFact = linkFact(HOST_PATHS.appCurrent);
 /** The inputs the running instances were last (successfully) started with. */
-const stampFact = commandFact('app-stamp', `cat ${HOST_PATHS.configDir}/.applied 2>/dev/null`);
-const instancesFact = commandFact(
-  'app-instances',
-  `systemctl list-units --all --plain --no-legend '${APP_UNIT_PREFIX}*' 2>/dev/null | awk '{print $1, $3}'; ls /etc/systemd/system/multi-user.target.wants/ 2>/dev/null | grep '^${APP_UNIT_PREFIX}' | sed 's/^/enabled /'`,
-);
+const STAMP_FILE = `${HOST_PATHS.configDir}/.applied`;
+const stampFact = queryFact('app-stamp', ['read', STAMP_FILE]);
+const instancesFact = queryFact('app-instances', ['units', APP_UNIT_PREFIX]);
+/** Releases kept besides the live one, for quick rollbacks. */
+const KEEP_RELEASES = 3;
 
 export function releaseDir(desired: DesiredState): string {
   return `${HOST_PATHS.appReleases}/${desired.bundle.id}`;
-}
-
-function appFiles(desired: DesiredState) {
-  return filesUnder(desired.files.full, ...APP_CONFIG_PREFIXES);
 }
 
 export function unitName(port: number): string {
@@ -37,7 +35,7 @@ export function unitName(port: number): string {
 export function desiredStamp(desired: DesiredState, facts: FactValues): string {
   return sha256(
     JSON.stringify({
-      files: appFiles(desired).map((f) => [f.path, sha256(f.content)]),
+      files: appConfigFiles(desired.files.full).map((f) => [f.path, sha256(f.content)]),
       secrets: factValue(facts, secretsFact).stdout,
       release: desired.bundle.id,
       node: desired.node.version,
@@ -67,10 +65,10 @@ function parseInstances(stdout: string): InstanceState {
   return state;
 }
 
-/** Poll every instance's /readyz (bounded), so a release that cannot reach MariaDB is caught. */
-function readyScript(ports: number[]): string {
-  // The journal first, the verdict last: failures are reported by their last lines.
-  return `for p in ${ports.join(' ')}; do i=0; until curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$p/readyz"; do i=$((i+1)); if [ $i -ge 60 ]; then journalctl -u ${APP_UNIT_PREFIX}$p -n 5 --no-pager -o cat >&2 || true; echo "instance on port $p not ready after 30 s" >&2; exit 1; fi; sleep 0.5; done; done`;
+/** The bundle as one archive, unpacked into its own release directory (nothing live changes). */
+function uploadRelease(desired: DesiredState): Command {
+  const archive = tarArchive(desired.bundle.files.map((f) => ({ name: f.name, content: f.content, mode: 0o644 })));
+  return remote(`upload release ${desired.bundle.id}`, ['unpack', releaseDir(desired)], { stdin: archive });
 }
 
 export const appStep: Step = {
@@ -83,13 +81,14 @@ export const appStep: Step = {
     instancesFact,
     secretsFact,
     pathExistsFact(`${releaseDir(desired)}/.complete`),
-    ...fileFacts(appFiles(desired)),
+    ...fileFacts(appConfigFiles(desired.files.full)),
   ],
   plan(facts, desired) {
     const commands: Command[] = [];
     const changes: string[] = [];
     const release = releaseDir(desired);
-    const units = desired.model.appPorts.map(unitName);
+    const ports = desired.model.appPorts;
+    const units = ports.map(unitName);
 
     if (factValue(facts, userFact).code !== 0) {
       commands.push(
@@ -98,59 +97,58 @@ export const appStep: Step = {
       changes.push(`create system user ${APP_USER}`);
     }
     if (!factValue(facts, pathExistsFact(`${release}/.complete`))) {
-      // Uploaded into its own directory; nothing live changes until the link moves.
-      for (const file of desired.bundle.files) {
-        commands.push(stageFile({ path: `${release}/${file.name}`, content: file.content, mode: 0o644, owner: 'root', group: 'root' }));
-      }
-      commands.push(
-        sh(
-          `unpack release ${desired.bundle.id}`,
-          'set -e; cd "$1"; for f in "$@"; do [ "$f" = "$1" ] && continue; mv -f "$f.mi-new" "$f"; done; chmod 755 "$1"; touch .complete',
-          [release, ...desired.bundle.files.map((f) => `${release}/${f.name}`)],
-        ),
-      );
+      commands.push(uploadRelease(desired));
       changes.push(`upload release ${desired.bundle.id}`);
     }
 
-    const changed = changedFiles(appFiles(desired), facts);
+    const files = appConfigFiles(desired.files.full);
+    const changed = changedFiles(files, facts);
     const stamp = desiredStamp(desired, facts);
     const instances = parseInstances(factValue(facts, instancesFact).stdout);
     const stale = [...instances.known].filter((u) => !units.includes(u));
-    const current = factValue(facts, currentFact).stdout;
+    const current = factValue(facts, currentFact);
     const notRunning = units.filter((u) => !instances.active.has(u) || !instances.enabled.has(u));
     const needsRestart =
-      changed.length > 0 || factValue(facts, stampFact).stdout !== stamp || notRunning.length > 0 || stale.length > 0 || current !== release;
+      changed.length > 0 ||
+      factValue(facts, stampFact).stdout !== stamp ||
+      notRunning.length > 0 ||
+      stale.length > 0 ||
+      current.target !== release ||
+      current.leftovers.length > 0;
     if (!needsRestart) return { commands, changes, diffs: [] };
 
-    const link = (target: string) => swapLink(target, HOST_PATHS.appCurrent);
-    // Chained with && (not set -e): the shell ignores -e inside an `if` condition.
-    const activate = [
-      link(release),
-      'systemctl daemon-reload',
-      `systemctl enable --quiet ${units.join(' ')}`,
-      // A unit that hit its start limit refuses to start until reset.
-      `{ systemctl reset-failed ${units.join(' ')} 2>/dev/null; true; }`,
-      `systemctl restart ${units.join(' ')}`,
-      `{ ${readyScript(desired.model.appPorts)}; }`,
-      ...(stale.length > 0 ? [`{ systemctl disable --now --quiet ${stale.join(' ')} || true; }`] : []),
-      `echo ${stamp} > ${HOST_PATHS.configDir}/.applied`,
-      // Keep the three newest releases besides the current one, for quick rollbacks.
-      `{ ls -1dt ${HOST_PATHS.appReleases}/* | grep -Fvx ${release} | tail -n +4 | xargs -r rm -rf; }`,
-    ].join(' && ');
-    const recover = [
-      current ? link(current) : 'true',
-      'systemctl daemon-reload',
-      `systemctl reset-failed ${units.join(' ')} 2>/dev/null`,
-      current ? `systemctl restart ${units.join(' ')}` : `systemctl stop ${units.join(' ')}`,
-    ].join('; ');
     commands.push(
       ...changed.map(stageFile),
-      activateFiles('activate config and release, restart, wait for /readyz', changed.map((f) => f.path), 'true', activate, recover),
+      remote(
+        'activate config and release, restart, wait for /readyz',
+        [
+          'release',
+          '--link', HOST_PATHS.appCurrent,
+          '--target', release,
+          ...units.flatMap((u) => ['--unit', u]),
+          ...ports.flatMap((p) => ['--ready', String(p)]),
+          ...stale.flatMap((u) => ['--stale', u]),
+          '--stamp', STAMP_FILE, stamp,
+          '--releases', HOST_PATHS.appReleases,
+          '--keep', String(KEEP_RELEASES),
+          ...validatorsOf(changed).flatMap((v) => ['--validate', v]),
+          '--',
+          ...changed.map((f) => f.path),
+        ],
+        {
+          errors: {
+            [REMOTE_EXIT.INVALID]: 'MI_ERR_SYSTEMD_INVALID',
+            [REMOTE_EXIT.ACTIVATION]: 'MI_ERR_ACTIVATION_FAILED',
+            [REMOTE_EXIT.NOT_READY]: 'MI_ERR_HEALTH_GATE',
+          },
+        },
+      ),
     );
-    changes.push(...changed.map((f) => `write ${f.path}`));
-    if (current !== release) changes.push(`switch ${HOST_PATHS.appCurrent} to ${desired.bundle.id}`);
+    const states = changed.map((f) => factValue(facts, fileFact(f.path)));
+    changes.push(...changed.map((f, i) => fileChange(f, states[i]!)));
+    if (current.target !== release) changes.push(`switch ${HOST_PATHS.appCurrent} to ${desired.bundle.id}`);
     changes.push(`restart ${units.join(', ')}`);
     if (stale.length > 0) changes.push(`stop and disable ${stale.join(', ')}`);
-    return { commands, changes, diffs: changed.map((f) => fileDiff(f, factValue(facts, fileFact(f.path)))) };
+    return { commands, changes, diffs: changed.map((f, i) => fileDiff(f, states[i]!)) };
   },
 };

@@ -1,5 +1,5 @@
-import { cmd, sh } from '../command.js';
-import { commandFact, factValue } from '../facts.js';
+import { cmd, remote } from '../command.js';
+import { factValue, queryFact } from '../facts.js';
 import { fileFacts, planFileGroup } from '../file-plan.js';
 import { HOST_PATHS } from '../host-model.js';
 import { noChange, skipped, type Step } from '../step.js';
@@ -13,7 +13,7 @@ function containerReason(container: string | null): string | null {
   return container ? `inside a container (${container}): kernel-wide, would change the host machine` : null;
 }
 
-const swapFact = commandFact('swap', 'swapon --show=NAME --noheadings 2>/dev/null');
+const swapFact = queryFact('swap', ['swap']);
 
 export const swapStep: Step = {
   id: 'swap',
@@ -26,13 +26,7 @@ export const swapStep: Step = {
     if (factValue(facts, swapFact).stdout !== '') return noChange();
     const mb = desired.model.sizing.swapMb;
     return {
-      commands: [
-        sh(
-          `create ${mb} MB swap at ${HOST_PATHS.swapFile}`,
-          'set -e; f="$1"; if ! swapon --show=NAME --noheadings | grep -qx "$f"; then rm -f "$f"; fallocate -l "$2M" "$f" || dd if=/dev/zero of="$f" bs=1M count="$2"; chmod 600 "$f"; mkswap "$f" >/dev/null; swapon "$f"; fi; grep -q "^$f " /etc/fstab || echo "$f none swap sw 0 0" >> /etc/fstab',
-          [HOST_PATHS.swapFile, String(mb)],
-        ),
-      ],
+      commands: [remote(`create ${mb} MB swap at ${HOST_PATHS.swapFile}`, ['swap-file', HOST_PATHS.swapFile, String(mb)])],
       changes: [`create and enable ${mb} MB swap at ${HOST_PATHS.swapFile}`],
       diffs: [],
     };
@@ -46,17 +40,12 @@ export const sysctlStep: Step = {
   plan(facts, desired) {
     const reason = containerReason(desired.host.container);
     if (reason) return skipped(reason);
-    const files = desired.files.full.filter((f) => f.kernelWide);
-    return planFileGroup(files, facts, {
-      label: 'apply sysctl settings',
-      validate: files.map((f) => `sysctl -q -p ${f.path}`).join(' && ') || 'true',
-      // `sysctl -p` applies key by key; after a failure, reload every file so the kernel matches them.
-      recover: 'sysctl -q --system',
-    });
+    // Each file's validator applies it (`sysctl -p`); a refused key restores the files and reloads them all.
+    return planFileGroup(desired.files.full.filter((f) => f.kernelWide), facts, 'apply sysctl settings');
   },
 };
 
-const ufwFact = commandFact('ufw-status', 'ufw status verbose 2>/dev/null');
+const ufwFact = queryFact('ufw-status', ['ufw']);
 
 /** The rules we want, as `ufw status verbose` prints them (IPv4 lines). */
 export function firewallRules(sshPort: number): string[] {

@@ -1,8 +1,9 @@
-import { sh } from '../command.js';
-import { commandFact, factValue, unitFact } from '../facts.js';
+import { remote } from '../command.js';
+import { factValue, queryFact, unitFact } from '../facts.js';
 import { fileFacts, planFileGroup } from '../file-plan.js';
 import type { RenderedFile } from '../render.js';
 import { APP_DB_NAME, APP_DB_USER, HOST_PATHS } from '../host-model.js';
+import { REMOTE_EXIT } from '../remote-exit.js';
 import { ensureRunning, mergePlans, noChange, type Step } from '../step.js';
 
 const mariadbUnit = unitFact('mariadb');
@@ -18,33 +19,25 @@ export const mariadbConfigStep: Step = {
   facts: (desired) => [mariadbUnit, ...fileFacts(mariadbFiles(desired.files.full))],
   plan(facts, desired) {
     const unit = factValue(facts, mariadbUnit);
-    const files = planFileGroup(mariadbFiles(desired.files.full), facts, {
-      label: 'activate MariaDB config',
-      // mariadbd parses every option file and fails on an unknown or malformed option.
-      validate: 'mariadbd --help --verbose >/dev/null',
-      activate: 'systemctl enable --quiet mariadb && systemctl restart mariadb',
-      recover: 'systemctl restart mariadb',
-    });
+    // mariadbd parses the option files before the restart; a failed restart brings the old file back.
+    const files = planFileGroup(mariadbFiles(desired.files.full), facts, 'activate MariaDB config');
     // A config change restarts (and enables) the unit anyway.
     return mergePlans(files, files.commands.length > 0 ? noChange() : ensureRunning('mariadb', unit));
   },
 };
 
 const GRANTS = 'SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX';
+const DB_PASSWORD_KEY = 'MESSENGER_DB_PASSWORD';
 
-/** The password alone, read from the secrets file: the file is data, never sourced as shell. */
-const READ_DB_PASSWORD = `sed -n 's/^MESSENGER_DB_PASSWORD=//p' ${HOST_PATHS.secretsEnvFile} | head -n1`;
+/** Anonymous users, test database, app database, app user, its grants, and whether it can log in. */
+export const databaseFact = queryFact('database', ['database', APP_DB_NAME, APP_DB_USER, HOST_PATHS.secretsEnvFile, DB_PASSWORD_KEY]);
 
-/** Anonymous users, test database, app database, app user, and whether the app user can log in. */
-export const databaseFact = commandFact(
-  'database',
-  [
-    'command -v mariadb >/dev/null || { echo absent; exit 0; }',
-    `mariadb -N -B -e "SELECT CONCAT('anon ', host) FROM mysql.user WHERE user=''; SELECT CONCAT('db ', schema_name) FROM information_schema.schemata WHERE schema_name IN ('test', '${APP_DB_NAME}'); SELECT CONCAT('user ', user) FROM mysql.user WHERE user='${APP_DB_USER}' AND host='localhost'" 2>/dev/null || { echo down; exit 0; }`,
-    `mariadb -N -B -e "SHOW GRANTS FOR '${APP_DB_USER}'@'localhost'" 2>/dev/null | sed -n 's/^GRANT \\(.*\\) ON .${APP_DB_NAME}.\\..*/grants \\1/p'`,
-    `MYSQL_PWD="$(${READ_DB_PASSWORD})" mariadb -u ${APP_DB_USER} -N -e 'SELECT 1' ${APP_DB_NAME} >/dev/null 2>&1 && echo login-ok || echo login-failed`,
-  ].join('\n'),
-);
+/** A SQL string literal (MariaDB's default sql_mode treats backslash as an escape). */
+function sqlString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+const APP_ACCOUNT = `${sqlString(APP_DB_USER)}@'localhost'`;
 
 export const databaseStep: Step = {
   id: 'database',
@@ -69,19 +62,26 @@ export const databaseStep: Step = {
       ...(hasUser && !loginOk ? [`reset ${APP_DB_USER}'s password to the one in ${HOST_PATHS.secretsEnvFile}`] : []),
     ];
     if (changes.length === 0) return noChange();
-    // The password is expanded on the host from the 0600 secrets file (generated alphanumeric, so
-    // safe inside SQL quotes); it never crosses the wire.
+    // @db_password is defined by `mi-remote sql` from the 0600 secrets file on the host: the password
+    // never crosses the wire, and the SQL reaches the client exactly as written here.
+    const setPassword = (verb: string) => `EXECUTE IMMEDIATE CONCAT(${sqlString(`${verb} ${APP_ACCOUNT} IDENTIFIED BY `)}, QUOTE(@db_password));`;
     const sql = [
-      ...anon.map((h) => `DROP USER IF EXISTS ''@'${h.replace(/'/g, '')}';`),
+      ...anon.map((h) => `DROP USER IF EXISTS ''@${sqlString(h)};`),
       'DROP DATABASE IF EXISTS test;',
       `CREATE DATABASE IF NOT EXISTS ${APP_DB_NAME} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;`,
-      `CREATE USER IF NOT EXISTS '${APP_DB_USER}'@'localhost' IDENTIFIED BY '$MESSENGER_DB_PASSWORD';`,
-      `ALTER USER '${APP_DB_USER}'@'localhost' IDENTIFIED BY '$MESSENGER_DB_PASSWORD';`,
-      `REVOKE ALL PRIVILEGES, GRANT OPTION FROM '${APP_DB_USER}'@'localhost';`,
-      `GRANT ${GRANTS} ON ${APP_DB_NAME}.* TO '${APP_DB_USER}'@'localhost';`,
+      setPassword('CREATE USER IF NOT EXISTS'),
+      setPassword('ALTER USER'),
+      `REVOKE ALL PRIVILEGES, GRANT OPTION FROM ${APP_ACCOUNT};`,
+      `GRANT ${GRANTS} ON ${APP_DB_NAME}.* TO ${APP_ACCOUNT};`,
+      '',
     ].join('\n');
     return {
-      commands: [sh('configure database and user', `set -e; MESSENGER_DB_PASSWORD="$(${READ_DB_PASSWORD})"; [ -n "$MESSENGER_DB_PASSWORD" ]; mariadb <<SQL\n${sql}\nSQL`)],
+      commands: [
+        remote('configure database and user', ['sql', '--secret', `db_password=${HOST_PATHS.secretsEnvFile}:${DB_PASSWORD_KEY}`], {
+          stdin: sql,
+          errors: { [REMOTE_EXIT.FAILED]: 'MI_ERR_DATABASE' },
+        }),
+      ],
       changes,
       diffs: [],
     };

@@ -1,7 +1,7 @@
-import { sh } from '../command.js';
-import { commandFact, factValue } from '../facts.js';
+import { remote } from '../command.js';
+import { factValue, linkFact, queryFact } from '../facts.js';
 import { HOST_PATHS } from '../host-model.js';
-import { swapLink } from '../file-plan.js';
+import { REMOTE_EXIT } from '../remote-exit.js';
 import { noChange, type Step } from '../step.js';
 
 /** The registry's `sha512-<base64>` integrity string as the hex digest apt-helper checks. */
@@ -11,35 +11,32 @@ export function sha512Hex(integrity: string): string {
 }
 
 /** Node.js from the npm registry's repackaged release tarball, verified against its integrity hash. */
-const nodeVersionFact = commandFact('node-version', `${HOST_PATHS.nodeBin} --version 2>/dev/null`);
+const nodeVersionFact = queryFact('node-version', ['version', HOST_PATHS.nodeBin]);
+/** `node` on operators' PATH, pointing at the release the units run. */
+const nodeOnPathFact = linkFact(HOST_PATHS.nodeOnPath);
+const NODE_ON_PATH_TARGET = `${HOST_PATHS.nodeCurrent}/bin/node`;
 
 export const nodeStep: Step = {
   id: 'node',
   title: 'Node.js',
-  facts: () => [nodeVersionFact],
+  facts: () => [nodeVersionFact, nodeOnPathFact],
   plan(facts, desired) {
     const { version, integrity, url } = desired.node;
     const current = factValue(facts, nodeVersionFact).stdout;
-    if (current === `v${version}`) return noChange();
-    const dir = `${HOST_PATHS.nodeRoot}/${version}`;
+    if (current === `v${version}`) {
+      if (factValue(facts, nodeOnPathFact).target === NODE_ON_PATH_TARGET) return noChange();
+      return {
+        commands: [remote(`link ${HOST_PATHS.nodeOnPath}`, ['swap-link', NODE_ON_PATH_TARGET, HOST_PATHS.nodeOnPath])],
+        changes: [`link ${HOST_PATHS.nodeOnPath} to ${NODE_ON_PATH_TARGET}`],
+        diffs: [],
+      };
+    }
     return {
       commands: [
-        sh(
+        remote(
           `install Node.js ${version} from the npm registry`,
-          [
-            'set -e',
-            'tmp=$(mktemp -d); trap \'rm -rf "$tmp"\' EXIT; chown _apt "$tmp" 2>/dev/null || true',
-            // apt-helper ships with apt on every Debian/Ubuntu, speaks https with the system CAs and
-            // checks the hash itself: no curl needed, so this runs while apt installs packages.
-            // An image without CA certificates gets them from the apt install running alongside: wait (bounded).
-            'i=0; until [ -s /etc/ssl/certs/ca-certificates.crt ]; do i=$((i+1)); [ $i -le 300 ] || { echo "no CA certificates after 300 s" >&2; exit 1; }; sleep 1; done',
-            '/usr/lib/apt/apt-helper -q download-file "$1" "$tmp/node.tgz" "SHA512:$2" >/dev/null',
-            'rm -rf "$3.mi-new"; mkdir -p "$3.mi-new"; tar -xzf "$tmp/node.tgz" -C "$3.mi-new" --strip-components=1 --no-same-owner',
-            '"$3.mi-new/bin/node" --version >/dev/null',
-            'rm -rf "$3"; mv "$3.mi-new" "$3"',
-            swapLink(dir, `${HOST_PATHS.nodeRoot}/current`),
-          ].join('\n'),
-          [url, sha512Hex(integrity), dir],
+          ['node-install', url, sha512Hex(integrity), `${HOST_PATHS.nodeRoot}/${version}`, HOST_PATHS.nodeCurrent, HOST_PATHS.nodeOnPath],
+          { errors: { [REMOTE_EXIT.DOWNLOAD]: 'MI_ERR_DOWNLOAD' } },
         ),
       ],
       changes: [`install Node.js ${version} (${current || 'none'} now)`],

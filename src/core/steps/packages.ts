@@ -1,9 +1,7 @@
-import { sh } from '../command.js';
+import { remote } from '../command.js';
 import { factValue, packagesFact } from '../facts.js';
+import { REMOTE_EXIT } from '../remote-exit.js';
 import { noChange, type Step } from '../step.js';
-
-/** apt waits for a held dpkg lock (unattended-upgrades on a fresh VPS) instead of failing. */
-const APT_ENV = 'export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a; apt="apt-get -q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"';
 
 export const packagesStep: Step = {
   id: 'packages',
@@ -14,12 +12,11 @@ export const packagesStep: Step = {
     const missing = desired.packages.filter((p) => !installed.has(p));
     if (missing.length === 0) return noChange();
     return {
+      // One apt transaction that waits (bounded) for a dpkg lock held by unattended-upgrades.
       commands: [
-        sh(
-          `apt-get install ${missing.join(' ')}`,
-          `set -e; ${APT_ENV}; $apt update >/dev/null; $apt install --no-install-recommends "$@" >/dev/null`,
-          missing,
-        ),
+        remote(`apt-get install ${missing.join(' ')}`, ['apt-install', ...missing], {
+          errors: { [REMOTE_EXIT.APT_LOCKED]: 'MI_ERR_APT_LOCKED', [REMOTE_EXIT.FAILED]: 'MI_ERR_APT_FAILED' },
+        }),
       ],
       changes: missing.map((p) => `install package ${p}`),
       diffs: [],

@@ -1,0 +1,70 @@
+import type { StackConfig } from '../src/config/schema.js';
+import type { Step, StepPlan } from '../src/core/step.js';
+import type { StepEvent } from '../src/executor/events.js';
+import type { SshTarget } from '../src/executor/ssh-host.js';
+import { runPlan } from '../src/executor/up.js';
+import { createRenderer, jsonLine } from './step-output.js';
+import type { CheckedInput } from './target-options.js';
+
+/** What `plan` (and `up --dry-run`) found, ready to print. */
+export interface PlanView {
+  /** `user@host:port` */
+  host: string;
+  os: { id: string; name: string };
+  tier: StackConfig['tier'];
+  plans: Array<{ step: Step; plan: StepPlan }>;
+}
+
+function statusOf(plan: StepPlan): 'ok' | 'changed' | 'skipped' {
+  return plan.skipped ? 'skipped' : plan.commands.length > 0 ? 'changed' : 'ok';
+}
+
+/** The `--json` plan's own word for a step that would change (its schema predates the shared renderer). */
+const JSON_STATUS = { ok: 'ok', changed: 'change', skipped: 'skipped' } as const;
+
+/** A step's plan as the event `up` would emit for it, so the human output uses up's words. */
+export function planEvent(step: Step, plan: StepPlan): StepEvent {
+  return { type: 'step', step: step.id, title: step.title, status: statusOf(plan), changes: plan.changes, diffs: plan.diffs, ...(plan.skipped ? { reason: plan.skipped } : {}) };
+}
+
+/**
+ * The plan as text. Human: a header saying it is a plan, the step lines of the shared renderer, a
+ * recap. `--json` is one object whose schema scripts and the end-to-end tests read, kept as it is:
+ *   { type: 'plan', host: 'user@host:port', os: '<os id>', changes: <steps that would change>,
+ *     steps: [{ step, title, status: 'ok' | 'change' | 'skipped', reason?, changes: string[],
+ *               diffs: string[], commands: string[] (labels) }] }
+ */
+export function formatPlan(view: PlanView, json: boolean): string {
+  const changing = view.plans.filter(({ plan }) => statusOf(plan) === 'changed').length;
+  if (json) {
+    return jsonLine({
+      type: 'plan',
+      host: view.host,
+      os: view.os.id,
+      changes: changing,
+      steps: view.plans.map(({ step, plan }) => ({
+        step: step.id,
+        title: step.title,
+        status: JSON_STATUS[statusOf(plan)],
+        ...(plan.skipped ? { reason: plan.skipped } : {}),
+        changes: plan.changes,
+        diffs: plan.diffs,
+        commands: plan.commands.map((c) => c.label),
+      })),
+    });
+  }
+  let text = `plan for ${view.host} (${view.os.name}, tier ${view.tier}):\n`;
+  const renderer = createRenderer({ json: false, tty: false, write: (t) => (text += t) });
+  for (const { step, plan } of view.plans) renderer.emit(planEvent(step, plan));
+  renderer.close();
+  return text + (changing === 0 ? 'no changes\n' : `${changing} step(s) would change; run \`messenger-infra up\` to apply\n`);
+}
+
+/** Prints what `up` would change: packages, unified diffs, restarts. Changes nothing. */
+export async function printPlan(input: CheckedInput & { target: SshTarget }, json: boolean): Promise<number> {
+  const { desired, plans } = await runPlan(input);
+  const { target } = input;
+  const view: PlanView = { host: `${target.user}@${target.host}:${target.port}`, os: desired.host.os, tier: input.stack.tier, plans };
+  process.stdout.write(formatPlan(view, json));
+  return 0;
+}

@@ -1,0 +1,152 @@
+# shellcheck shell=sh
+# facts N KIND [ARG...] [N KIND [ARG...]]...: reads many facts in one round trip; read-only. Each
+# group is its word count N, then the kind and its arguments. Every fact's output is framed as
+#   @@MI-FACT <index>\n<output>\n@@MI-END <index> <exit status>\n
+# for the parsers in src/core/facts.ts. Kinds:
+#   host                    os-release ID and VERSION_ID, uname -m, container (or none), uid
+#   file PATH               leftovers of an interrupted transaction, then mode/owner/group, sha256
+#                           and base64 content, or "missing"
+#   link PATH               leftovers, then the link's target
+#   exists PATH             yes | no
+#   read PATH               the file's content
+#   packages NAME...        "NAME STATUS" per installed package
+#   unit NAME               "ACTIVE ENABLED"
+#   units PREFIX            loaded units PREFIX* with their state, and "enabled UNIT" per enabled one
+#   user NAME               the uid, if the user exists
+#   version BINARY          BINARY --version
+#   swap                    active swap devices
+#   ufw                     ufw status verbose
+#   secrets FILE KEY...     the file's mode and owner, and per KEY the sha256 of its value
+#   database DB USER FILE KEY  anonymous users, databases, the user, its grants, and whether it can log in
+#   cert DOMAIN             the live certificate: fresh|expiring, its DNS names, its ACME server
+
+# shellcheck source=remote/secret.sh
+. "$MI_DIR/secret.sh"
+
+leftovers() {
+  printf 'left'
+  for s in mi-prev mi-none mi-new; do
+    if [ -e "$1.$s" ] || [ -L "$1.$s" ]; then printf ' %s' "$s"; fi
+  done
+  printf '\n'
+}
+
+fact_host() {
+  # shellcheck disable=SC1091
+  (. /etc/os-release && printf '%s %s\n' "$ID" "$VERSION_ID")
+  uname -m
+  systemd-detect-virt --container 2>/dev/null || true
+  id -u
+}
+
+fact_file() {
+  leftovers "$1"
+  if [ -f "$1" ]; then
+    stat -c '%a %U %G' "$1"
+    sha256sum <"$1" | cut -d' ' -f1
+    base64 -w0 <"$1"
+  else
+    echo missing
+  fi
+}
+
+fact_link() {
+  leftovers "$1"
+  readlink "$1"
+}
+
+fact_exists() { if [ -e "$1" ]; then echo yes; else echo no; fi; }
+fact_read() { cat "$1"; }
+fact_packages() { dpkg-query -W -f='${Package} ${Status}\n' "$@" 2>/dev/null || true; }
+fact_unit() { printf '%s %s\n' "$(systemctl is-active "$1" 2>/dev/null)" "$(systemctl is-enabled "$1" 2>/dev/null)"; }
+
+fact_units() {
+  systemctl list-units --all --plain --no-legend "$1*" 2>/dev/null | awk '{print $1, $3}'
+  for u in /etc/systemd/system/multi-user.target.wants/"$1"*; do
+    [ -e "$u" ] && printf 'enabled %s\n' "${u##*/}"
+  done
+  true
+}
+
+fact_user() { id -u "$1"; }
+fact_version() { "$1" --version; }
+fact_swap() { swapon --show=NAME --noheadings; }
+fact_ufw() { ufw status verbose; }
+
+fact_secrets() {
+  f=$1
+  shift
+  [ -f "$f" ] || return 0
+  stat -c 'mode %a %U:%G' "$f"
+  for k in "$@"; do
+    v=$(secret_value "$f" "$k")
+    [ -n "$v" ] && printf '%s %s\n' "$k" "$(printf %s "$v" | sha256sum | cut -c1-64)"
+  done
+  true
+}
+
+fact_database() {
+  db=$1 user=$2
+  case "$db$user" in *[!a-z0-9_]*) die "$MI_EXIT_USAGE" "database: bad name" ;; esac
+  command -v mariadb >/dev/null || {
+    echo absent
+    return 0
+  }
+  printf "SELECT CONCAT('anon ', host) FROM mysql.user WHERE user=''; SELECT CONCAT('db ', schema_name) FROM information_schema.schemata WHERE schema_name IN ('test', '%s'); SELECT CONCAT('user ', user) FROM mysql.user WHERE user='%s' AND host='localhost';" "$db" "$user" |
+    mariadb -N -B 2>/dev/null || {
+    echo down
+    return 0
+  }
+  printf "SHOW GRANTS FOR '%s'@'localhost'" "$user" | mariadb -N -B 2>/dev/null | sed -n "s/^GRANT \\(.*\\) ON .$db.\\..*/grants \\1/p"
+  if printf 'SELECT 1' | MYSQL_PWD=$(secret_value "$3" "$4") mariadb -u "$user" -N "$db" >/dev/null 2>&1; then
+    echo login-ok
+  else
+    echo login-failed
+  fi
+}
+
+fact_cert() {
+  c=/etc/letsencrypt/live/$1/fullchain.pem
+  [ -f "$c" ] || {
+    echo missing
+    return 0
+  }
+  if openssl x509 -in "$c" -noout -checkend 2592000 >/dev/null; then echo fresh; else echo expiring; fi
+  openssl x509 -in "$c" -noout -ext subjectAltName 2>/dev/null | tr ',' '\n' | sed -n 's/^ *DNS://p'
+  sed -n 's/^server = /server /p' "/etc/letsencrypt/renewal/$1.conf" 2>/dev/null
+}
+
+# fact_one N KIND ARG...: runs fact KIND with exactly its N-1 arguments (the rest are later groups).
+fact_one() {
+  count=$(($1 - 1))
+  kind=$2
+  shift 2
+  j=0
+  for a in "$@"; do
+    [ "$j" -eq 0 ] && set --
+    [ "$j" -lt "$count" ] && set -- "$@" "$a"
+    j=$((j + 1))
+  done
+  [ "$j" -ge "$count" ] || die "$MI_EXIT_USAGE" "facts: $kind needs $count argument(s)"
+  case $kind in
+    host | file | link | exists | read | packages | unit | units | user | version | swap | ufw | secrets | database | cert)
+      "fact_$kind" "$@"
+      ;;
+    *) die "$MI_EXIT_USAGE" "facts: unknown kind $kind" ;;
+  esac
+}
+
+cmd_facts() {
+  index=0
+  while [ $# -gt 0 ]; do
+    n=$1
+    shift
+    case $n in '' | *[!0-9]*) die "$MI_EXIT_USAGE" "facts: expected a word count, got $n" ;; esac
+    [ "$n" -ge 1 ] && [ $# -ge "$n" ] || die "$MI_EXIT_USAGE" "facts: group $index is cut short"
+    printf '@@MI-FACT %s\n' "$index"
+    (fact_one "$n" "$@") 2>/dev/null </dev/null
+    printf '\n@@MI-END %s %d\n' "$index" "$?"
+    shift "$n"
+    index=$((index + 1))
+  done
+}

@@ -1,0 +1,220 @@
+# shellcheck shell=sh
+# Shared by every mi-remote command: exit statuses, messages, the test checkpoints, and the file
+# transaction (stage -> back up -> swap -> validate -> notify -> commit, restored on any failure).
+
+# Exit statuses the executor maps to error codes (src/core/remote.ts mirrors this table; a test
+# keeps them equal).
+MI_EXIT_FAILED=1
+MI_EXIT_USAGE=2
+MI_EXIT_INVALID=10
+MI_EXIT_ACTIVATION=11
+MI_EXIT_NOT_READY=12
+MI_EXIT_APT_LOCKED=13
+MI_EXIT_DOWNLOAD=14
+MI_EXIT_INTERRUPTED=15
+MI_EXIT_LOCKED=75
+
+# Runtime state of messenger-infra on the host (tmpfs: a reboot forgets locks and holds). Tests of
+# the programs on a developer's machine point it elsewhere.
+MI_RUN_DIR=${MI_RUN_DIR:-/run/messenger-infra}
+
+# Used by the files that source this one.
+: "$MI_EXIT_FAILED" "$MI_EXIT_INVALID" "$MI_EXIT_ACTIVATION" "$MI_EXIT_NOT_READY" "$MI_EXIT_APT_LOCKED" \
+  "$MI_EXIT_DOWNLOAD" "$MI_EXIT_INTERRUPTED" "$MI_EXIT_LOCKED"
+
+say() { printf '%s\n' "$*" >&2; }
+
+# die STATUS MESSAGE
+die() {
+  status=$1
+  shift
+  say "$*"
+  exit "$status"
+}
+
+# checkpoint NAME: if $MI_RUN_DIR/hold-NAME exists, this program takes it (renamed to at-NAME, which
+# then holds its PID) and waits here while at-NAME exists (at most 60 s). Tests use it to stop one
+# program at an exact point and kill it there; in normal runs it is one `test -e`.
+checkpoint() {
+  [ -e "$MI_RUN_DIR/hold-$1" ] || return 0
+  mv "$MI_RUN_DIR/hold-$1" "$MI_RUN_DIR/at-$1" 2>/dev/null || return 0
+  echo "$$" >"$MI_RUN_DIR/at-$1"
+  i=0
+  while [ -e "$MI_RUN_DIR/at-$1" ] && [ "$i" -lt 600 ]; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  rm -f "$MI_RUN_DIR/at-$1"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The file transaction. Next to each managed PATH:
+#   PATH.mi-new   the staged new content (written by `stage`)
+#   PATH.mi-prev  the previous content, while a transaction is open
+#   PATH.mi-none  marker: PATH did not exist before the open transaction
+# A backup left by an interrupted run is the last known-good copy, so it is kept, never replaced by
+# the unvalidated file now live. Facts report these leftovers as drift, so the next run validates
+# and activates again.
+
+TXN_FILES=''
+
+# txn_add PATH: PATH takes part in the transaction.
+txn_add() {
+  case $1 in
+    *'
+'*) die "$MI_EXIT_USAGE" "a managed path must not contain a line break" ;;
+  esac
+  TXN_FILES="$TXN_FILES$1
+"
+}
+
+# txn_each FUNCTION: calls FUNCTION PATH for every path of the transaction, in order.
+txn_each() {
+  saved_ifs=$IFS
+  IFS='
+'
+  set -f
+  for txn_path in $TXN_FILES; do
+    IFS=$saved_ifs
+    "$1" "$txn_path" || {
+      set +f
+      return 1
+    }
+    IFS='
+'
+  done
+  IFS=$saved_ifs
+  set +f
+}
+
+txn_backup_one() {
+  if [ -e "$1.mi-prev" ] || [ -e "$1.mi-none" ]; then return 0; fi
+  if [ -e "$1" ] || [ -L "$1" ]; then
+    cp -pP "$1" "$1.mi-prev.tmp" && mv -fT "$1.mi-prev.tmp" "$1.mi-prev"
+  else
+    : >"$1.mi-none"
+  fi
+}
+
+txn_swap_one() {
+  [ -e "$1.mi-new" ] || {
+    say "nothing staged for $1"
+    return 1
+  }
+  mv -fT "$1.mi-new" "$1"
+}
+
+txn_restore_one() {
+  if [ -e "$1.mi-prev" ] || [ -L "$1.mi-prev" ]; then
+    mv -fT "$1.mi-prev" "$1"
+  elif [ -e "$1.mi-none" ]; then
+    rm -f "$1" "$1.mi-none"
+  fi
+  rm -f "$1.mi-new" "$1.mi-prev.tmp"
+}
+
+txn_commit_one() {
+  rm -f "$1.mi-prev" "$1.mi-none" "$1.mi-prev.tmp"
+}
+
+# txn_begin: every backup first, then the swaps, so a failure at any point can put all back.
+txn_begin() {
+  txn_each txn_backup_one || {
+    say "cannot back up the previous files"
+    return 1
+  }
+  checkpoint backed-up
+  txn_each txn_swap_one || {
+    say "cannot move the new files into place"
+    return 1
+  }
+  checkpoint swapped
+}
+
+txn_restore() { txn_each txn_restore_one; }
+txn_commit() { txn_each txn_commit_one; }
+
+# ---------------------------------------------------------------------------------------------
+# Validators (VALIDATOR: nginx:MAIN_CONF | mariadb | systemd:UNIT | sysctl:FILE) run with the new
+# files live.
+
+validate() {
+  case $1 in
+    nginx:*) nginx -t -q -c "${1#nginx:}" ;;
+    # mariadbd parses every option file and fails on an unknown or malformed option.
+    mariadb) mariadbd --help --verbose >/dev/null ;;
+    systemd:*)
+      # verify reports most mistakes as warnings with exit 0: a line naming a managed file fails too.
+      out=$(systemd-analyze verify --man=no "${1#systemd:}" 2>&1)
+      status=$?
+      printf '%s\n' "$out" | grep -v '^$' >&2
+      [ "$status" -eq 0 ] || return 1
+      ! printf '%s\n' "$out" | grep -q '^/etc/systemd/system/'
+      ;;
+    # sysctl -p applies key by key and fails on a key the kernel refuses.
+    sysctl:*) sysctl -q -p "${1#sysctl:}" ;;
+    *) die "$MI_EXIT_USAGE" "unknown validator $1" ;;
+  esac
+}
+
+# What a validator leaves behind when the files are restored: sysctl has applied some keys already.
+unvalidate() {
+  case $1 in
+    sysctl:*) sysctl -q --system ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# Notifications (ACTION:UNIT: reload:nginx.service | restart:UNIT | daemon-reload).
+
+notify() {
+  case $1 in
+    reload:nginx.service) reload_nginx ;;
+    reload:*) systemctl reload "${1#reload:}" ;;
+    restart:*)
+      # A unit that hit its start limit refuses to start until reset.
+      systemctl reset-failed "${1#restart:}" 2>/dev/null
+      systemctl enable --quiet "${1#restart:}" && systemctl restart "${1#restart:}"
+      ;;
+    daemon-reload) systemctl daemon-reload ;;
+    *) die "$MI_EXIT_USAGE" "unknown notification $1" ;;
+  esac
+}
+
+# The PIDs of the children of process $1, space separated.
+children() {
+  for d in /proc/[0-9]*; do
+    read -r _ _ _ pp _ <"$d/stat" 2>/dev/null && [ "$pp" = "$1" ] && printf '%s ' "${d#/proc/}"
+  done
+  true
+}
+
+# `systemctl reload nginx` only signals the master. Wait (bounded, 5 s) until a worker started from
+# the new config exists and every old worker has stopped accepting ("is shutting down"), so the next
+# request is served by the new config. The unit is enabled on the way.
+reload_nginx() {
+  if ! systemctl is-active --quiet nginx; then
+    systemctl enable --quiet nginx && systemctl start nginx
+    return
+  fi
+  master=$(cat /run/nginx.pid) || return 1
+  old=" $(children "$master")"
+  systemctl enable --quiet nginx && systemctl reload nginx || return 1
+  i=0
+  while [ "$i" -lt 100 ]; do
+    fresh=0
+    for p in $(children "$master"); do
+      case "$old " in *" $p "*) ;; *) fresh=1 ;; esac
+    done
+    accepting=0
+    for p in $old; do
+      [ "$(tr -d '\000' <"/proc/$p/cmdline" 2>/dev/null)" = "nginx: worker process" ] && accepting=1
+    done
+    [ "$fresh" = 1 ] && [ "$accepting" = 0 ] && return 0
+    i=$((i + 1))
+    sleep 0.05
+  done
+  # nginx -t passed but the master did not load it (a port taken, a key it cannot read).
+  say "nginx did not load the new config within 5 s; see journalctl -u nginx"
+  return 1
+}
