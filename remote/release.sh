@@ -82,7 +82,11 @@ cmd_release() {
   for p in $ports; do
     wait_ready "$p" || rel_fail "$MI_EXIT_NOT_READY" "activation failed; previous files restored"
   done
-  for u in $stale; do systemctl disable --now --quiet "$u" || true; done
+  for u in $stale; do
+    systemctl disable --now --quiet "$u" || true
+    # A stopped unit that had failed stays listed until reset; the next run would see it again.
+    systemctl reset-failed "$u" 2>/dev/null || true
+  done
   if [ -n "$stamp_file" ]; then
     printf '%s\n' "$stamp" >"$stamp_file.mi-tmp" && mv -f "$stamp_file.mi-tmp" "$stamp_file"
   fi

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Host packages: nginx, MariaDB and systemd-analyze validate rendered configs for real; debootstrap,
 # systemd-nspawn and Pebble make the sandbox VPS; chromium runs the web client test.
-PACKAGES=(nginx mariadb-server mariadb-client systemd debootstrap systemd-container pebble openssh-client openssl curl iproute2 ca-certificates chromium)
+PACKAGES=(nginx mariadb-server mariadb-client systemd debootstrap systemd-container pebble openssh-client openssl curl iproute2 ca-certificates chromium shellcheck)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../../src/errors/index.js';
@@ -44,7 +44,9 @@ export function renderToDir(flags: RenderFlags, cwd = process.cwd()): { out: str
     ...(flags.stack === undefined ? {} : { file: flags.stack }),
     overrides: { tier: flags.tier as never, domain: flags.domain, email },
   });
-  const files = renderHostFiles(buildHostModel(stack, OS_PROFILES[flags.os]), flags.phase);
+  // A private ACME CA named by the stack is a file the host gets too (with the renewals' drop-in).
+  const acmeCaBundle = stack.acme.caBundle === undefined ? undefined : readFileSync(stack.acme.caBundle, 'utf8');
+  const files = renderHostFiles(buildHostModel(stack, OS_PROFILES[flags.os], acmeCaBundle), flags.phase);
   const out = resolve(cwd, flags.out);
   for (const f of files) {
     const target = join(out, f.path);

@@ -103,14 +103,18 @@ export function activateFiles(label: string, files: readonly RenderedFile[]): Co
   );
 }
 
+/** What `plan` shows for changed files: a line each, and a diff for those whose bytes differ. */
+export function describeChanges(changed: readonly RenderedFile[], facts: FactValues): Pick<StepPlan, 'changes' | 'diffs'> {
+  const states = changed.map((f) => factValue(facts, fileFact(f.path)));
+  return {
+    changes: changed.map((f, i) => fileChange(f, states[i]!)),
+    diffs: changed.flatMap((f, i) => (states[i]!.exists && states[i]!.sha256 === sha256(f.content) ? [] : [fileDiff(f, states[i]!)])),
+  };
+}
+
 /** Plan for a group of files that go live together. */
 export function planFileGroup(files: readonly RenderedFile[], facts: FactValues, label: string): StepPlan {
   const changed = changedFiles(files, facts);
   if (changed.length === 0) return { commands: [], changes: [], diffs: [] };
-  const states = changed.map((f) => factValue(facts, fileFact(f.path)));
-  return {
-    commands: [...changed.map(stageFile), activateFiles(label, changed)],
-    changes: changed.map((f, i) => fileChange(f, states[i]!)),
-    diffs: changed.flatMap((f, i) => (states[i]!.exists && states[i]!.sha256 === sha256(f.content) ? [] : [fileDiff(f, states[i]!)])),
-  };
+  return { commands: [...changed.map(stageFile), activateFiles(label, changed)], ...describeChanges(changed, facts) };
 }

@@ -5,6 +5,7 @@ import { buildHostModel } from '../core/host-model.js';
 import { OS_PROFILES } from '../core/os-profiles.js';
 import { renderHostFiles } from '../core/render.js';
 import { readBundle } from './bundle.js';
+import { remotePrograms } from './remote-programs.js';
 import { runPlan, runUp } from './up.js';
 import type { SshTarget } from './ssh-host.js';
 
@@ -33,7 +34,8 @@ function fromInput(input: HostSetupInput) {
 
 /**
  * A digest of everything `up` would write for these settings, for every supported OS (the host's
- * is only known once connected): rendered files, the app bundle and the Node.js version. As a
+ * is only known once connected): rendered files, the app bundle, the Node.js version and the remote
+ * programs. As a
  * resource input it makes a changed template a diff in `pulumi preview`.
  */
 export function hostSetupDigest(input: Pick<HostSetupInput, 'tier' | 'domain' | 'email' | 'acmeServer'>): string {
@@ -43,7 +45,7 @@ export function hostSetupDigest(input: Pick<HostSetupInput, 'tier' | 'domain' | 
     const model = buildHostModel(stack, os);
     return (['bootstrap', 'full'] as const).flatMap((phase) => renderHostFiles(model, phase).map((f) => `${os.id} ${phase} ${f.path} ${f.mode} ${sha256(f.content)}`));
   });
-  return sha256([...parts, `bundle ${bundle.id}`, `node ${stack.node.version}`].join('\n'));
+  return sha256([...parts, `bundle ${bundle.id}`, `node ${stack.node.version}`, `remote programs ${remotePrograms().hash}`].join('\n'));
 }
 
 export async function planHostSetup(input: HostSetupInput): Promise<{ changes: string[] }> {

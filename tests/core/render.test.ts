@@ -97,10 +97,12 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
       HOST_PATHS.nginxSite,
       HOST_PATHS.certbotDeployHook,
     ]);
-    expect(byPath[HOST_PATHS.nginxMain]).toMatchObject({ validate: 'nginx', notify: [{ unit: 'nginx.service', action: 'reload' }], mode: 0o644 });
-    expect(byPath[HOST_PATHS.nginxSite]).toMatchObject({ validate: 'nginx', notify: [{ unit: 'nginx.service', action: 'reload' }] });
+    // nginx -t runs against the main config, which includes the site.
+    expect(byPath[HOST_PATHS.nginxMain]).toMatchObject({ validate: `nginx:${HOST_PATHS.nginxMain}`, notify: [{ unit: 'nginx.service', action: 'reload' }], mode: 0o644 });
+    expect(byPath[HOST_PATHS.nginxSite]).toMatchObject({ validate: `nginx:${HOST_PATHS.nginxMain}`, notify: [{ unit: 'nginx.service', action: 'reload' }] });
     expect(byPath[HOST_PATHS.systemdUnit]).toMatchObject({
-      validate: 'systemd',
+      // A template unit is verified through its first instance.
+      validate: `systemd:messenger-chat@${ports[0]}.service`,
       notify: [{ unit: 'messenger-chat@.service', action: 'daemon-reload' }, ...restarts],
     });
     expect(byPath[HOST_PATHS.appEnvFile]).toMatchObject({ notify: restarts, mode: 0o644 });
@@ -108,7 +110,7 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
       expect(byPath[`${HOST_PATHS.instanceEnvDir}/instance-${p}.env`]).toMatchObject({ notify: [restarts[i]] });
     });
     expect(byPath[HOST_PATHS.mariadbConf]).toMatchObject({ validate: 'mariadb', notify: [{ unit: 'mariadb.service', action: 'restart' }] });
-    expect(byPath[HOST_PATHS.sysctlConf]).toMatchObject({ kernelWide: true, notify: [] });
+    expect(byPath[HOST_PATHS.sysctlConf]).toMatchObject({ kernelWide: true, validate: `sysctl:${HOST_PATHS.sysctlConf}`, notify: [] });
     expect(byPath[HOST_PATHS.certbotDeployHook]).toMatchObject({ mode: 0o755, notify: [] });
     for (const f of files) expect([f.owner, f.group]).toEqual(['root', 'root']);
     expect(files.filter((f) => f.kernelWide).map((f) => f.path)).toEqual([HOST_PATHS.sysctlConf]);
@@ -304,6 +306,18 @@ describe('model variations', () => {
     expect(fileAt(files, HOST_PATHS.appEnvFile).content).toContain('MESSENGER_ALLOWED_ORIGINS=https://a.example.com,https://b.example.com\n');
     expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-4102.env`).content).toContain('MESSENGER_PEERS=127.0.0.1:4100,127.0.0.1:4101\n');
     expect(fileAt(files, HOST_PATHS.nginxSite).content).toContain('server 127.0.0.1:4102 max_fails=3');
+  });
+
+  it('a private ACME CA is rendered too: its bundle, and the drop-in that makes renewals trust it', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const base = model('mvp');
+    expect(renderHostFiles(base, 'full').map((f) => f.path)).not.toContain(HOST_PATHS.acmeCaBundle);
+    const files = renderHostFiles({ ...base, acmeCaBundle: pem }, 'full');
+    expect(fileAt(files, HOST_PATHS.acmeCaBundle)).toMatchObject({ content: pem, mode: 0o644, notify: [] });
+    const dropIn = fileAt(files, HOST_PATHS.certbotCaDropIn);
+    expect(dropIn.content).toContain(`[Service]\nEnvironment=REQUESTS_CA_BUNDLE=${HOST_PATHS.acmeCaBundle}\n`);
+    expect(dropIn.content.startsWith(MANAGED_MARKER)).toBe(true);
+    expect(dropIn.notify).toEqual([{ unit: 'certbot.service', action: 'daemon-reload' }]);
   });
 
   it('one instance has no peers', () => {

@@ -1,12 +1,12 @@
 import { cmd, remote, type Command } from '../command.js';
 import { appConfigFiles, type DesiredState } from '../desired-state.js';
-import { factValue, fileFact, linkFact, pathExistsFact, queryFact, type FactValues } from '../facts.js';
-import { changedFiles, fileChange, fileDiff, fileFacts, sha256, stageFile, validatorsOf } from '../file-plan.js';
+import { factValue, linkFact, pathExistsFact, queryFact, type FactValues } from '../facts.js';
+import { changedFiles, describeChanges, fileFacts, sha256, stageFile, validatorsOf } from '../file-plan.js';
 import { APP_UNIT_PREFIX, APP_USER, HOST_PATHS } from '../host-model.js';
 import { REMOTE_EXIT } from '../remote-exit.js';
 import type { Step } from '../step.js';
 import { tarArchive } from '../tar.js';
-import { secretsFact } from './secrets.js';
+import { parseSecrets, secretsFact } from './secrets.js';
 
 /**
  * The chat server: system user, release directory, config files and the running instances.
@@ -36,7 +36,8 @@ export function desiredStamp(desired: DesiredState, facts: FactValues): string {
   return sha256(
     JSON.stringify({
       files: appConfigFiles(desired.files.full).map((f) => [f.path, sha256(f.content)]),
-      secrets: factValue(facts, secretsFact).stdout,
+      // The values' hashes only: the file's mode is the secrets step's business, not a restart's.
+      secrets: [...parseSecrets(factValue(facts, secretsFact).stdout).hashes].sort(),
       release: desired.bundle.id,
       node: desired.node.version,
       ports: desired.model.appPorts,
@@ -47,11 +48,12 @@ export function desiredStamp(desired: DesiredState, facts: FactValues): string {
 interface InstanceState {
   active: Set<string>;
   enabled: Set<string>;
+  failed: Set<string>;
   known: Set<string>;
 }
 
 function parseInstances(stdout: string): InstanceState {
-  const state: InstanceState = { active: new Set(), enabled: new Set(), known: new Set() };
+  const state: InstanceState = { active: new Set(), enabled: new Set(), failed: new Set(), known: new Set() };
   for (const line of stdout.split('\n')) {
     const [a = '', b = ''] = line.trim().split(' ');
     if (a === 'enabled') {
@@ -60,6 +62,7 @@ function parseInstances(stdout: string): InstanceState {
     } else if (a) {
       state.known.add(a);
       if (b === 'active') state.active.add(a);
+      if (b === 'failed') state.failed.add(a);
     }
   }
   return state;
@@ -105,7 +108,15 @@ export const appStep: Step = {
     const changed = changedFiles(files, facts);
     const stamp = desiredStamp(desired, facts);
     const instances = parseInstances(factValue(facts, instancesFact).stdout);
-    const stale = [...instances.known].filter((u) => !units.includes(u));
+    const outside = [...instances.known].filter((u) => !units.includes(u));
+    // An instance the tier no longer runs: still running or enabled, it is stopped with the release;
+    // merely listed as failed, it only needs forgetting, which restarts nothing.
+    const stale = outside.filter((u) => instances.active.has(u) || instances.enabled.has(u));
+    const forgotten = outside.filter((u) => !stale.includes(u) && instances.failed.has(u));
+    if (forgotten.length > 0) {
+      commands.push(cmd(`forget failed ${forgotten.join(', ')}`, 'systemctl', 'reset-failed', ...forgotten));
+      changes.push(`forget the failed instance(s) ${forgotten.join(', ')}`);
+    }
     const current = factValue(facts, currentFact);
     const notRunning = units.filter((u) => !instances.active.has(u) || !instances.enabled.has(u));
     const needsRestart =
@@ -144,11 +155,14 @@ export const appStep: Step = {
         },
       ),
     );
-    const states = changed.map((f) => factValue(facts, fileFact(f.path)));
-    changes.push(...changed.map((f, i) => fileChange(f, states[i]!)));
+    const described = describeChanges(changed, facts);
+    changes.push(...described.changes);
     if (current.target !== release) changes.push(`switch ${HOST_PATHS.appCurrent} to ${desired.bundle.id}`);
+    else if (current.leftovers.length > 0) {
+      changes.push(`finish the interrupted release (left: ${current.leftovers.map((l) => `${HOST_PATHS.appCurrent}.${l}`).join(', ')})`);
+    }
     changes.push(`restart ${units.join(', ')}`);
     if (stale.length > 0) changes.push(`stop and disable ${stale.join(', ')}`);
-    return { commands, changes, diffs: changed.map((f, i) => fileDiff(f, states[i]!)) };
+    return { commands, changes, diffs: described.diffs };
   },
 };

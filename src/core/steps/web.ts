@@ -1,6 +1,6 @@
 import { cmd, remote } from '../command.js';
 import { filesUnder, NGINX_PREFIX, type DesiredState } from '../desired-state.js';
-import { factValue, pathExistsFact, queryFact, unitFact, type FactValues } from '../facts.js';
+import { factValue, fileFact, pathExistsFact, queryFact, unitFact, type FactValues } from '../facts.js';
 import { fileFacts, planFileGroup } from '../file-plan.js';
 import { HOST_PATHS } from '../host-model.js';
 import { REMOTE_EXIT } from '../remote-exit.js';
@@ -76,20 +76,34 @@ export const nginxStep: Step = {
 
 const timerUnit = unitFact('certbot.timer');
 
+/** A private ACME CA's files: its bundle and the drop-in that makes renewals trust it. */
+const PRIVATE_CA_FILES: readonly string[] = [HOST_PATHS.acmeCaBundle, HOST_PATHS.certbotCaDropIn];
+
 /** The deploy hook, and with a private ACME CA its bundle and the renewals' drop-in. */
 function tlsFiles(desired: DesiredState): RenderedFile[] {
-  const paths: string[] = [HOST_PATHS.certbotDeployHook, HOST_PATHS.acmeCaBundle, HOST_PATHS.certbotCaDropIn];
-  return desired.files.full.filter((f) => paths.includes(f.path));
+  return desired.files.full.filter((f) => f.path === HOST_PATHS.certbotDeployHook || PRIVATE_CA_FILES.includes(f.path));
+}
+
+/** Back to a public CA: the private CA's files go, or renewals would trust only it. */
+function planCaRemoval(desired: DesiredState, facts: FactValues): StepPlan {
+  const wanted = tlsFiles(desired).map((f) => f.path);
+  const stale = PRIVATE_CA_FILES.filter((p) => !wanted.includes(p) && factValue(facts, fileFact(p)).exists);
+  if (stale.length === 0) return noChange();
+  return {
+    commands: [cmd('remove the private ACME CA', 'rm', '-f', ...stale), cmd('reload systemd units', 'systemctl', 'daemon-reload')],
+    changes: stale.map((p) => `remove ${p} (no private ACME CA any more)`),
+    diffs: [],
+  };
 }
 
 /** certbot over the webroot, a deploy hook that reloads nginx, renewal by certbot's timer. */
 export const certificateStep: Step = {
   id: 'certificate',
   title: 'TLS certificate (ACME)',
-  facts: (desired) => [certFact(desired.stack.domain), timerUnit, ...fileFacts(tlsFiles(desired))],
+  facts: (desired) => [certFact(desired.stack.domain), timerUnit, ...fileFacts(tlsFiles(desired)), ...PRIVATE_CA_FILES.map(fileFact)],
   plan(facts, desired) {
     const { domain, email, acme } = desired.stack;
-    const files = planFileGroup(tlsFiles(desired), facts, 'install certbot hook and ACME CA');
+    const files = mergePlans(planFileGroup(tlsFiles(desired), facts, 'install certbot hook and ACME CA'), planCaRemoval(desired, facts));
     const cert = certState(desired, facts);
     const privateCa = desired.model.acmeCaBundle !== undefined ? [HOST_PATHS.acmeCaBundle] : [];
     const issue: StepPlan = certUsable(desired, cert)
