@@ -75,3 +75,10 @@ export function parsePort(value: string): number {
   if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new InvalidArgumentError('must be a whole number from 1 to 65535');
   return port;
 }
+
+/** Parses a whole number of seconds (0 to one day), e.g. a wait bound. */
+export function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value) || seconds > 86_400) throw new InvalidArgumentError('must be a whole number of seconds from 0 to 86400');
+  return seconds;
+}

@@ -8,8 +8,9 @@ import type { AppBundle } from '../src/core/desired-state.js';
 import { ConfigError } from '../src/errors/index.js';
 import { readBundle } from '../src/executor/bundle.js';
 import type { SshTarget } from '../src/executor/ssh-host.js';
+import { LOCK_WAIT_SECONDS } from '../src/executor/host-lock.js';
 import { SANDBOX_ENDPOINT, SANDBOX_OSES, type SandboxInfo, type SandboxOs } from '../src/sandbox/index.js';
-import { parsePort } from './run-action.js';
+import { parsePort, parseSeconds } from './run-action.js';
 
 /** Flags shared by `up` and `plan`: the stack and how to reach the host. */
 export interface TargetFlags {
@@ -29,6 +30,7 @@ export interface TargetFlags {
   appPort?: number;
   sandbox?: boolean;
   os?: SandboxOs;
+  lockWait?: number;
 }
 
 export function addTargetOptions(command: Command): Command {
@@ -47,6 +49,7 @@ export function addTargetOptions(command: Command): Command {
     .option('--acme-ca <file>', "CA bundle the host's certbot must trust to reach the ACME server")
     .option('--verify-ca <file>', 'root the issued certificate chains to, for the closing check')
     .option('--app-port <port>', 'first loopback port of the chat server (default 3000)', parsePort)
+    .option('--lock-wait <seconds>', `how long to wait for another run's host lock (default ${LOCK_WAIT_SECONDS})`, parseSeconds)
     .option('--sandbox', 'target the local sandbox VPS (started if needed), with its ACME CA')
     .addOption(new Option('--os <os>', 'sandbox OS (with --sandbox)').choices(SANDBOX_OSES).default('debian13'));
 }
@@ -119,6 +122,12 @@ export function checkTargetInput(flags: TargetFlags, { hostLater = false } = {})
 }
 
 /** What the executor takes, once the stack is final (after the sandbox boot or the new cloud server). */
-export function executorInput(checked: CheckedInput, stack: StackConfig, flags: TargetFlags): CheckedInput & { target: SshTarget } {
-  return { stack, target: sshTargetOf(stack, flags), bundle: checked.bundle, ...(checked.jwtSecret === undefined ? {} : { jwtSecret: checked.jwtSecret }) };
+export function executorInput(checked: CheckedInput, stack: StackConfig, flags: TargetFlags): CheckedInput & { target: SshTarget; lockWaitSeconds?: number } {
+  return {
+    stack,
+    target: sshTargetOf(stack, flags),
+    bundle: checked.bundle,
+    ...(checked.jwtSecret === undefined ? {} : { jwtSecret: checked.jwtSecret }),
+    ...(flags.lockWait === undefined ? {} : { lockWaitSeconds: flags.lockWait }),
+  };
 }

@@ -9,16 +9,9 @@ ACT_VALIDATED=''
 ACT_NOTIFIED=''
 
 act_rollback() {
-  trap '' HUP INT TERM PIPE
   txn_restore
   for v in $ACT_VALIDATED; do unvalidate "$v" >&2; done
   for n in $ACT_NOTIFIED; do notify "$n" >&2; done
-}
-
-act_interrupted() {
-  say "interrupted by a signal; previous files restored"
-  act_rollback
-  exit "$MI_EXIT_INTERRUPTED"
 }
 
 cmd_activate() {
@@ -34,29 +27,17 @@ cmd_activate() {
   done
   [ $# -ge 1 ] || die "$MI_EXIT_USAGE" "activate: no files"
   for f in "$@"; do txn_add "$f"; done
-  trap act_interrupted HUP INT TERM PIPE
-  if ! txn_begin; then
-    act_rollback
-    die "$MI_EXIT_ACTIVATION" "activation failed; previous files restored"
-  fi
+  txn_guard act_rollback
+  txn_begin || txn_fail "$MI_EXIT_ACTIVATION" "activation failed; previous files restored"
   for v in $validators; do
     ACT_VALIDATED="$ACT_VALIDATED $v"
-    if ! validate "$v" >&2; then
-      say "validation failed; previous files restored"
-      act_rollback
-      exit "$MI_EXIT_INVALID"
-    fi
+    validate "$v" >&2 || txn_fail "$MI_EXIT_INVALID" "validation failed; previous files restored"
   done
   checkpoint validated
   for n in $notifications; do
     ACT_NOTIFIED="$ACT_NOTIFIED $n"
-    if ! notify "$n" >&2; then
-      say "activation failed; previous files restored"
-      act_rollback
-      exit "$MI_EXIT_ACTIVATION"
-    fi
+    notify "$n" >&2 || txn_fail "$MI_EXIT_ACTIVATION" "activation failed; previous files restored"
   done
   checkpoint notified
-  txn_commit
-  trap - HUP INT TERM PIPE
+  txn_done
 }

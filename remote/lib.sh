@@ -134,6 +134,30 @@ txn_begin() {
 txn_restore() { txn_each txn_restore_one; }
 txn_commit() { txn_each txn_commit_one; }
 
+# What `txn_fail` and a signal run to put the host back: a program sets its own (files, link, units).
+TXN_ROLLBACK=txn_restore
+
+# txn_fail STATUS MESSAGE: the verdict, the rollback (signals ignored meanwhile), the exit status.
+txn_fail() {
+  say "$2"
+  trap '' HUP INT TERM PIPE
+  "$TXN_ROLLBACK"
+  exit "$1"
+}
+
+txn_interrupted() { txn_fail "$MI_EXIT_INTERRUPTED" "interrupted by a signal; previous files restored"; }
+
+# txn_guard ROLLBACK: from here until txn_done, failures and HUP/INT/TERM/PIPE (a remote timeout, a
+# dropped SSH link) run the function ROLLBACK before the program exits.
+txn_guard() {
+  TXN_ROLLBACK=$1
+  trap txn_interrupted HUP INT TERM PIPE
+}
+txn_done() {
+  txn_commit
+  trap - HUP INT TERM PIPE
+}
+
 # ---------------------------------------------------------------------------------------------
 # Validators (VALIDATOR: nginx:MAIN_CONF | mariadb | systemd:UNIT | sysctl:FILE) run with the new
 # files live.

@@ -14,7 +14,6 @@
 REL_UNITS=''
 
 rel_rollback() {
-  trap '' HUP INT TERM PIPE
   txn_restore
   systemctl daemon-reload
   # shellcheck disable=SC2086 # unit names have no spaces
@@ -27,14 +26,6 @@ rel_rollback() {
     systemctl stop $REL_UNITS
   fi
 }
-
-rel_fail() {
-  say "$2"
-  rel_rollback
-  exit "$1"
-}
-
-rel_interrupted() { rel_fail "$MI_EXIT_INTERRUPTED" "interrupted by a signal; previous files restored"; }
 
 cmd_release() {
   REL_LINK=''
@@ -66,21 +57,21 @@ cmd_release() {
   # The link is a member of the transaction like any file: staged beside it, swapped by rename.
   ln -sfn "$target" "$REL_LINK.mi-new" || die "$MI_EXIT_ACTIVATION" "cannot stage $REL_LINK"
   txn_add "$REL_LINK"
-  trap rel_interrupted HUP INT TERM PIPE
-  txn_begin || rel_fail "$MI_EXIT_ACTIVATION" "activation failed; previous files restored"
+  txn_guard rel_rollback
+  txn_begin || txn_fail "$MI_EXIT_ACTIVATION" "activation failed; previous files restored"
   for v in $validators; do
-    validate "$v" >&2 || rel_fail "$MI_EXIT_INVALID" "validation failed; previous files restored"
+    validate "$v" >&2 || txn_fail "$MI_EXIT_INVALID" "validation failed; previous files restored"
   done
   # shellcheck disable=SC2086
-  systemctl daemon-reload && systemctl enable --quiet $REL_UNITS || rel_fail "$MI_EXIT_ACTIVATION" "activation failed; previous files restored"
+  systemctl daemon-reload && systemctl enable --quiet $REL_UNITS || txn_fail "$MI_EXIT_ACTIVATION" "activation failed; previous files restored"
   # A unit that hit its start limit refuses to start until reset.
   # shellcheck disable=SC2086
   systemctl reset-failed $REL_UNITS 2>/dev/null
   # shellcheck disable=SC2086
-  systemctl restart $REL_UNITS || rel_fail "$MI_EXIT_ACTIVATION" "activation failed; previous files restored"
+  systemctl restart $REL_UNITS || txn_fail "$MI_EXIT_ACTIVATION" "activation failed; previous files restored"
   checkpoint restarted
   for p in $ports; do
-    wait_ready "$p" || rel_fail "$MI_EXIT_NOT_READY" "activation failed; previous files restored"
+    wait_ready "$p" || txn_fail "$MI_EXIT_NOT_READY" "activation failed; previous files restored"
   done
   for u in $stale; do
     systemctl disable --now --quiet "$u" || true
@@ -90,8 +81,7 @@ cmd_release() {
   if [ -n "$stamp_file" ]; then
     printf '%s\n' "$stamp" >"$stamp_file.mi-tmp" && mv -f "$stamp_file.mi-tmp" "$stamp_file"
   fi
-  txn_commit
-  trap - HUP INT TERM PIPE
+  txn_done
   if [ -n "$releases" ]; then
     # Keep the newest KEEP releases besides the live one, for quick rollbacks.
     # Release names are ours (version-hash): no spaces or newlines.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { DesiredState } from '../../src/core/desired-state.js';
 import type { Step } from '../../src/core/step.js';
 import { appStep } from '../../src/core/steps/app.js';
 import { UP_STEPS } from '../../src/core/steps/index.js';
@@ -119,6 +120,14 @@ const release = (stamp: string, extra: string[] = [], tail: string[] = ['--']) =
 const RESTART = 'restart messenger-chat@3000.service';
 
 const CERT_ID = `cert:${DOMAIN}`;
+/** Only the site file goes live, in its full TLS form. */
+const fullSiteStaged = (d: DesiredState) => ({
+  commands: [stage(SITE), [...NGINX_ACTIVATE, SITE]],
+  stdin: { 0: fileAt(d, SITE).content },
+  errors: { 1: NGINX_ERRORS },
+  changes: [`write ${SITE}`],
+  diffs: [SITE],
+});
 /** With a public ACME CA, the private CA's files are looked for (to remove them) and not there. */
 const NO_PRIVATE_CA = { [`file:${CA_BUNDLE}`]: 'left\nmissing\n', [`file:${CA_DROP_IN}`]: 'left\nmissing\n' };
 const certbot = (server: string, ...ca: string[]) => ['mi-remote', 'certbot', WEBROOT, DOMAIN, 'ops@messenger.test', server, ...ca];
@@ -532,13 +541,7 @@ const FIXTURES: Fixture[] = [
     step: nginxStep,
     name: 'certificate present, bootstrap site live: the full TLS site',
     facts: (d) => webFacts(CERT_OK, { ...files(d, [NGINX_MAIN]), ...files(d, [SITE], fileText, 'bootstrap') }),
-    expect: (d) => ({
-      commands: [stage(SITE), [...NGINX_ACTIVATE, SITE]],
-      stdin: { 0: fileAt(d, SITE).content },
-      errors: { 1: NGINX_ERRORS },
-      changes: [`write ${SITE}`],
-      diffs: [SITE],
-    }),
+    expect: fullSiteStaged,
   },
   {
     step: nginxStep,
@@ -647,13 +650,7 @@ const FIXTURES: Fixture[] = [
     step: siteStep,
     name: 'certificate exists, bootstrap site live: only the site file, full phase',
     facts: (d) => webFacts(CERT_OK, { ...missing(d, [NGINX_MAIN]), ...files(d, [SITE], fileText, 'bootstrap') }),
-    expect: (d) => ({
-      commands: [stage(SITE), [...NGINX_ACTIVATE, SITE]],
-      stdin: { 0: fileAt(d, SITE).content },
-      errors: { 1: NGINX_ERRORS },
-      changes: [`write ${SITE}`],
-      diffs: [SITE],
-    }),
+    expect: fullSiteStaged,
   },
   { step: siteStep, name: 'converged: ok', facts: (d) => webFacts(CERT_OK, files(d, [NGINX_MAIN, SITE])), expect: { commands: [], changes: [] } },
 ];
