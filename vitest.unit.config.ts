@@ -13,6 +13,8 @@ export default defineConfig({
       'tests/config/**/*.test.ts',
       'tests/errors/**/*.test.ts',
       'tests/core/config.test.ts',
+      'tests/core/logs.test.ts',
+      'tests/core/status.test.ts',
       'tests/core/render.test.ts',
       'tests/core/sizing.test.ts',
       'tests/core/steps-plan.test.ts',

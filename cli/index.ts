@@ -1,9 +1,12 @@
 import { Command } from 'commander';
 import { register as registerCloud } from './commands/cloud.js';
+import { register as registerLogs } from './commands/logs.js';
 import { register as registerPlan } from './commands/plan.js';
 import { register as registerRender } from './commands/render.js';
 import { register as registerSandbox } from './commands/sandbox.js';
+import { register as registerStatus } from './commands/status.js';
 import { register as registerTiers } from './commands/tiers.js';
+import { register as registerToken } from './commands/token.js';
 import { register as registerUp } from './commands/up.js';
 import { register as registerVerify } from './commands/verify.js';
 import { exitOnUsageErrors } from './run-action.js';
@@ -20,6 +23,9 @@ registerUp(program);
 registerPlan(program);
 registerSandbox(program);
 registerVerify(program);
+registerStatus(program);
+registerLogs(program);
+registerToken(program);
 registerCloud(program);
 
 await program.parseAsync(process.argv);

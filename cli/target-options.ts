@@ -51,7 +51,7 @@ export function addTargetOptions(command: Command): Command {
     .option('--app-port <port>', 'first loopback port of the chat server (default 3000)', parsePort)
     .option('--lock-wait <seconds>', `how long to wait for another run's host lock (default ${LOCK_WAIT_SECONDS})`, parseSeconds)
     .option('--sandbox', 'target the local sandbox VPS (started if needed), with its ACME CA')
-    .addOption(new Option('--os <os>', 'sandbox OS (with --sandbox)').choices(SANDBOX_OSES).default('debian13'));
+    .addOption(new Option('--os <os>', 'OS of the sandbox (with --sandbox) or the new cloud server (with --provider)').choices(SANDBOX_OSES).default('debian13'));
 }
 
 /** The sandbox as the stack sees it: its fixed endpoint, plus its files once it has booted. */

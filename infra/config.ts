@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { isDnsName, isEmail, isHostname } from '../src/config/schema.js';
+import { OS_IDS, type OsId } from '../src/core/os-profiles.js';
 import { TIER_NAMES, isTierName, type TierName } from '../src/core/tiers.js';
 import { configError } from './errors.js';
 
@@ -13,6 +14,7 @@ export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 export const DEFAULT_BEGET_API_URL = 'https://api.beget.com';
 export const DEFAULT_HCLOUD_IMAGE = 'debian-12';
+export const DEFAULT_OS: OsId = 'debian13';
 export const DEFAULT_HCLOUD_LOCATION = 'fsn1';
 export const DEFAULT_ACME_SERVER = 'https://acme-v02.api.letsencrypt.org/directory';
 
@@ -33,12 +35,16 @@ export interface InfraConfig {
   domain: string;
   email: string;
   sshPublicKey: string;
-  /** Beget image_id or hcloud image name. */
+  /** hcloud image name, or a custom Beget image_id (image API); '' for Beget's marketplace OS. */
   image: string;
+  /** The OS a Beget server gets from the marketplace (unless `image` is set). */
+  os: OsId;
+  /** Beget configuration group (CPU line); undefined = the first Beget lists. */
+  begetConfigurationGroup: string | undefined;
   hostname: string;
   /** Only for provider `existing`. */
   serverAddress: string | undefined;
-  begetToken: pulumi.Output<string> | undefined;
+  /** Hetzner's token, a secret. Beget's credentials are not config: they expire, so its provider reads them from the environment (beget-auth.ts). */
   hcloudToken: pulumi.Output<string> | undefined;
   begetApiUrl: string;
   /** Poll settings for the Beget provider; small values in tests, defaults in real use. */
@@ -108,9 +114,9 @@ export function readInfraConfig(cfg: pulumi.Config = new pulumi.Config('messenge
 
   let image = cfg.get('image');
   if (image === undefined && providerName === 'hcloud') image = DEFAULT_HCLOUD_IMAGE;
-  if (image === undefined && providerName === 'beget') {
-    throw configError('image', 'is required for Beget (a Debian image_id from the Beget panel or API)', set('image', '<image_id>'));
-  }
+  // Beget: the stock OS comes from its marketplace by name and version; `image` is a custom image only.
+  const os = cfg.get('os') ?? DEFAULT_OS;
+  if (!(OS_IDS as readonly string[]).includes(os)) throw configError('os', `must be one of ${OS_IDS.join(', ')} (got "${os}")`, set('os', DEFAULT_OS));
 
   let region = cfg.get('region');
   if (region === undefined && providerName === 'hcloud') region = DEFAULT_HCLOUD_LOCATION;
@@ -136,9 +142,10 @@ export function readInfraConfig(cfg: pulumi.Config = new pulumi.Config('messenge
     email,
     sshPublicKey,
     image: image ?? '',
+    os: os as OsId,
+    begetConfigurationGroup: cfg.get('begetConfigurationGroup'),
     hostname,
     serverAddress: serverAddress?.trim(),
-    begetToken: secret(cfg, 'begetToken', providerName === 'beget', '<token>'),
     hcloudToken: secret(cfg, 'hcloudToken', providerName === 'hcloud', '<token>'),
     begetApiUrl: begetApiUrl.replace(/\/+$/, ''),
     begetPollIntervalMs: positiveInt(cfg, 'begetPollIntervalMs', 5_000),

@@ -7,8 +7,9 @@ import { MiError, type ErrorCode } from '../src/errors/index.js';
  * `Error.call(this, message)`, which sets nothing on `this`.
  */
 export class InfraError extends MiError {
-  constructor(code: ErrorCode, message: string) {
-    super(code, message);
+  /** `details.begetCode` carries the Beget API's own error code (ALREADY_REMOVING...) for callers to branch on. */
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(code, message, details);
     // Explicit for the same reason: serialized, the base constructor runs without `new.target`.
     this.name = 'InfraError';
     Error.captureStackTrace(this, InfraError);

@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import type { TierName } from '../src/core/tiers.js';
 import { InfraError } from './errors.js';
+import { nativeImport } from './native-import.js';
 
 /**
  * Host setup as a Pulumi dynamic resource: it drives the same executor as `messenger-infra up`
@@ -51,13 +52,12 @@ const INPUT_KEYS = [
   'renderedDigest',
 ] as const satisfies readonly (keyof HostSetupInput)[];
 
-/** Absolute URL of the executor's module, fixed when this file loads so the serialized provider finds it from any cwd. */
+/**
+ * Absolute URL of the executor's module, fixed when this file loads so the serialized provider finds
+ * it from any cwd. The dynamic-provider process needs a TypeScript loader (`NODE_OPTIONS=--import
+ * tsx`, which runCloudUp sets) for nativeImport to load the .ts module.
+ */
 export const HOST_SETUP_API_URL = new URL('../src/executor/host-setup-api.ts', import.meta.url).href;
-
-// A real dynamic import() that test runners and bundlers do not rewrite, so the serialized provider
-// holds nothing but this function's text. The dynamic-provider process needs a TypeScript loader
-// (`NODE_OPTIONS=--import tsx`, which runCloudUp sets) to import the .ts module.
-const nativeImport = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
 
 /** The engine's "not known yet" placeholder (e.g. the IP of a server still to be created). */
 const UNKNOWN = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';

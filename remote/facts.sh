@@ -19,6 +19,13 @@
 #   secrets FILE KEY...     the file's mode and owner, and per KEY the sha256 of its value
 #   database DB USER FILE KEY  anonymous users, databases, the user, its grants, and whether it can log in
 #   cert DOMAIN             the live certificate: fresh|expiring, its DNS names, its ACME server
+#   cert-end DOMAIN         the live certificate's notAfter date
+#   uptime                  seconds since boot
+#   service UNIT            systemctl show: LoadState, ActiveState, SubState, ActiveEnterTimestamp
+#   timer UNIT              systemctl show: NextElapseUSecRealtime, LastTriggerUSec
+#   http URL                the body of GET URL on this host's loopback (a metrics or status page)
+#   disk PATH               df -P -k of the file system holding PATH
+#   memory                  /proc/meminfo
 
 # shellcheck source=remote/secret.sh
 . "$MI_DIR/secret.sh"
@@ -116,6 +123,21 @@ fact_cert() {
   sed -n 's/^server = /server /p' "/etc/letsencrypt/renewal/$1.conf" 2>/dev/null
 }
 
+fact_cert_end() { openssl x509 -in "/etc/letsencrypt/live/$1/fullchain.pem" -noout -enddate; }
+fact_uptime() { cut -d' ' -f1 /proc/uptime; }
+fact_service() { systemctl show -p LoadState -p ActiveState -p SubState -p ActiveEnterTimestamp "$1"; }
+fact_timer() { systemctl show -p NextElapseUSecRealtime -p LastTriggerUSec "$1"; }
+fact_disk() { df -P -k "$1" | tail -n 1; }
+fact_memory() { cat /proc/meminfo; }
+
+fact_http() {
+  # Loopback only: facts never reach out of the host.
+  case $1 in
+    http://127.0.0.1:* | http://localhost:*) curl -fsS -m 2 "$1" ;;
+    *) die "$MI_EXIT_USAGE" "facts: http takes a loopback URL" ;;
+  esac
+}
+
 # fact_one N KIND ARG...: runs fact KIND with exactly its N-1 arguments (the rest are later groups).
 fact_one() {
   count=$(($1 - 1))
@@ -129,8 +151,9 @@ fact_one() {
   done
   [ "$j" -ge "$count" ] || die "$MI_EXIT_USAGE" "facts: $kind needs $count argument(s)"
   case $kind in
-    host | file | link | exists | read | packages | unit | units | user | version | swap | ufw | secrets | database | cert)
-      "fact_$kind" "$@"
+    host | file | link | exists | read | packages | unit | units | user | version | swap | ufw | secrets | database | cert | \
+      cert-end | uptime | service | timer | http | disk | memory)
+      "fact_$(printf %s "$kind" | tr - _)" "$@"
       ;;
     *) die "$MI_EXIT_USAGE" "facts: unknown kind $kind" ;;
   esac

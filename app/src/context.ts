@@ -7,6 +7,7 @@ import type { MessageStore } from './db.js';
 import type { Member, RoomHub } from './hub.js';
 import type { ChatLimits } from './limits.js';
 import type { Logger } from './log.js';
+import type { ChatMetrics } from './metrics.js';
 import type { TokenBucket } from './rate-limit.js';
 import type { Relay } from './relay.js';
 import type { TokenCheck } from './token.js';
@@ -28,6 +29,8 @@ export interface ServerState {
   /** True once the migrations have run; /readyz says "migrating" until then. */
   ready: boolean;
   messagesStored: number;
+  /** Rooms joined over /ws. */
+  joins: number;
   /** config.port until listening, then the port actually bound (port 0 picks one). */
   boundPort: number;
 }
@@ -41,6 +44,7 @@ export interface ServerContext {
   readonly store: MessageStore;
   readonly hub: RoomHub;
   readonly relay: Relay;
+  readonly metrics: ChatMetrics;
   /** Open WebSocket clients. */
   readonly conns: Set<Conn>;
   /** Wake-ups of held long-poll requests, so shutdown can answer them at once. */

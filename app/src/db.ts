@@ -1,9 +1,9 @@
 /**
  * Message storage in MariaDB through a mysql2/promise pool: idempotent schema migration at start,
- * per-room ordered writes with group commit, history reads.
+ * per-room ordered writes with group commit, history reads, each query timed for the metrics.
  */
 import type { ErrorCode } from '../../src/errors/catalogue.js';
-import mysql, { type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import type { ChatConfig } from './config.js';
 import type { ChatMessage } from './protocol.js';
 
@@ -26,10 +26,22 @@ export const MIGRATIONS: ReadonlyArray<{ id: number; sql: string }> = [
 /** Largest number of queued messages of one room written in one transaction. */
 const MAX_BATCH = 200;
 
+/** The timed kinds of query, a label of the DB latency histogram. */
+export const DB_OPS = ['insert', 'history', 'last_id'] as const;
+export type DbOp = (typeof DB_OPS)[number];
+/** Receives each timed query's duration in seconds. */
+export type DbObserver = (op: DbOp, seconds: number) => void;
+
+/** A stored message and when its write committed (`performance.now()`), where fan-out latency starts. */
+export interface StoredMessage {
+  message: ChatMessage;
+  committedAt: number;
+}
+
 interface PendingWrite {
   user: string;
   text: string;
-  resolve(m: ChatMessage): void;
+  resolve(m: StoredMessage): void;
   reject(e: unknown): void;
 }
 
@@ -55,10 +67,10 @@ export class MessageStore {
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
 
-  private constructor(readonly pool: Pool) {}
+  private constructor(readonly pool: Pool, private readonly observe: DbObserver) {}
 
-  /** Creates the pool (no connection is made until first use). */
-  static create(db: ChatConfig['db']): MessageStore {
+  /** Creates the pool (no connection is made until first use); `observe` gets every query's duration. */
+  static create(db: ChatConfig['db'], observe: DbObserver = () => {}): MessageStore {
     const pool = mysql.createPool({
       ...(db.socketPath ? { socketPath: db.socketPath } : { host: db.host, port: db.port }),
       user: db.user,
@@ -75,7 +87,7 @@ export class MessageStore {
       enableKeepAlive: true,
       connectTimeout: 5_000,
     });
-    return new MessageStore(pool);
+    return new MessageStore(pool, observe);
   }
 
   /** Applies pending migrations, serialised across instances by a named lock. Idempotent. */
@@ -112,10 +124,10 @@ export class MessageStore {
   }
 
   /**
-   * Stores one message and resolves with it (id, ts). Writes of one room are serialised and
-   * group-committed, so within an instance ids of a room are committed, acked and broadcast in order.
+   * Stores one message and resolves with it (id, ts) and its commit time. Writes of one room are serialised
+   * and group-committed, so within an instance ids of a room are committed, acked and broadcast in order.
    */
-  insert(room: string, user: string, text: string): Promise<ChatMessage> {
+  insert(room: string, user: string, text: string): Promise<StoredMessage> {
     return new Promise((resolve, reject) => {
       let q = this.queues.get(room);
       if (!q) {
@@ -132,27 +144,14 @@ export class MessageStore {
     q.running = true;
     while (q.pending.length > 0) {
       const batch = q.pending.splice(0, MAX_BATCH);
-      let conn: PoolConnection | undefined;
-      const stored: ChatMessage[] = [];
       try {
-        conn = await this.pool.getConnection();
-        if (batch.length > 1) await conn.beginTransaction();
-        for (const w of batch) {
-          const created = new Date();
-          const [res] = await conn.query<ResultSetHeader>(
-            'INSERT INTO messages (room, `user`, text, created_at) VALUES (?, ?, ?, ?)',
-            [room, w.user, w.text, created],
-          );
-          stored.push({ room, id: Number(res.insertId), user: w.user, text: w.text, ts: created.toISOString() });
-        }
-        if (batch.length > 1) await conn.commit();
-        batch.forEach((w, i) => w.resolve(stored[i] as ChatMessage));
+        const stored = await this.timed('insert', () => this.write(room, batch));
+        const committedAt = performance.now();
+        batch.forEach((w, i) => w.resolve({ message: stored[i] as ChatMessage, committedAt }));
       } catch (err) {
-        if (conn && batch.length > 1) await conn.rollback().catch(() => {});
         const e = new StoreError(`storing ${batch.length} message(s) failed: ${(err as Error).message}`, err);
         for (const w of batch) w.reject(e);
       } finally {
-        conn?.release();
         this.inFlight -= batch.length;
       }
     }
@@ -165,6 +164,41 @@ export class MessageStore {
     }
   }
 
+  /** Writes one batch of a room, in one transaction when it holds more than one message. */
+  private async write(room: string, batch: PendingWrite[]): Promise<ChatMessage[]> {
+    const conn = await this.pool.getConnection();
+    const tx = batch.length > 1;
+    try {
+      if (tx) await conn.beginTransaction();
+      const stored: ChatMessage[] = [];
+      for (const w of batch) {
+        const created = new Date();
+        const [res] = await conn.query<ResultSetHeader>(
+          'INSERT INTO messages (room, `user`, text, created_at) VALUES (?, ?, ?, ?)',
+          [room, w.user, w.text, created],
+        );
+        stored.push({ room, id: Number(res.insertId), user: w.user, text: w.text, ts: created.toISOString() });
+      }
+      if (tx) await conn.commit();
+      return stored;
+    } catch (err) {
+      if (tx) await conn.rollback().catch(() => {});
+      throw err;
+    } finally {
+      conn.release();
+    }
+  }
+
+  /** Runs `query` and reports its duration, pool wait included: a saturated pool shows there first. */
+  private async timed<T>(op: DbOp, query: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await query();
+    } finally {
+      this.observe(op, (performance.now() - start) / 1000);
+    }
+  }
+
   /** Resolves when every accepted write has finished (used by graceful shutdown). */
   drain(): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
@@ -172,25 +206,29 @@ export class MessageStore {
   }
 
   /** History of a room in ascending id order: after `after`, or the newest `limit` when `after` is undefined. */
-  async history(room: string, after: number | undefined, limit: number): Promise<ChatMessage[]> {
-    if (after === undefined) {
+  history(room: string, after: number | undefined, limit: number): Promise<ChatMessage[]> {
+    return this.timed('history', async () => {
+      if (after === undefined) {
+        const [rows] = await this.pool.query<MessageRow[]>(
+          'SELECT id, room, `user`, text, created_at FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?',
+          [room, limit],
+        );
+        return rows.map(toMessage).reverse();
+      }
       const [rows] = await this.pool.query<MessageRow[]>(
-        'SELECT id, room, `user`, text, created_at FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?',
-        [room, limit],
+        'SELECT id, room, `user`, text, created_at FROM messages WHERE room = ? AND id > ? ORDER BY id ASC LIMIT ?',
+        [room, after, limit],
       );
-      return rows.map(toMessage).reverse();
-    }
-    const [rows] = await this.pool.query<MessageRow[]>(
-      'SELECT id, room, `user`, text, created_at FROM messages WHERE room = ? AND id > ? ORDER BY id ASC LIMIT ?',
-      [room, after, limit],
-    );
-    return rows.map(toMessage);
+      return rows.map(toMessage);
+    });
   }
 
   /** Newest id of a room, 0 when it has none. */
-  async lastId(room: string): Promise<number> {
-    const [rows] = await this.pool.query<RowDataPacket[]>('SELECT MAX(id) AS last FROM messages WHERE room = ?', [room]);
-    return Number(rows[0]?.last ?? 0);
+  lastId(room: string): Promise<number> {
+    return this.timed('last_id', async () => {
+      const [rows] = await this.pool.query<RowDataPacket[]>('SELECT MAX(id) AS last FROM messages WHERE room = ?', [room]);
+      return Number(rows[0]?.last ?? 0);
+    });
   }
 
   /** Closes the pool after pending writes finish. */

@@ -1,11 +1,12 @@
 /** What the server does with each valid client frame on /ws: join, leave, send, history. */
 import type { Conn, ServerContext } from './context.js';
+import type { StoredMessage } from './db.js';
+import { fanOut } from './fan-out.js';
 import {
   ErrorCode,
   errorFrame,
   HISTORY_DEFAULT_LIMIT,
   MAX_ROOMS_PER_CONNECTION,
-  type ChatMessage,
   type ClientFrame,
   type ServerFrame,
 } from './protocol.js';
@@ -17,7 +18,7 @@ export function reply(ctx: ServerContext, c: Conn, frame: ServerFrame): void {
 
 /** Handles one parsed frame; rejects only on unexpected (database) errors, which the caller reports. */
 export async function handleFrame(ctx: ServerContext, c: Conn, frame: ClientFrame): Promise<void> {
-  const { hub, store, relay, log, state } = ctx;
+  const { hub, store, log, state } = ctx;
   switch (frame.type) {
     case 'join': {
       if (!c.rooms.has(frame.room) && c.rooms.size >= MAX_ROOMS_PER_CONNECTION) {
@@ -27,6 +28,7 @@ export async function handleFrame(ctx: ServerContext, c: Conn, frame: ClientFram
       // Join before reading lastId so no message stored in between is missed.
       hub.join(frame.room, c);
       const lastId = await store.lastId(frame.room);
+      state.joins += 1;
       reply(ctx, c, { type: 'joined', room: frame.room, lastId, ...(frame.ref !== undefined ? { ref: frame.ref } : {}) });
       return;
     }
@@ -43,19 +45,17 @@ export async function handleFrame(ctx: ServerContext, c: Conn, frame: ClientFram
         reply(ctx, c, errorFrame(ErrorCode.SHUTTING_DOWN, 'server is restarting; reconnect and send again', frame.ref));
         return;
       }
-      let m: ChatMessage;
+      let stored: StoredMessage;
       try {
-        m = await store.insert(frame.room, c.user, frame.text);
+        stored = await store.insert(frame.room, c.user, frame.text);
       } catch (err) {
         log.error('store failed', { conn: c.id, room: frame.room, err });
         reply(ctx, c, errorFrame(ErrorCode.STORE_FAILED, 'message not stored; retry', frame.ref));
         return;
       }
-      state.messagesStored += 1;
       // Ack first: the sender learns its id before its own copy arrives.
-      reply(ctx, c, { type: 'ack', ref: frame.ref, id: m.id, ts: m.ts });
-      hub.broadcast(m);
-      relay.publish(m);
+      reply(ctx, c, { type: 'ack', ref: frame.ref, id: stored.message.id, ts: stored.message.ts });
+      fanOut(ctx, stored);
       return;
     }
     case 'history': {

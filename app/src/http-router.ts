@@ -1,8 +1,12 @@
-/** Routes plain HTTP requests: health and readiness probes, the messages API, the web client, else 404. */
+/**
+ * Routes plain HTTP requests: health and readiness probes, local metrics, the messages API, the web
+ * client, else 404.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerContext } from './context.js';
 import { sendError, sendJson } from './http-util.js';
 import type { MessagesApi } from './messages-api.js';
+import { isDirectLocal } from './net-util.js';
 import { ErrorCode } from './protocol.js';
 import { APP_VERSION } from './version.js';
 import type { WebAsset } from './web-assets.js';
@@ -11,7 +15,7 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Prom
 
 /** Creates the request handler over the loaded web assets and the messages API. */
 export function createHttpRouter(ctx: ServerContext, assets: ReadonlyMap<string, WebAsset>, messagesApi: MessagesApi): RequestHandler {
-  const { config, store, relay, conns, state } = ctx;
+  const { config, store, relay, conns, state, metrics } = ctx;
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
@@ -27,6 +31,13 @@ export function createHttpRouter(ctx: ServerContext, assets: ReadonlyMap<string,
       } catch (err) {
         return sendJson(res, 503, { status: 'database unreachable', error: (err as Error).message });
       }
+    }
+    // For scrapers on this host only: anything else (nginx included) gets the 404 of an unknown route.
+    if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD') && isDirectLocal(req)) {
+      const body = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
     }
     const m = /^\/api\/rooms\/([^/]+)\/messages$/.exec(path);
     if (m) {

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerContext } from './context.js';
+import { fanOut } from './fan-out.js';
 import { readBody, sendError, sendJson } from './http-util.js';
 import { tokenOf } from './net-util.js';
 import { corsHeaders, isOriginAllowed } from './origin.js';
@@ -14,17 +15,15 @@ export type MessagesApi = (req: IncomingMessage, res: ServerResponse, url: URL, 
 
 /** Creates the handler for one server; it owns the per-user rate buckets of POST. */
 export function createMessagesApi(ctx: ServerContext): MessagesApi {
-  const { limits, log, store, hub, relay, pollers, state, allowedOrigins, verifyToken } = ctx;
+  const { limits, log, store, hub, pollers, state, allowedOrigins, verifyToken } = ctx;
   // Per-user bucket for the HTTP POST fallback; bounded map, cleared when full.
   const httpBuckets = new Map<string, TokenBucket>();
 
-  /** Stores a message, then acks (via the caller), broadcasts locally and relays to peers. */
+  /** Stores a message and fans it out; the caller acks it with the 201. */
   async function accept(room: string, user: string, text: string): Promise<ChatMessage> {
-    const m = await store.insert(room, user, text);
-    state.messagesStored += 1;
-    hub.broadcast(m);
-    relay.publish(m);
-    return m;
+    const stored = await store.insert(room, user, text);
+    fanOut(ctx, stored);
+    return stored.message;
   }
 
   /** Holds a long-poll request until a message reaches `room` here, the wait ends, the client leaves or shutdown. */

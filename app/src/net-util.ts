@@ -10,6 +10,15 @@ export function isLoopback(addr: string | undefined): boolean {
 }
 
 /**
+ * True for a request made on this host straight to the app: from loopback and not through nginx,
+ * which connects from loopback too but always sets X-Forwarded-For and X-Real-IP
+ * (templates/nginx/partials/proxy-forwarded.hbs). Guards the relay and /metrics.
+ */
+export function isDirectLocal(req: IncomingMessage): boolean {
+  return isLoopback(req.socket.remoteAddress) && req.headers['x-forwarded-for'] === undefined && req.headers['x-real-ip'] === undefined;
+}
+
+/**
  * The client's address for logs: the peer, or — when the peer is the local nginx (loopback) — the last
  * X-Forwarded-For entry, which is the address nginx itself saw.
  */

@@ -12,7 +12,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { PeerAddress } from './config.js';
 import type { Logger } from './log.js';
 import { isValidRoom, MAX_PAYLOAD_BYTES, type ChatMessage } from './protocol.js';
-import { isLoopback, rejectUpgrade } from './net-util.js';
+import { isDirectLocal, isLoopback, rejectUpgrade } from './net-util.js';
 
 export const RELAY_PATH = '/internal/relay';
 export const RELAY_AUTH_HEADER = 'x-messenger-relay-auth';
@@ -125,9 +125,7 @@ export class Relay {
 
   /** Handles an upgrade on RELAY_PATH: loopback peers with a valid credential only, never via nginx. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // nginx connects from loopback too; a forwarded request is an outside client, so refuse it.
-    const forwarded = req.headers['x-forwarded-for'] !== undefined || req.headers['x-real-ip'] !== undefined;
-    if (!isLoopback(req.socket.remoteAddress) || forwarded) {
+    if (!isDirectLocal(req)) {
       rejectUpgrade(socket, 403, 'FORBIDDEN', 'relay is for local instances only');
       return;
     }

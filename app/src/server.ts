@@ -17,6 +17,7 @@ import { RoomHub } from './hub.js';
 import { DEFAULT_LIMITS, type ChatLimits } from './limits.js';
 import { createLogger, type Logger } from './log.js';
 import { createMessagesApi } from './messages-api.js';
+import { createMetrics } from './metrics.js';
 import { migrateUntilReady } from './migrate.js';
 import { CloseCode, ErrorCode, MAX_PAYLOAD_BYTES } from './protocol.js';
 import { Relay } from './relay.js';
@@ -49,12 +50,22 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
   const verifyToken = createTokenVerifier(config.jwtSecret);
   const allowedOrigins = new Set(config.allowedOrigins);
   const assets = loadWebAssets();
-  const store = MessageStore.create(config.db);
   const hub = new RoomHub(limits.maxBufferedBytes, (m) => {
     const c = m as Conn;
     log.warn('slow consumer dropped', { conn: c.id, user: c.user, addr: c.addr, maxBufferedBytes: limits.maxBufferedBytes });
   });
-  const state: ServerState = { shuttingDown: false, ready: false, messagesStored: 0, boundPort: config.port };
+  const state: ServerState = { shuttingDown: false, ready: false, messagesStored: 0, joins: 0, boundPort: config.port };
+  const conns = new Set<Conn>();
+  const pollers = new Set<() => void>();
+  const metrics = createMetrics(APP_VERSION, {
+    connections: () => conns.size,
+    pollWaiters: () => pollers.size,
+    joins: () => state.joins,
+    messagesIn: () => state.messagesStored,
+    deliveries: () => hub.deliveries,
+    slowDrops: () => hub.slowDrops,
+  });
+  const store = MessageStore.create(config.db, metrics.observeDb);
   const timers: NodeJS.Timeout[] = [];
 
   const relay = new Relay({
@@ -66,8 +77,7 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
     onMessage: (m) => hub.broadcast(m),
   });
 
-  const ctx: ServerContext = { config, limits, log, verifyToken, allowedOrigins, store, hub, relay, conns: new Set<Conn>(), pollers: new Set<() => void>(), state };
-  const { conns, pollers } = ctx;
+  const ctx: ServerContext = { config, limits, log, verifyToken, allowedOrigins, store, hub, relay, metrics, conns, pollers, state };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false, clientTracking: false });
   const sessions = createWsSessions(ctx);
@@ -97,6 +107,7 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
       connections: conns.size,
       rooms: hub.roomCount,
       messagesStored: state.messagesStored,
+      joins: state.joins,
       deliveries: hub.deliveries,
       slowDrops: hub.slowDrops,
       relayPeers: relay.connectedPeers,

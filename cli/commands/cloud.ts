@@ -6,8 +6,10 @@ import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import type { OsId } from '../../src/core/os-profiles.js';
 import type { TierName } from '../../src/core/tiers.js';
 import { InfraError } from '../../infra/errors.js';
+import { BEGET_ENV, begetCredentialsFromEnv } from '../../infra/providers/beget-auth.js';
 import { runAction } from '../run-action.js';
 
 /**
@@ -35,8 +37,10 @@ export interface CloudUpOptions {
   domain: string;
   email: string;
   sshPublicKeyPath: string;
-  /** Beget image_id (required for beget); hcloud defaults to debian-12. */
+  /** hcloud image (default debian-12), or a custom Beget image_id; Beget's stock OS comes from `os`. */
   image?: string;
+  /** The OS of a Beget server, from its marketplace (default debian13). */
+  os?: OsId;
   hostname?: string;
   /** Optional host setup through the stack (infra/host-setup.ts); omitted = server only. */
   hostSetup?: {
@@ -114,6 +118,9 @@ export async function pulumiEnvironment(env: NodeJS.ProcessEnv = process.env): P
   }
 
   const envVars: Record<string, string> = { PULUMI_BACKEND_URL: `file://${backendDir}`, PULUMI_SKIP_UPDATE_CHECK: 'true' };
+  // The Beget provider reads its credentials from its process environment at every operation; they
+  // reach it through the Pulumi CLI's environment, never through argv, stack config or state.
+  for (const name of Object.values(BEGET_ENV)) if (env[name]) envVars[name] = env[name];
   if (!env.PULUMI_CONFIG_PASSPHRASE && !env.PULUMI_CONFIG_PASSPHRASE_FILE) {
     envVars.PULUMI_CONFIG_PASSPHRASE_FILE = await passphraseFile(dir);
   }
@@ -144,7 +151,7 @@ function requireEnv(env: NodeJS.ProcessEnv, name: string, what: string): string 
 }
 
 /** Stack config for the program, secrets marked as such (stored encrypted with the passphrase). */
-async function stackConfig(opts: CloudUpOptions, env: NodeJS.ProcessEnv): Promise<Record<string, { value: string; secret?: boolean }>> {
+export async function stackConfig(opts: CloudUpOptions, env: NodeJS.ProcessEnv): Promise<Record<string, { value: string; secret?: boolean }>> {
   let sshPublicKey: string;
   try {
     sshPublicKey = (await readFile(opts.sshPublicKeyPath, 'utf8')).trim();
@@ -160,11 +167,12 @@ async function stackConfig(opts: CloudUpOptions, env: NodeJS.ProcessEnv): Promis
   };
   if (opts.region) c.region = { value: opts.region };
   if (opts.image) c.image = { value: opts.image };
+  if (opts.os) c.os = { value: opts.os };
   if (opts.hostname) c.hostname = { value: opts.hostname };
   if (opts.begetApiUrl) c.begetApiUrl = { value: opts.begetApiUrl };
   if (opts.provider === 'beget') {
-    if (!opts.image) throw new InfraError('MI_ERR_CONFIG', '--image is required with --provider beget; fix: pass the Debian image_id from the Beget panel');
-    c.begetToken = { value: requireEnv(env, 'BEGET_TOKEN', 'Beget API token'), secret: true };
+    // Checked here so a missing login fails before Pulumi starts; the provider reads them itself.
+    begetCredentialsFromEnv(env);
   } else {
     c.hcloudToken = { value: requireEnv(env, 'HCLOUD_TOKEN', 'Hetzner Cloud API token'), secret: true };
   }

@@ -11,6 +11,7 @@ import { runAction } from '../run-action.js';
 import { stackOnSandbox } from '../sandbox-target.js';
 import { createRenderer, humanSummary, jsonLine } from '../step-output.js';
 import { addTargetOptions, checkTargetInput, executorInput, type TargetFlags } from '../target-options.js';
+import { sandboxHints } from './open-hints.js';
 import { CLOUD_PROVIDERS, DEFAULT_STACK_NAME, runCloudUp, type CloudProviderName } from './cloud.js';
 
 interface UpFlags extends TargetFlags {
@@ -51,6 +52,8 @@ async function provisionServer(cloud: CloudFlags, flags: UpFlags, stack: StackCo
     sshPublicKeyPath: cloud.sshPublicKey,
     ...(flags.region ? { region: flags.region } : {}),
     ...(flags.image ? { image: flags.image } : {}),
+    // --os names the sandbox's OS and, with --provider, the server's.
+    ...(flags.os ? { os: flags.os } : {}),
     json: flags.json === true,
     onEvent: info,
   });
@@ -75,7 +78,7 @@ export function register(program: Command): void {
       .option('--no-verify', 'skip the closing WebSocket verification')
       .addOption(new Option('--provider <name>', 'create the server first with Pulumi').choices(CLOUD_PROVIDERS))
       .option('--region <region>', 'cloud region (with --provider)')
-      .option('--image <id>', 'cloud image (with --provider; required for beget)')
+      .option('--image <id>', 'a custom image (with --provider; default: Debian from the provider, --os picks 13 or 12)')
       .option('--ssh-public-key <file>', 'public key the new server accepts (with --provider)')
       .option('--stack-name <name>', `Pulumi stack name (with --provider; default ${DEFAULT_STACK_NAME})`),
   ).action(
@@ -108,6 +111,10 @@ export function register(program: Command): void {
         } else {
           out(humanSummary(report, seconds));
           if (verify) out(`\nverify ${stack.domain} (quick):\n${renderTable(verify)}\n`);
+          // The sandbox's chat has no DNS name and no users yet: say how to open it.
+          if (flags.sandbox && report.ok) {
+            out(`\nopen the chat: mint a token and the URL with\n  node bin/messenger-infra.js token --sandbox --user alice\n${sandboxHints(stack.domain, stack.verify.ca)}`);
+          }
         }
         if (!report.ok) return 1;
         return verify && verify.exitCode !== 0 ? verify.exitCode : 0;

@@ -68,6 +68,11 @@ export function optionsFromFlags(url: string | undefined, flags: Flags, env: Nod
     quick: Boolean(flags.quick),
   };
   if (flags.resolve.length) opts.resolve = flags.resolve.map(parseResolve);
+  else if (stack?.verify.address) {
+    // The stack's address stands for DNS on both ports, like `--resolve` twice.
+    const { address } = stack.verify;
+    opts.resolve = [new URL(target).port || '443', String(opts.httpPort)].map((port) => ({ host: stack.domain, port: Number(port), address }));
+  }
   if (caPaths.length) opts.caPaths = caPaths;
   if (flags.token) opts.token = flags.token;
   if (jwtSecret) opts.jwtSecret = jwtSecret;

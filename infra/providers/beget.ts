@@ -1,24 +1,37 @@
 import * as pulumi from '@pulumi/pulumi';
+import type { OsId } from '../../src/core/os-profiles.js';
 import { TIERS, type TierName } from '../../src/core/tiers.js';
 import type { InfraConfig } from '../config.js';
 import { InfraError } from '../errors.js';
-import { BegetApi, type BegetConfigurationParams, type BegetCreateVpsRequest } from './beget-api.js';
+import { BegetApi } from './beget-api.js';
+import { begetCredentialsFromEnv } from './beget-auth.js';
+import type { ConfigurationParams, CreateVpsRequest, VpsConfiguration, VpsInfo } from './beget-models.js';
+import { chooseSoftware } from './beget-os.js';
+import { checkConfigurator, chooseGroup, deriveUnits, findPlan, refuseDiskShrink, toApiParams, toMb, type BegetUnits, type SizeMb } from './beget-sizing.js';
+import { ensureSshKey } from './beget-ssh.js';
+import { isGone, publicIpv4, waitForResize, waitUntilGone, waitUntilRunning } from './beget-wait.js';
 import type { ServerHandle, ServerProvider } from './types.js';
 
 /**
  * Beget cloud VPS as a Pulumi dynamic provider (TypeScript, no plugin binary). A tier change
- * resizes the server in place (PUT /v1/vps/server/{id}/configuration); a new region, image,
- * hostname or SSH key, or a smaller disk, replaces it.
+ * resizes the server in place (PUT /v1/vps/server/{id}/configuration); a new region, OS or image,
+ * hostname, SSH key or configuration group replaces it; a smaller disk is refused.
+ *
+ * No credential is an input: every operation reads them from its process's environment
+ * (beget-auth.ts), so nothing secret or expiring sits in state.
  */
-
-/** Inputs of the dynamic resource, all plain values once they reach the provider. */
 export interface BegetServerInputs {
   apiUrl: string;
-  token: string;
   region?: string;
-  imageId: string;
+  /** A stock OS from the marketplace; ignored when imageId is set. */
+  os: OsId;
+  /** A custom image of Beget's image API (`--image`), instead of the marketplace OS. */
+  imageId?: string;
+  /** The configuration group (CPU line); default: the first one Beget lists. */
+  configurationGroup?: string;
   hostname: string;
   sshPublicKey: string;
+  /** The tier's size, in MiB whatever unit the API uses. */
   cpuCount: number;
   memoryMb: number;
   diskMb: number;
@@ -31,24 +44,22 @@ export interface BegetServerOutputs extends BegetServerInputs {
   ipv4: string;
   status: string;
   sshKeyId: number;
+  /** The marketplace entry installed (absent with a custom image). */
+  softwareId?: number;
 }
 
-/** Tier → configuration_params: RAM and disk from the tier, the tier's minimum vCPU (what sizing assumes). */
-export function begetParamsForTier(tier: TierName): BegetConfigurationParams {
+/** Tier → size in MiB: RAM and disk from the tier, the tier's minimum vCPU (what sizing assumes). */
+export function begetSizeForTier(tier: TierName): SizeMb {
   const t = TIERS[tier];
-  return { cpu_count: t.vcpu.min, memory: t.ramMb, disk_size: t.diskGb * 1024 };
+  return { cpuCount: t.vcpu.min, memoryMb: t.ramMb, diskMb: t.diskGb * 1024 };
 }
 
 const RESIZABLE = ['cpuCount', 'memoryMb', 'diskMb'] as const;
-const REPLACING = ['region', 'imageId', 'hostname', 'sshPublicKey'] as const;
-const SETTINGS = ['apiUrl', 'token', 'pollIntervalMs', 'pollTimeoutMs', 'description'] as const;
+const REPLACING = ['region', 'os', 'imageId', 'hostname', 'sshPublicKey', 'configurationGroup'] as const;
+const SETTINGS = ['apiUrl', 'pollIntervalMs', 'pollTimeoutMs', 'description'] as const;
 
 function apiFor(p: BegetServerInputs): BegetApi {
-  return new BegetApi({ baseUrl: p.apiUrl, token: p.token, pollIntervalMs: p.pollIntervalMs, pollTimeoutMs: p.pollTimeoutMs });
-}
-
-function paramsOf(p: BegetServerInputs): BegetConfigurationParams {
-  return { cpu_count: p.cpuCount, memory: p.memoryMb, disk_size: p.diskMb };
+  return new BegetApi({ baseUrl: p.apiUrl, credentials: begetCredentialsFromEnv(), pollIntervalMs: p.pollIntervalMs, pollTimeoutMs: p.pollTimeoutMs });
 }
 
 /** Values reaching a dynamic provider may still be wrapped as RPC secrets; the provider wants plain ones. */
@@ -61,14 +72,66 @@ function unwrap<T extends object>(props: T): T {
   return out as T;
 }
 
+/** With a custom image the marketplace OS does not matter, so it cannot force a replacement. */
+function effective(p: BegetServerInputs): BegetServerInputs {
+  return p.imageId ? { ...p, os: '' as OsId } : p;
+}
+
+async function checkRegion(api: BegetApi, region: string | undefined): Promise<void> {
+  if (!region) return;
+  const regions = await api.listRegions();
+  const found = regions.find((r) => r.id === region);
+  if (found && found.available !== false) return;
+  const offered = regions.filter((r) => r.available !== false).map((r) => r.id);
+  throw new InfraError(
+    'MI_ERR_CONFIG',
+    `stack config "region": Beget has no available region "${region}" (available: ${offered.join(', ') || 'none'}); fix: pulumi config set region ${offered[0] ?? '<region>'}`,
+  );
+}
+
+interface Sizing {
+  units: BegetUnits;
+  group: string | undefined;
+  params: ConfigurationParams;
+  change: { configuration_id: string } | { configuration_params: ConfigurationParams };
+}
+
+/**
+ * The size request: a ready-made plan of exactly this size, else custom params that the
+ * configurator accepts for the region and group. `current` (a resize) refuses a smaller disk first.
+ */
+async function sizeRequest(api: BegetApi, size: SizeMb, region: string | undefined, wantedGroup: string | undefined, current?: VpsConfiguration): Promise<Sizing> {
+  const { configurations, configurationGroups } = await api.getConfigurations();
+  const units = deriveUnits(configurations);
+  if (current?.disk_size !== undefined) refuseDiskShrink(toMb(current.disk_size, units.disk), size.diskMb);
+  const group = chooseGroup(configurationGroups, wantedGroup);
+  const params = toApiParams(size, units);
+  const plan = findPlan(configurations, params, region, group);
+  if (plan?.id) return { units, group, params, change: { configuration_id: plan.id } };
+  checkConfigurator(await api.configuratorInfo(region, group), params, units, `region ${region ?? 'default'}, group ${group ?? 'default'}`);
+  return { units, group, params, change: { configuration_params: params } };
+}
+
+/** POST /v1/vps/server exactly once; after any failure the server may exist anyway, so look it up by name. */
+async function createOnce(api: BegetApi, request: CreateVpsRequest): Promise<VpsInfo> {
+  try {
+    return await api.createServer(request);
+  } catch (err) {
+    const servers = await api.listServers().catch(() => []);
+    const made = servers.find((vps) => vps.hostname === request.hostname && !isGone(vps));
+    if (made) return made;
+    throw err;
+  }
+}
+
 export class BegetServerProvider implements pulumi.dynamic.ResourceProvider<BegetServerInputs, BegetServerOutputs> {
   async diff(_id: string, oldsRaw: BegetServerOutputs, newsRaw: BegetServerInputs): Promise<pulumi.dynamic.DiffResult> {
-    const olds = unwrap(oldsRaw);
-    const news = unwrap(newsRaw);
+    const olds = effective(unwrap(oldsRaw));
+    const news = effective(unwrap(newsRaw));
+    refuseDiskShrink(olds.diskMb, news.diskMb);
     const replaces: string[] = REPLACING.filter((k) => (olds[k] ?? '') !== (news[k] ?? ''));
-    // Beget grows disks but cannot shrink them: a smaller disk means a new server.
-    if (news.diskMb < olds.diskMb) replaces.push('diskMb');
-    const changed = [...RESIZABLE, ...SETTINGS].some((k) => olds[k] !== news[k]);
+    // State written before credentials moved to the environment still holds a token: an update drops it.
+    const changed = [...RESIZABLE, ...SETTINGS].some((k) => olds[k] !== news[k]) || 'token' in olds;
     return {
       changes: replaces.length > 0 || changed,
       replaces,
@@ -80,50 +143,34 @@ export class BegetServerProvider implements pulumi.dynamic.ResourceProvider<Bege
   async create(inputsRaw: BegetServerInputs): Promise<pulumi.dynamic.CreateResult<BegetServerOutputs>> {
     const inputs = unwrap(inputsRaw);
     const api = apiFor(inputs);
-    if (inputs.region) {
-      const regions = await api.listRegions();
-      const region = regions.find((r) => r.id === inputs.region);
-      if (!region || region.available === false) {
-        const offered = regions.filter((r) => r.available !== false).map((r) => r.id);
-        throw new InfraError(
-          'MI_ERR_CONFIG',
-          `stack config "region": Beget has no available region "${inputs.region}" (available: ${offered.join(', ') || 'none'}); fix: pulumi config set region ${offered[0] ?? '<region>'}`,
-        );
-      }
-    }
-    // Two servers with one hostname would make DNS and SSH ambiguous: refuse instead of guessing.
-    const clash = (await api.listServers()).find((vps) => vps.hostname === inputs.hostname);
+    // Everything that can be refused is checked before the one request that creates (and bills).
+    await checkRegion(api, inputs.region);
+    const sizing = await sizeRequest(api, inputs, inputs.region, inputs.configurationGroup);
+    const software = inputs.imageId ? undefined : chooseSoftware(await api.listSoftware(), inputs.os);
+    // Two servers with one hostname would make DNS and SSH ambiguous; removed (archived) ones do not count.
+    const clash = (await api.listServers()).find((vps) => vps.hostname === inputs.hostname && !isGone(vps));
     if (clash) {
       throw new InfraError(
         'MI_ERR_BEGET_HOSTNAME_TAKEN',
         `stack config "hostname": a Beget server named "${inputs.hostname}" already exists (id ${clash.id}); fix: pulumi config set hostname <other-name>, or remove that server`,
       );
     }
-    // Prefer a ready-made configuration with exactly the tier's size; otherwise ask for custom params.
-    const want = paramsOf(inputs);
-    const fixed = (await api.listConfigurations()).find(
-      (c) =>
-        c.available !== false &&
-        c.custom !== true &&
-        (!inputs.region || !c.region || c.region === inputs.region) &&
-        c.cpu_count === want.cpu_count &&
-        c.memory === want.memory &&
-        c.disk_size === want.disk_size,
-    );
-    const key = await api.ensureSshKey(inputs.sshPublicKey);
-    const request: BegetCreateVpsRequest = {
+    const key = await ensureSshKey(api, inputs.sshPublicKey);
+    const created = await createOnce(api, {
       display_name: inputs.hostname,
       hostname: inputs.hostname,
       description: inputs.description,
-      image_id: inputs.imageId,
+      ...sizing.change,
+      ...(sizing.group ? { configuration_group: sizing.group } : {}),
+      ...(software ? { software: { id: software.id, variable: {} } } : { image_id: inputs.imageId }),
       ssh_keys: [key.id],
       ...(inputs.region ? { region: inputs.region } : {}),
-      ...(fixed?.id ? { configuration_id: fixed.id } : { configuration_params: want }),
-    };
-    const created = await api.createServer(request);
+      // Asked for explicitly: the server is reached over SSH and serves the site on a public IPv4.
+      network_interfaces: [{ public: { allocate_new: {} } }],
+    });
     let running;
     try {
-      running = await api.waitUntilRunning(created.id);
+      running = await waitUntilRunning(api, created.id);
     } catch (err) {
       // create must be all or nothing: a server that never came up is removed before reporting.
       await api.removeServer(created.id).catch(() => undefined);
@@ -131,27 +178,29 @@ export class BegetServerProvider implements pulumi.dynamic.ResourceProvider<Bege
     }
     return {
       id: created.id,
-      outs: { ...inputs, ipv4: running.ip_address, status: running.status ?? 'RUNNING', sshKeyId: key.id },
+      outs: { ...inputs, ipv4: running.ipv4, status: running.vps.status ?? 'RUNNING', sshKeyId: key.id, ...(software ? { softwareId: software.id } : {}) },
     };
   }
 
   async read(id: string, propsRaw?: BegetServerOutputs): Promise<pulumi.dynamic.ReadResult<BegetServerOutputs>> {
-    // Without state there is no token to ask with: `pulumi import` of a Beget server is not supported.
+    // Without state there are no inputs (OS, key, tier) to fill in: `pulumi import` is not supported.
     if (!propsRaw) throw new InfraError('MI_ERR_BEGET_IMPORT', `Beget server ${id}: import is not supported; create it with this program instead`);
     const props = unwrap(propsRaw);
-    const vps = await apiFor(props).getServer(id);
-    // An empty id tells the engine the server is gone.
-    if (!vps) return { id: '', props: {} as BegetServerOutputs };
+    const api = apiFor(props);
+    const vps = await api.getServer(id);
+    // An empty id tells the engine the server is gone; REMOVED or archived is gone too.
+    if (!vps || isGone(vps)) return { id: '', props: {} as BegetServerOutputs };
+    const units = deriveUnits((await api.getConfigurations()).configurations);
     const c = vps.configuration ?? {};
     return {
       id,
       props: {
         ...props,
-        ipv4: vps.ip_address ?? props.ipv4,
+        ipv4: publicIpv4(vps) ?? props.ipv4,
         status: vps.status ?? props.status,
         cpuCount: c.cpu_count ?? props.cpuCount,
-        memoryMb: c.memory ?? props.memoryMb,
-        diskMb: c.disk_size ?? props.diskMb,
+        memoryMb: c.memory === undefined ? props.memoryMb : toMb(c.memory, units.memory),
+        diskMb: c.disk_size === undefined ? props.diskMb : toMb(c.disk_size, units.disk),
       },
     };
   }
@@ -159,31 +208,34 @@ export class BegetServerProvider implements pulumi.dynamic.ResourceProvider<Bege
   async update(id: string, oldsRaw: BegetServerOutputs, newsRaw: BegetServerInputs): Promise<pulumi.dynamic.UpdateResult<BegetServerOutputs>> {
     const olds = unwrap(oldsRaw);
     const news = unwrap(newsRaw);
-    const api = apiFor(news);
     let { ipv4, status } = olds;
     if (RESIZABLE.some((k) => olds[k] !== news[k])) {
-      await api.changeConfiguration(id, paramsOf(news));
-      const running = await api.waitUntilRunning(id);
-      ipv4 = running.ip_address;
-      status = running.status ?? 'RUNNING';
+      const api = apiFor(news);
+      const vps = await api.getServer(id);
+      if (!vps || isGone(vps)) throw new InfraError('MI_ERR_BEGET_NOT_FOUND', `Beget server ${id} is removed; fix: pulumi refresh, then run again to create a new one`);
+      // The server's own region and group: the resize request carries neither (Manage_ChangeConfigurationRequest).
+      const sizing = await sizeRequest(api, news, vps.region ?? news.region, vps.configuration?.group ?? news.configurationGroup, vps.configuration);
+      await api.changeConfiguration(id, sizing.change);
+      const resized = await waitForResize(api, id, sizing.params);
+      ipv4 = resized.ipv4;
+      status = resized.vps.status ?? 'RUNNING';
     }
-    return { outs: { ...news, ipv4, status, sshKeyId: olds.sshKeyId } };
+    return { outs: { ...news, ipv4, status, sshKeyId: olds.sshKeyId, ...(olds.softwareId === undefined ? {} : { softwareId: olds.softwareId }) } };
   }
 
   async delete(id: string, propsRaw: BegetServerOutputs): Promise<void> {
     const api = apiFor(unwrap(propsRaw));
     await api.removeServer(id);
-    await api.waitUntilGone(id);
+    await waitUntilGone(api, id);
   }
 }
 
 type BegetServerArgs = { [K in keyof BegetServerInputs]: pulumi.Input<BegetServerInputs[K]> };
 
-/** The dynamic resource; `token` stays a secret in state through additionalSecretOutputs. */
+/** The dynamic resource. Its inputs and state hold no credential (see beget-auth.ts). */
 export class BegetServer extends pulumi.dynamic.Resource {
   declare readonly ipv4: pulumi.Output<string>;
   declare readonly status: pulumi.Output<string>;
-  declare readonly token: pulumi.Output<string>;
   declare readonly cpuCount: pulumi.Output<number>;
   declare readonly memoryMb: pulumi.Output<number>;
   declare readonly diskMb: pulumi.Output<number>;
@@ -191,34 +243,25 @@ export class BegetServer extends pulumi.dynamic.Resource {
   declare readonly sshPublicKey: pulumi.Output<string>;
 
   constructor(name: string, args: BegetServerArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      new BegetServerProvider(),
-      name,
-      { ipv4: undefined, status: undefined, sshKeyId: undefined, ...args },
-      { ...opts, additionalSecretOutputs: ['token'] },
-      'messenger-infra',
-      'BegetServer',
-    );
+    super(new BegetServerProvider(), name, { ipv4: undefined, status: undefined, sshKeyId: undefined, softwareId: undefined, ...args }, opts, 'messenger-infra', 'BegetServer');
   }
 }
 
 export const begetProvider: ServerProvider = {
   name: 'beget',
   create(name: string, config: InfraConfig, opts?: pulumi.CustomResourceOptions): ServerHandle {
-    if (!config.begetToken) throw new InfraError('MI_ERR_CONFIG', 'stack config "begetToken": is required; fix: pulumi config set --secret begetToken <token>');
-    const params = begetParamsForTier(config.tier);
+    const size = begetSizeForTier(config.tier);
     const server = new BegetServer(
       name,
       {
         apiUrl: config.begetApiUrl,
-        token: config.begetToken,
         ...(config.region ? { region: config.region } : {}),
-        imageId: config.image,
+        os: config.os,
+        ...(config.image ? { imageId: config.image } : {}),
+        ...(config.begetConfigurationGroup ? { configurationGroup: config.begetConfigurationGroup } : {}),
         hostname: config.hostname,
         sshPublicKey: config.sshPublicKey,
-        cpuCount: params.cpu_count,
-        memoryMb: params.memory,
-        diskMb: params.disk_size,
+        ...size,
         description: `messenger-infra ${pulumi.getStack()} (${config.tier})`,
         pollIntervalMs: config.begetPollIntervalMs,
         pollTimeoutMs: config.begetPollTimeoutMs,
@@ -226,5 +269,5 @@ export const begetProvider: ServerProvider = {
       opts,
     );
     return { ipv4: server.ipv4, id: server.id };
-  }
+  },
 };

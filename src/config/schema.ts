@@ -94,15 +94,31 @@ export const nodeSection = z.strictObject({
   integrity: z.string().regex(/^sha512-[A-Za-z0-9+/=]+$/, { message: 'must be an sha512-… integrity string' }).optional(),
 });
 
+/** What the host exposes for scraping, all on loopback only (an agent or an SSH tunnel reads it). */
+export const metricsSection = z.strictObject({
+  /** Debian's prometheus-node-exporter on 127.0.0.1:9100 (host CPU, memory, disk, network). */
+  nodeExporter: z.boolean({ message: 'must be true or false' }).default(false),
+});
+
 export const stackSchema = z.strictObject({
   tier: z.enum(TIER_NAMES, { message: `must be one of ${TIER_NAMES.join(', ')}` }),
   domain: hostname,
   email: z.string({ message: EMAIL_RULE }).refine(isEmail, { message: EMAIL_RULE }),
   target: targetSection.optional(),
   acme: acmeSection.default({ server: LETS_ENCRYPT_DIRECTORY }),
-  verify: z.strictObject({ ca: filePath.optional() }).default({}),
+  verify: z
+    .strictObject({
+      ca: filePath.optional(),
+      /**
+       * Connect to this address with the domain as SNI and Host, as `up`'s closing check does: for a
+       * server DNS does not point at yet (before the cut-over), or a private test host.
+       */
+      address: z.string().refine((v) => isIP(v) !== 0, { message: 'must be an IP address like 203.0.113.10' }).optional(),
+    })
+    .default({}),
   app: appSection.default({ port: 3000 }),
   node: nodeSection.default({ version: NODE_RELEASE.version }),
+  metrics: metricsSection.default({ nodeExporter: false }),
 });
 
 export type StackInput = z.input<typeof stackSchema>;

@@ -46,6 +46,8 @@ export interface DesiredState {
 }
 
 export const BASE_PACKAGES = ['nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl'] as const;
+/** Debian's node exporter, when the stack asks for host metrics. */
+export const NODE_EXPORTER_PACKAGE = 'prometheus-node-exporter';
 
 export interface DesiredInput {
   stack: StackConfig;
@@ -63,7 +65,7 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     stack: input.stack,
     model,
     host: input.host,
-    packages: [...BASE_PACKAGES],
+    packages: [...BASE_PACKAGES, ...(input.stack.metrics.nodeExporter ? [NODE_EXPORTER_PACKAGE] : [])],
     node: { version, integrity, url: nodeTarballUrl(version, input.host.arch) },
     files: { bootstrap: renderHostFiles(model, 'bootstrap'), full: renderHostFiles(model, 'full') },
     bundle: input.bundle,

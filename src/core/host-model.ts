@@ -35,6 +35,8 @@ export const HOST_PATHS = {
   nodeCurrent: '/opt/messenger-node/current',
   sysctlConf: '/etc/sysctl.d/60-messenger-chat.conf',
   swapFile: '/swapfile',
+  /** ARGS of Debian's prometheus-node-exporter unit (its listen address). */
+  nodeExporterDefaults: '/etc/default/prometheus-node-exporter',
 } as const;
 
 export const APP_USER = 'messenger-chat';
@@ -58,15 +60,18 @@ export interface HostModel {
   acmeCaBundle?: string;
 }
 
+/** Loopback ports of the chat server instances: app.port, app.port + 1, ... as the tier runs them. */
+export function appPortsOf(stack: StackConfig): number[] {
+  return Array.from({ length: deriveSizing(stack.tier).app.instances }, (_, i) => stack.app.port + i);
+}
+
 export function buildHostModel(stack: StackConfig, os: OsProfile, acmeCaBundle?: string): HostModel {
-  const sizing = deriveSizing(stack.tier);
-  const appPorts = Array.from({ length: sizing.app.instances }, (_, i) => stack.app.port + i);
   return {
     stack,
-    sizing,
+    sizing: deriveSizing(stack.tier),
     os,
     paths: HOST_PATHS,
-    appPorts,
+    appPorts: appPortsOf(stack),
     allowedOrigins: stack.app.allowedOrigins ?? [`https://${stack.domain}`],
     certDir: `/etc/letsencrypt/live/${stack.domain}`,
     ...(acmeCaBundle === undefined ? {} : { acmeCaBundle }),

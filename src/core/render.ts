@@ -49,6 +49,15 @@ export const HSTS_MAX_AGE_S = 63_072_000;
 /** Accept queue length for nginx's listeners and the kernel's somaxconn. */
 export const LISTEN_BACKLOG = 4096;
 
+/**
+ * nginx's stub_status, for `status` and local scrapers: on loopback only, in the main config so it
+ * answers in both site phases. Below the ephemeral port range (sysctl localPortMin is at least 10000).
+ */
+/** Debian's prometheus-node-exporter, bound to loopback (metrics.nodeExporter). */
+export const NODE_EXPORTER_PORT = 9100;
+export const NGINX_STATUS_PORT = 8081;
+export const NGINX_STATUS_PATH = '/nginx_status';
+
 export const NGINX_UNIT = 'nginx.service';
 export const MARIADB_UNIT = 'mariadb.service';
 const UPSTREAM_NAME = 'messenger_chat';
@@ -80,6 +89,8 @@ export interface NginxMainView extends Managed {
   workerConnections: number;
   workerRlimitNofile: number;
   keepaliveTimeoutS: number;
+  statusPort: number;
+  statusPath: string;
 }
 
 export interface SiteBootstrapView extends Managed {
@@ -191,6 +202,8 @@ export function nginxMainView(model: HostModel): NginxMainView {
     workerConnections: nginx.workerConnections,
     workerRlimitNofile: nginx.workerRlimitNofile,
     keepaliveTimeoutS: 65,
+    statusPort: NGINX_STATUS_PORT,
+    statusPath: NGINX_STATUS_PATH,
   };
 }
 
@@ -401,6 +414,17 @@ export function renderHostFiles(model: HostModel, phase: SitePhase): RenderedFil
     { path: p.nginxSite, content: site, mode: 0o644, ...ROOT, validate: `nginx:${p.nginxMain}`, notify: reloadNginx },
     { path: p.certbotDeployHook, content: render('nginx/certbot-deploy-hook.sh.hbs', deployHookView(model)), mode: 0o755, ...ROOT, notify: [] },
     ...acmeCaFiles(model),
+    ...(model.stack.metrics.nodeExporter
+      ? [
+          {
+            path: p.nodeExporterDefaults,
+            content: render('systemd/prometheus-node-exporter.hbs', { ...managed, listen: `127.0.0.1:${NODE_EXPORTER_PORT}` }),
+            mode: 0o644,
+            ...ROOT,
+            notify: [{ unit: 'prometheus-node-exporter.service', action: 'restart' as const }],
+          },
+        ]
+      : []),
   ];
 }
 

@@ -20,6 +20,8 @@ export interface StepPlan {
 export interface Step {
   id: string;
   title: string;
+  /** A step for an optional feature: when false, the run leaves it out entirely (not even as skipped). */
+  applies?(desired: DesiredState): boolean;
   facts(desired: DesiredState): Fact[];
   plan(facts: FactValues, desired: DesiredState): StepPlan;
 }

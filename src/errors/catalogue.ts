@@ -39,6 +39,7 @@ export const ERROR_CATALOGUE = {
   MI_ERR_CERTBOT: { exit: 1, meaning: 'certbot could not obtain the certificate' },
   MI_ERR_DATABASE: { exit: 1, meaning: 'the database or its user could not be configured' },
   MI_ERR_INTERRUPTED: { exit: 1, meaning: 'a remote program was stopped by a signal; it restored what it had changed' },
+  MI_ERR_NO_JWT_SECRET: { exit: 1, meaning: 'the host has no JWT secret yet (run up first)' },
   MI_ERR_KILLED: { exit: 1, meaning: 'a remote program was killed (SIGKILL, out of memory); the next run finishes what it left' },
   // the CLI itself
   MI_ERR_INTERNAL: { exit: 1, meaning: 'an unexpected error (a bug): the CLI prints it with "(unexpected: please report)"' },
@@ -67,6 +68,15 @@ export const ERROR_CATALOGUE = {
   MI_ERR_BEGET_TIMEOUT: { exit: 1, meaning: 'a Beget server did not reach the awaited status in time' },
   MI_ERR_BEGET_HOSTNAME_TAKEN: { exit: 1, meaning: 'another Beget server already has the hostname' },
   MI_ERR_BEGET_IMPORT: { exit: 1, meaning: 'importing an existing Beget server is not supported' },
+  MI_ERR_BEGET_CREDENTIALS: { exit: 2, meaning: 'no Beget login and password or token in the environment' },
+  MI_ERR_BEGET_2FA: { exit: 1, meaning: 'the Beget login needs a (new) 2FA code' },
+  MI_ERR_BEGET_FUNDS: { exit: 1, meaning: 'the Beget balance does not cover the server' },
+  MI_ERR_BEGET_OS_UNAVAILABLE: { exit: 2, meaning: 'the Beget marketplace lists no such operating system' },
+  MI_ERR_BEGET_UNITS: { exit: 1, meaning: 'the unit of Beget memory and disk sizes could not be derived from its plans' },
+  MI_ERR_BEGET_CONFIGURATION: { exit: 2, meaning: 'the tier size is outside what the Beget configurator accepts' },
+  MI_ERR_BEGET_DISK_SHRINK: { exit: 2, meaning: 'a Beget server disk cannot be made smaller' },
+  MI_ERR_BEGET_NO_PUBLIC_IPV4: { exit: 1, meaning: 'the Beget server has no public IPv4 address' },
+  MI_ERR_BEGET_SSH_KEY: { exit: 1, meaning: 'the SSH key is registered at Beget but could not be matched' },
   MI_ERR_HOST_SETUP: { exit: 1, meaning: 'the host setup resource failed on the server' },
   MI_ERR_HOST_SETUP_UNAVAILABLE: { exit: 1, meaning: 'the host setup resource could not load the executor' },
   // verify: results of checks, not thrown by the CLI; the report's exit code is 3 when nothing answered, 4 when a check failed

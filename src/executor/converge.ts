@@ -53,7 +53,7 @@ export interface ConvergeOptions {
 
 /** Plans every step from one batch of facts; changes nothing. */
 export async function planAll(host: Host, desired: DesiredState, phases: readonly Phase[]): Promise<Array<{ step: Step; plan: StepPlan }>> {
-  const steps = stepsOf(phases);
+  const steps = stepsOf(applicable(phases, desired));
   const facts = await gatherFacts(host, steps.flatMap((s) => s.facts(desired)));
   return steps.map((step) => ({ step, plan: step.plan(facts, desired) }));
 }
@@ -71,13 +71,24 @@ export function stepsOf(phases: readonly Phase[]): Step[] {
   return phases.flatMap((p) => chainsOf(p).flat());
 }
 
+/** The phases without the steps of features this host does not have (Step.applies), and without what that empties. */
+export function applicable(phases: readonly Phase[], desired: DesiredState): Phase[] {
+  return phases.flatMap((phase) => {
+    const chains = chainsOf(phase)
+      .map((chain) => chain.filter((step) => step.applies?.(desired) !== false))
+      .filter((chain) => chain.length > 0);
+    return chains.length === 0 ? [] : [chains];
+  });
+}
+
 /**
  * Applies the phases in order; the chains of one phase run concurrently, each on its own SSH
  * channel. Facts are gathered once for all steps; once something has changed, each later step
  * gathers its own facts again before planning, so a plan is never made from stale facts. The first
  * failure stops its chain and the run after its phase; the steps not run are reported as skipped.
  */
-export async function converge(host: Host, desired: DesiredState, phases: readonly Phase[], emit: Emit, options: ConvergeOptions = {}): Promise<ConvergeReport> {
+export async function converge(host: Host, desired: DesiredState, allPhases: readonly Phase[], emit: Emit, options: ConvergeOptions = {}): Promise<ConvergeReport> {
+  const phases = applicable(allPhases, desired);
   const results: StepResult[] = [];
   const all = stepsOf(phases);
   const facts: FactValues = await gatherFacts(host, all.flatMap((s) => s.facts(desired)));

@@ -1,9 +1,9 @@
-import { factValue, queryFact } from '../core/facts.js';
+import { factValue, queryFact, type Fact, type FactValues } from '../core/facts.js';
 import { osFromRelease, OS_PROFILES } from '../core/os-profiles.js';
 import type { HostBasics } from '../core/desired-state.js';
 import type { NodeArch } from '../core/versions.js';
 import { MiError } from '../errors/index.js';
-import { factsArgv, factValues } from './gather.js';
+import { factsArgv, factValues, uniqueFacts } from './gather.js';
 import type { Host } from './host.js';
 import { BOOTSTRAP_FAILED, bootstrapCommand, remotePrograms } from './remote-programs.js';
 
@@ -17,17 +17,23 @@ const ARCHES: Record<string, NodeArch> = { x86_64: 'x64', aarch64: 'arm64' };
  * round trip, which also installs the remote programs every later command uses.
  */
 export async function detectHost(host: Host, sshPort: number): Promise<HostBasics> {
+  return (await inspectHost(host, sshPort)).basics;
+}
+
+/** detectHost, and `extra` facts read in the same round trip (all that `status` needs). */
+export async function inspectHost(host: Host, sshPort: number, extra: readonly Fact[] = []): Promise<{ basics: HostBasics; facts: FactValues }> {
   const programs = remotePrograms();
-  const result = await host.run(bootstrapCommand(programs, ['facts', ...factsArgv([hostFact])]), { timeoutMs: 60_000 });
+  const facts = uniqueFacts([hostFact, ...extra]);
+  const result = await host.run(bootstrapCommand(programs, ['facts', ...factsArgv(facts)]), { timeoutMs: 60_000 });
   if (result.code === BOOTSTRAP_FAILED) {
     throw new MiError('MI_ERR_REMOTE_PROGRAMS', `cannot install the remote programs in ${programs.dir} on ${host.label}: ${result.stderr.trim().split('\n').pop() ?? ''}`, { host: host.label });
   }
   if (/^sudo: /m.test(result.stderr)) {
     throw new MiError('MI_ERR_SUDO', `commands on ${host.label} do not run as root (${result.stderr.trim().split('\n')[0]}); give the SSH user passwordless sudo or use --ssh-user root`, { host: host.label });
   }
-  const facts = factValues(host, [hostFact], result);
+  const values = factValues(host, facts, result);
   host.usePrograms(programs.dir);
-  const [release = '', machine = '', virt = '', uid = ''] = factValue(facts, hostFact).stdout.split('\n').map((l) => l.trim());
+  const [release = '', machine = '', virt = '', uid = ''] = factValue(values, hostFact).stdout.split('\n').map((l) => l.trim());
   if (uid !== '0') {
     throw new MiError('MI_ERR_SUDO', `commands on ${host.label} do not run as root; give the SSH user passwordless sudo or use --ssh-user root`, { host: host.label });
   }
@@ -39,5 +45,5 @@ export async function detectHost(host: Host, sshPort: number): Promise<HostBasic
   }
   const arch = ARCHES[machine];
   if (!arch) throw new MiError('MI_ERR_UNSUPPORTED_ARCH', `${host.label} is ${machine}; supported: x86_64, aarch64`, { host: host.label });
-  return { os, arch, container: virt && virt !== 'none' ? virt : null, sshPort };
+  return { basics: { os, arch, container: virt && virt !== 'none' ? virt : null, sshPort }, facts: values };
 }

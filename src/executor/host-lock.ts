@@ -37,8 +37,15 @@ function holderName(runId: string): string[] {
 
 export async function acquireHostLock(host: SshHost, waitSeconds = LOCK_WAIT_SECONDS): Promise<HostLock> {
   const runId = newRunId();
-  const held = host.hold(remote('hold the host lock', ['hold-lock', runId, String(waitSeconds), ...holderName(runId)]), 'locked');
-  const early = await held.ready;
+  let out = '';
+  let markLocked: () => void = () => {};
+  const locked = new Promise<null>((resolve) => (markLocked = () => resolve(null)));
+  const held = host.start(remote('hold the host lock', ['hold-lock', runId, String(waitSeconds), ...holderName(runId)]), (chunk) => {
+    out += chunk;
+    if (out.split('\n').includes('locked')) markLocked();
+  });
+  // The holder prints "locked" once it has the lock; if it ends first, it did not get it.
+  const early = await Promise.race([locked, held.done]);
   if (early) {
     const detail = early.stderr.trim().split('\n').pop() ?? '';
     throw new MiError(
@@ -50,7 +57,7 @@ export async function acquireHostLock(host: SshHost, waitSeconds = LOCK_WAIT_SEC
   return {
     runId,
     release: async () => {
-      await held.release();
+      await held.end();
     },
   };
 }

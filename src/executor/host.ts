@@ -9,12 +9,12 @@ export interface RunResult {
   dropped?: boolean;
 }
 
-/** A command kept running until released (the host lock's holder). */
-export interface Held {
-  /** null once the command printed its ready line; its result if it ended before that. */
-  ready: Promise<RunResult | null>;
+/** A command kept running until its stdin ends (the host lock's holder, `logs -f`). */
+export interface Started {
+  /** Settles when the command exits. */
+  done: Promise<RunResult>;
   /** Ends the command's stdin and waits for it to exit. */
-  release(): Promise<RunResult>;
+  end(): Promise<RunResult>;
 }
 
 export interface Host {

@@ -5,7 +5,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import { REMOTE_PROGRAM, type Command } from '../core/command.js';
 import { MiError } from '../errors/index.js';
-import type { Held, Host, RunResult } from './host.js';
+import type { Host, RunResult, Started } from './host.js';
 import { keysFor, knownHostsLine } from './known-hosts.js';
 import { toShell } from './quote.js';
 
@@ -165,27 +165,15 @@ export class SshHost implements Host {
   }
 
   /**
-   * Starts a command that runs until `release()` ends its stdin (or the connection drops), and
-   * resolves `ready` at the first stdout line equal to `readyLine`.
+   * Starts a command that runs until `end()` closes its stdin (or the connection drops); its stdout
+   * arrives in chunks as it is printed.
    */
-  hold(command: Command, readyLine: string): Held {
+  start(command: Command, onStdout: (chunk: string) => void = () => {}): Started {
     const stdin = new PassThrough();
-    let out = '';
-    let markReady: () => void = () => {};
-    const ready = new Promise<void>((resolve) => (markReady = resolve));
-    const done = this.ssh
-      .execCommand(this.line(command.argv), {
-        stdin,
-        noTrim: true,
-        onStdout: (chunk) => {
-          out += chunk.toString();
-          if (out.split('\n').includes(readyLine)) markReady();
-        },
-      })
-      .then(exitOf);
+    const done = this.ssh.execCommand(this.line(command.argv), { stdin, noTrim: true, onStdout: (chunk) => onStdout(chunk.toString()) }).then(exitOf);
     return {
-      ready: Promise.race([ready.then(() => null), done]),
-      release: async () => {
+      done,
+      end: async () => {
         stdin.end();
         return done;
       },

@@ -42,7 +42,8 @@ export async function prepare(host: SshHost, options: Omit<UpOptions, 'emit'>): 
   });
 }
 
-async function withHost<T>(target: SshTarget, fn: (host: SshHost) => Promise<T>): Promise<T> {
+/** Runs `fn` over one SSH connection, closed afterwards whatever happens. */
+export async function withHost<T>(target: SshTarget, fn: (host: SshHost) => Promise<T>): Promise<T> {
   const host = await SshHost.connect(target);
   try {
     return await fn(host);
@@ -70,7 +71,7 @@ export async function runUp(options: UpOptions): Promise<{ desired: DesiredState
 }
 
 /** One value of the host's secrets file, read over the open connection; never printed. */
-async function readHostSecret(host: SshHost, key: string): Promise<string | undefined> {
+export async function readHostSecret(host: SshHost, key: string): Promise<string | undefined> {
   const result = await host.run(remote(`read ${key}`, ['secret', 'get', HOST_PATHS.secretsEnvFile, key]), { timeoutMs: 30_000 });
   return result.code === 0 && result.stdout.trim() ? result.stdout.trim() : undefined;
 }
@@ -80,5 +81,13 @@ export async function runPlan(options: Omit<UpOptions, 'emit'>): Promise<{ desir
   return withHost(options.target, async (host) => {
     const desired = await prepare(host, options);
     return { desired, plans: await planAll(host, desired, options.steps ?? UP_STEPS) };
+  });
+}
+
+/** The JWT secret the host's chat server runs with (the stack's, or the one generated on the host). */
+export async function hostJwtSecret(target: SshTarget): Promise<string | undefined> {
+  return withHost(target, async (host) => {
+    await detectHost(host, target.port);
+    return readHostSecret(host, 'MESSENGER_JWT_SECRET');
   });
 }

@@ -55,6 +55,7 @@ export const SANDBOX_PORTS: readonly { port: number; proto: 'tcp' | 'udp'; use: 
   { port: 80, proto: 'tcp', use: 'guest nginx (HTTP-01)' },
   { port: 443, proto: 'tcp', use: 'guest nginx (TLS)' },
   { port: 3306, proto: 'tcp', use: 'guest MariaDB' },
+  { port: 8081, proto: 'tcp', use: 'guest nginx stub_status (loopback)' },
   { port: SSH_PORT, proto: 'tcp', use: 'guest sshd' },
   { port: PEBBLE_ACME_PORT, proto: 'tcp', use: 'Pebble ACME' },
   { port: PEBBLE_MGMT_PORT, proto: 'tcp', use: 'Pebble management' },

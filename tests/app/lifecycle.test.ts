@@ -13,6 +13,7 @@ import { mintToken } from '../../app/src/token.js';
 import { relayCredential, RELAY_AUTH_HEADER } from '../../app/src/relay.js';
 import { freePort, startMariaDb, type ThrowawayMariaDb } from '../helpers/mariadb.js';
 import { buildBundle, runBundle, SECRET, stopProcess, waitForHttp, type AppProcess } from './fixture.js';
+import { parseExposition, sampleValue } from './prom-text.js';
 
 let db: ThrowawayMariaDb;
 let bundle: string;
@@ -52,6 +53,18 @@ describe('bundle', () => {
       entry: 'messenger-chat.mjs',
       files: { 'messenger-chat.mjs': createHash('sha256').update(a).digest('hex') },
     });
+  });
+
+  it('serves Prometheus text on /metrics with prom-client inlined', async () => {
+    await db.createDatabase('metrics');
+    const app = await startApp({ MESSENGER_DB_NAME: 'metrics' });
+    const res = await fetch(`http://127.0.0.1:${app.port}/metrics`);
+    expect(res.status).toBe(200);
+    const families = parseExposition(await res.text());
+    const { version } = JSON.parse(await readFile(join(bundle, '..', 'manifest.json'), 'utf8')) as { version: string };
+    expect(sampleValue(families, 'messenger_build_info', { version })).toBe(1);
+    expect(families.get('messenger_nodejs_eventloop_lag_p99_seconds')?.type).toBe('gauge');
+    expect(await stopProcess(app)).toBe(0);
   });
 
   it('exits 1 with one log line naming a missing or bad variable', async () => {

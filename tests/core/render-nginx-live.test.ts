@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { HOST_PATHS } from '../../src/core/host-model.js';
 import { freePort } from '../helpers/mariadb.js';
-import { renderHostFiles, type SitePhase } from '../../src/core/render.js';
+import { NGINX_STATUS_PATH, NGINX_STATUS_PORT, renderHostFiles, type SitePhase } from '../../src/core/render.js';
 import { DOMAIN, fileAt, model, run, tempDir, writeAt } from './fixtures.js';
 
 /**
@@ -16,7 +16,8 @@ import { DOMAIN, fileAt, model, run, tempDir, writeAt } from './fixtures.js';
  * listeners move from *:80/*:443 to free ports on 127.0.0.1, the upstream port to a small test
  * backend (an HTTP + `ws` server recording what it receives), paths into a temp prefix. Everything else
  * is as rendered, so this shows the site behaves: ACME webroot, redirect, TLS 1.3 only, HSTS,
- * forwarded headers, body limit, WebSocket upgrade through the proxy, and the bootstrap 503.
+ * forwarded headers, body limit, WebSocket upgrade through the proxy, /metrics kept off the public
+ * site, the loopback stub_status (its port moved too), and the bootstrap 503.
  */
 const NGINX = '/usr/sbin/nginx';
 
@@ -35,6 +36,7 @@ interface Running {
   prefix: string;
   http: number;
   https: number;
+  status: number;
   nginx: ChildProcess;
 }
 
@@ -76,8 +78,9 @@ async function startNginx(phase: SitePhase): Promise<Running> {
   const files = renderHostFiles(model('mvp', 'debian12'), phase);
   const prefix = tempDir(`nginx-live-${phase}`);
   chmodSync(prefix, 0o755); // nginx workers run as www-data and read the webroot below
-  const [http, https] = [await freePort(), await freePort()];
+  const [http, https, status] = [await freePort(), await freePort(), await freePort()];
   let main = fileAt(files, HOST_PATHS.nginxMain).content;
+  main = swap(main, `listen 127.0.0.1:${NGINX_STATUS_PORT};`, `listen 127.0.0.1:${status};`);
   main = swap(main, '/etc/nginx/conf.d/', `${prefix}/conf.d/`);
   main = swap(main, '/var/log/nginx/', `${prefix}/logs/`);
   main = swap(main, '/run/nginx.pid', `${prefix}/nginx.pid`);
@@ -107,7 +110,7 @@ async function startNginx(phase: SitePhase): Promise<Running> {
   writeAt(prefix, 'logs/.keep', '');
   symlinkSync('/usr/share/nginx/modules', join(prefix, 'modules'));
   const nginx = spawn(NGINX, ['-p', `${prefix}/`, '-e', `${prefix}/logs/error.log`, '-c', `${prefix}/nginx.conf`, '-g', 'daemon off;'], { stdio: 'ignore' });
-  const r = { prefix, http, https, nginx };
+  const r = { prefix, http, https, status, nginx };
   running.push(r);
   // Ready when port 80's replacement answers (at most 10 s).
   for (let i = 0; ; i++) {
@@ -178,6 +181,22 @@ describe('the full site served by a real nginx', () => {
     for (const path of ['/readyz', '/api/rooms', '/']) expect((await get(`https://127.0.0.1:${r.https}${path}`, { tls: true })).body).toBe(`backend ${path}`);
   });
 
+  it('/metrics is not served through the public site: 404 from nginx, never proxied', async () => {
+    const res = await get(`https://127.0.0.1:${r.https}/metrics`, { tls: true });
+    expect(res.status).toBe(404);
+    expect(seen.some((s) => s.url.startsWith('/metrics'))).toBe(false);
+    // Neighbours of the path still reach the app (an exact match, not a prefix).
+    expect((await get(`https://127.0.0.1:${r.https}/metrics2`, { tls: true })).body).toBe('backend /metrics2');
+  });
+
+  it('stub_status answers on the loopback status port, nothing else there', async () => {
+    const res = await get(`http://127.0.0.1:${r.status}${NGINX_STATUS_PATH}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/^Active connections: \d+ \nserver accepts handled requests\n \d+ \d+ \d+ \nReading: \d+ Writing: \d+ Waiting: \d+ \n$/);
+    expect((await get(`http://127.0.0.1:${r.status}/`)).status).toBe(404);
+    expect((await get(`http://127.0.0.1:${r.status}/metrics`)).status).toBe(404);
+  });
+
   it('refuses TLS 1.2', async () => {
     const err = await new Promise<Error | null>((resolve) => {
       const s = tlsConnect({ host: '127.0.0.1', port: r.https, servername: DOMAIN, ca: cert, maxVersion: 'TLSv1.2' }, () => {
@@ -223,5 +242,7 @@ describe('the bootstrap site served by a real nginx', () => {
     expect([other.status, other.body]).toEqual([503, 'TLS pending\n']);
     const missing = await get(`http://127.0.0.1:${r.http}/.well-known/acme-challenge/unknown`);
     expect(missing.status).toBe(404);
+    // The status server lives in the main config, so it answers before the certificate exists too.
+    expect((await get(`http://127.0.0.1:${r.status}${NGINX_STATUS_PATH}`)).body).toMatch(/^Active connections: \d+/);
   }, 30_000);
 });

@@ -3,6 +3,8 @@ import { HOST_PATHS } from '../../src/core/host-model.js';
 import {
   APP_PING_INTERVAL_MS,
   MANAGED_MARKER,
+  NGINX_STATUS_PATH,
+  NGINX_STATUS_PORT,
   WS_PROXY_TIMEOUT_S,
   assertCompleteView,
   renderHostFiles,
@@ -128,6 +130,29 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     expect(get(HOST_PATHS.nginxMain)).not.toMatch(/^\s*include .*sites-enabled/m);
   });
 
+  it('nginx.conf: stub_status on a loopback-only server, nothing else served there', () => {
+    const main = get(HOST_PATHS.nginxMain);
+    const status = block(main, 'server');
+    expect(directives(status)).toEqual([
+      'server {',
+      `listen 127.0.0.1:${NGINX_STATUS_PORT};`,
+      'access_log off;',
+      `location = ${NGINX_STATUS_PATH} {`,
+      'stub_status;',
+      '}',
+      'location / {',
+      'return 404;',
+      '}',
+      '}',
+    ]);
+    // The only listener of the main config, and the status page nowhere in the public site.
+    expect(directives(main).filter((l) => l.startsWith('listen '))).toEqual([`listen 127.0.0.1:${NGINX_STATUS_PORT};`]);
+    expect(get(HOST_PATHS.nginxSite)).not.toMatch(/stub_status|nginx_status/);
+    // Below the ephemeral range, so an outgoing connection never holds the port nginx needs.
+    expect(NGINX_STATUS_PORT).toBeLessThan(10_000);
+    expect(m.appPorts).not.toContain(NGINX_STATUS_PORT);
+  });
+
   it('site: upstream over every port, redirect, TLS 1.3, WebSocket proxying', () => {
     const site = get(HOST_PATHS.nginxSite);
     expect(directives(block(site, 'map $http_upgrade $connection_upgrade'))).toEqual(['map $http_upgrade $connection_upgrade {', 'default upgrade;', "'' close;", '}']);
@@ -171,6 +196,9 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     );
     // The idle timeout must outlive several of the app's pings, or nginx would cut healthy sockets.
     expect(WS_PROXY_TIMEOUT_S * 1000).toBeGreaterThanOrEqual(3 * APP_PING_INTERVAL_MS);
+    // The app's metrics are for the host only: the public site answers 404 itself, never proxying.
+    expect(directives(block(https, 'location = /metrics'))).toEqual(['location = /metrics {', 'return 404;', '}']);
+    expect(block(site, 'server')).not.toContain('/metrics');
     for (const loc of ['location /api/', 'location = /healthz', 'location = /readyz', 'location /']) {
       expect(directives(block(https, loc)), loc).toEqual(expect.arrayContaining(['proxy_pass http://messenger_chat;', 'proxy_set_header Connection "";']));
     }

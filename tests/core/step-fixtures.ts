@@ -47,6 +47,8 @@ export interface DesiredOpts {
   sshPort?: number;
   /** A private ACME CA (the sandbox's Pebble); also points the stack's ACME server at PEBBLE. */
   acmeCaBundle?: string;
+  /** metrics.nodeExporter in the stack. */
+  nodeExporter?: boolean;
 }
 
 /** `desired()` of the executor fixtures, plus what it does not take (SSH port, private ACME CA). */
@@ -54,7 +56,10 @@ export function state(opts: DesiredOpts = {}): DesiredState {
   const base = desired(opts.tier ?? 'mvp', {
     ...(opts.container === undefined ? {} : { container: opts.container }),
     ...(opts.jwtSecret === undefined ? {} : { jwtSecret: opts.jwtSecret }),
-    ...(opts.acmeCaBundle === undefined ? {} : { stack: { acme: { server: PEBBLE } } }),
+    stack: {
+      ...(opts.acmeCaBundle === undefined ? {} : { acme: { server: PEBBLE } }),
+      ...(opts.nodeExporter === undefined ? {} : { metrics: { nodeExporter: opts.nodeExporter } }),
+    },
   });
   if (opts.sshPort === undefined && opts.acmeCaBundle === undefined) return base;
   return buildDesiredState({

@@ -5,6 +5,7 @@ import { appStep } from '../../src/core/steps/app.js';
 import { UP_STEPS } from '../../src/core/steps/index.js';
 import { firewallStep, swapStep, sysctlStep } from '../../src/core/steps/kernel.js';
 import { databaseStep, mariadbConfigStep } from '../../src/core/steps/mariadb.js';
+import { nodeExporterStep } from '../../src/core/steps/metrics.js';
 import { nodeStep } from '../../src/core/steps/node.js';
 import { packagesStep } from '../../src/core/steps/packages.js';
 import { secretsStep } from '../../src/core/steps/secrets.js';
@@ -20,6 +21,7 @@ import {
   CURRENT,
   DOMAIN,
   fileAt,
+  state,
   files,
   fileText,
   HOOK,
@@ -120,6 +122,7 @@ const release = (stamp: string, extra: string[] = [], tail: string[] = ['--']) =
 const RESTART = 'restart messenger-chat@3000.service';
 
 const CERT_ID = `cert:${DOMAIN}`;
+const EXPORTER_DEFAULTS = '/etc/default/prometheus-node-exporter';
 /** Only the site file goes live, in its full TLS form. */
 const fullSiteStaged = (d: DesiredState) => ({
   commands: [stage(SITE), [...NGINX_ACTIVATE, SITE]],
@@ -273,6 +276,26 @@ const FIXTURES: Fixture[] = [
     name: 'unchanged, unit inactive: enabled and started',
     facts: (d) => ({ 'unit:mariadb': 'inactive enabled\n', ...files(d, [MARIADB_CNF]) }),
     expect: { commands: [['systemctl', 'enable', '--now', 'mariadb']], changes: ['enable and start mariadb'] },
+  },
+  // --- node exporter (metrics.nodeExporter) ---------------------------------------------------------
+  {
+    step: nodeExporterStep,
+    name: 'asked for: bound to loopback by its defaults file, then restarted',
+    desired: { nodeExporter: true },
+    facts: (d) => ({ 'unit:prometheus-node-exporter': 'active enabled\n', ...missing(d, [EXPORTER_DEFAULTS]) }),
+    expect: (d) => ({
+      commands: [stage(EXPORTER_DEFAULTS), ['mi-remote', 'activate', '--notify', 'restart:prometheus-node-exporter.service', '--', EXPORTER_DEFAULTS]],
+      stdin: { 0: fileAt(d, EXPORTER_DEFAULTS).content },
+      changes: [`write ${EXPORTER_DEFAULTS}`],
+      diffs: [EXPORTER_DEFAULTS],
+    }),
+  },
+  {
+    step: nodeExporterStep,
+    name: 'converged: ok',
+    desired: { nodeExporter: true },
+    facts: (d) => ({ 'unit:prometheus-node-exporter': 'active enabled\n', ...files(d, [EXPORTER_DEFAULTS]) }),
+    expect: { commands: [], changes: [] },
   },
   { step: mariadbConfigStep, name: 'converged: ok', facts: (d) => ({ 'unit:mariadb': 'active enabled\n', ...files(d, [MARIADB_CNF]) }), expect: { commands: [], changes: [] } },
 
@@ -661,6 +684,14 @@ describe('step plans: raw facts → exact commands', () => {
       runFixture(fixture);
     });
   }
+
+  it('leaves the node exporter out unless the stack asks for it, and then installs its package', () => {
+    expect(nodeExporterStep.applies!(state())).toBe(false);
+    expect(state().packages).not.toContain('prometheus-node-exporter');
+    expect(nodeExporterStep.applies!(state({ nodeExporter: true }))).toBe(true);
+    expect(state({ nodeExporter: true }).packages).toContain('prometheus-node-exporter');
+    expect(fileAt(state({ nodeExporter: true }), EXPORTER_DEFAULTS).content).toContain('ARGS="--web.listen-address=127.0.0.1:9100"\n');
+  });
 
   it('covers every step of up', () => {
     const ids = (UP_STEPS as unknown[]).flat(3).map((s) => (s as Step).id);

@@ -5,14 +5,14 @@ import { mintToken } from '../../app/src/token.js';
 import type { SandboxOs } from '../../src/sandbox/index.js';
 import { parseTarget, targetLookup } from '../../src/verify/target.js';
 import { jsonLines, runCli } from '../helpers/cli.js';
-import { useSandbox } from '../helpers/sandbox.js';
+import { useSandbox, type SandboxHandle } from '../helpers/sandbox.js';
 
 /**
  * The main job end to end on a fresh sandbox VPS: `up --sandbox`, a second `up` that changes
  * nothing, then two WebSocket clients through nginx over TLS with the Pebble-issued certificate,
  * and the message found in MariaDB. Shared by the Debian 13 and Debian 12 test files.
  */
-export function upSandboxSuite(os: SandboxOs): void {
+export function upSandboxSuite(os: SandboxOs): SandboxHandle {
   const sb = useSandbox(os);
 
   it(`up --sandbox --tier mvp converges a fresh ${os} host and verifies it`, async () => {
@@ -72,4 +72,5 @@ export function upSandboxSuite(os: SandboxOs): void {
       bob.close();
     }
   }, 60_000);
+  return sb;
 }

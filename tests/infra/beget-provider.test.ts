@@ -1,7 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InfraError } from '../../infra/errors.js';
-import { BegetApi, sshKeyName } from '../../infra/providers/beget-api.js';
-import { BegetServerProvider, begetParamsForTier, type BegetServerInputs, type BegetServerOutputs } from '../../infra/providers/beget.js';
+import { BegetApi } from '../../infra/providers/beget-api.js';
+import { BEGET_ENV } from '../../infra/providers/beget-auth.js';
+import { sshKeyName } from '../../infra/providers/beget-ssh.js';
+import { BegetServerProvider, begetSizeForTier, type BegetServerInputs, type BegetServerOutputs } from '../../infra/providers/beget.js';
 import { startBegetStandin, type Standin, type StandinOptions } from './beget-standin.js';
 
 const TOKEN = 'test-token-123';
@@ -9,28 +11,38 @@ const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPm3r0fYq7Z9Xw0e0cM8Sx7C8aX1lZ4
 
 let standin: Standin | undefined;
 
+/** The provider reads its credentials from process.env at every operation, like the engine's plugin. */
+function setEnv(vars: Partial<Record<keyof typeof BEGET_ENV, string>>): void {
+  for (const [k, name] of Object.entries(BEGET_ENV)) {
+    const value = vars[k as keyof typeof BEGET_ENV];
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+}
+
 async function start(opts: Partial<StandinOptions> = {}): Promise<Standin> {
   standin = await startBegetStandin({ token: TOKEN, ...opts });
   return standin;
 }
 
+beforeEach(() => setEnv({ token: TOKEN }));
+
 afterEach(async () => {
+  setEnv({});
+  // Every request the client sent and every reply the stand-in gave conformed to the spec fixture.
+  expect(standin?.specViolations ?? []).toEqual([]);
   await standin?.close();
   standin = undefined;
 });
 
 function inputs(s: Standin, over: Partial<BegetServerInputs> = {}): BegetServerInputs {
-  const p = begetParamsForTier('mvp');
   return {
     apiUrl: s.url,
-    token: TOKEN,
     region: 'ru1',
-    imageId: 'img-debian-12',
+    os: 'debian13',
     hostname: 'chat-1',
     sshPublicKey: KEY,
-    cpuCount: p.cpu_count,
-    memoryMb: p.memory,
-    diskMb: p.disk_size,
+    ...begetSizeForTier('mvp'),
     description: 'messenger-infra test (mvp)',
     pollIntervalMs: 5,
     pollTimeoutMs: 2_000,
@@ -38,7 +50,10 @@ function inputs(s: Standin, over: Partial<BegetServerInputs> = {}): BegetServerI
   };
 }
 
-/** create() with its outputs, which the provider always returns. */
+function apiOf(s: Standin): BegetApi {
+  return new BegetApi({ baseUrl: s.url, credentials: { token: TOKEN }, pollIntervalMs: 1, pollTimeoutMs: 100 });
+}
+
 async function createOk(provider: BegetServerProvider, args: BegetServerInputs): Promise<{ id: string; outs: BegetServerOutputs }> {
   const result = await provider.create(args);
   if (!result.outs) throw new Error('create returned no outputs');
@@ -55,141 +70,303 @@ async function codeOf(promise: Promise<unknown>): Promise<{ code: string; messag
   throw new Error('expected a rejection');
 }
 
-describe('Beget dynamic provider against the local stand-in', () => {
-  it('creates a server from the tier, waits for RUNNING over several polls and reports its IPv4', async () => {
+const posts = (s: Standin, path: string) => s.requests.filter((r) => r.method === 'POST' && r.path === path);
+
+describe('creating a Beget server as the spec describes it', () => {
+  it('installs Debian 13 from the marketplace, sizes it from the tier, waits for RUNNING and reports the public IPv4', async () => {
     const s = await start({ pollsUntilRunning: 4 });
-    const provider = new BegetServerProvider();
-    const result = await createOk(provider, inputs(s));
+    const result = await createOk(new BegetServerProvider(), inputs(s));
 
     expect(result.id).toMatch(/^vps-/);
-    expect(result.outs.ipv4).toMatch(/^198\.51\.100\.\d+$/);
-    expect(result.outs.status).toBe('RUNNING');
-    const server = s.servers.get(result.id);
-    expect(server?.configuration).toEqual({ cpu_count: 2, memory: 2048, disk_size: 20480 });
-    expect(server?.region).toBe('ru1');
-    expect(server?.image_id).toBe('img-debian-12');
-    expect(server?.hostname).toBe('chat-1');
-    // The key was registered under its derived name and attached by id.
-    const keys = [...s.keys.values()];
-    expect(keys).toHaveLength(1);
-    expect(keys[0]?.name).toBe(await sshKeyName(KEY));
-    expect(keys[0]?.public_key).toBe(KEY);
-    expect(server?.ssh_keys).toEqual([keys[0]?.id]);
-    expect(result.outs.sshKeyId).toBe(keys[0]?.id);
-    // mvp has no ready-made configuration in the stand-in: custom configuration_params were sent.
-    const post = s.requests.find((r) => r.method === 'POST' && r.path === '/v1/vps/server');
-    expect(post?.body).toMatchObject({ configuration_params: { cpu_count: 2, memory: 2048, disk_size: 20480 }, ssh_keys: [keys[0]?.id], region: 'ru1' });
+    expect(result.outs).toMatchObject({ ipv4: expect.stringMatching(/^198\.51\.100\.\d+$/), status: 'RUNNING', softwareId: 6102 });
+    const [post] = posts(s, '/v1/vps/server');
+    // A stock OS is `software {id, variable}`, never image_id; the group and a public interface are explicit.
+    expect(post?.body).toEqual({
+      display_name: 'chat-1',
+      hostname: 'chat-1',
+      description: 'messenger-infra test (mvp)',
+      configuration_params: { cpu_count: 2, memory: 2048, disk_size: 20480 },
+      configuration_group: 'normal_cpu',
+      software: { id: 6102, variable: {} },
+      ssh_keys: [100],
+      region: 'ru1',
+      network_interfaces: [{ public: { allocate_new: {} } }],
+    });
+    const key = s.keys.get(100);
+    expect(key).toMatchObject({ name: await sshKeyName(KEY), public_key: KEY });
+    expect(result.outs.sshKeyId).toBe(100);
     // 4 CREATING answers, then RUNNING: exactly five status polls.
     expect(s.requests.filter((r) => r.method === 'GET' && r.path === `/v1/vps/server/${result.id}`)).toHaveLength(5);
+    // No credential reaches the outputs (and so the state).
+    expect(JSON.stringify(result.outs)).not.toContain(TOKEN);
   });
 
-  it('uses a ready-made configuration_id when one matches the tier exactly, and reuses the SSH key', async () => {
-    const s = await start();
+  for (const units of ['MiB', 'GiB'] as const) {
+    it(`derives the size unit from GET /v1/vps/configuration: plans listed in ${units}`, async () => {
+      const s = await start({ units, pollsUntilRunning: 0 });
+      const provider = new BegetServerProvider();
+      const created = await createOk(provider, inputs(s));
+      const want = units === 'MiB' ? { cpu_count: 2, memory: 2048, disk_size: 20480 } : { cpu_count: 2, memory: 2, disk_size: 20 };
+      expect(s.servers.get(created.id)?.configuration).toEqual({ group: 'normal_cpu', ...want });
+      // State keeps the tier's MiB whatever the API's unit; read converts back.
+      expect(created.outs).toMatchObject({ memoryMb: 2048, diskMb: 20480 });
+      expect((await provider.read(created.id, created.outs)).props).toMatchObject({ cpuCount: 2, memoryMb: 2048, diskMb: 20480 });
+      // A ready-made plan matches in either unit.
+      const growth = await createOk(provider, inputs(s, { hostname: 'chat-g', ...begetSizeForTier('growth') }));
+      expect(s.servers.get(growth.id)?.configuration.id).toBe('cfg-2-4');
+    });
+  }
+
+  it('uses a ready-made configuration_id when one matches exactly, and registers the SSH key once', async () => {
+    const s = await start({ pollsUntilRunning: 0 });
     const provider = new BegetServerProvider();
-    const p = begetParamsForTier('growth');
-    const a = await provider.create(inputs(s, { hostname: 'chat-a', cpuCount: p.cpu_count, memoryMb: p.memory, diskMb: p.disk_size }));
+    const a = await provider.create(inputs(s, { hostname: 'chat-a', ...begetSizeForTier('growth') }));
     await provider.create(inputs(s, { hostname: 'chat-b' }));
-    expect(s.servers.get(a.id)?.configuration).toEqual({ id: 'cfg-2-4', cpu_count: 2, memory: 4096, disk_size: 40960 });
-    expect(s.keys.size).toBe(1);
-    expect(s.requests.filter((r) => r.method === 'POST' && r.path === '/v1/vps/sshKey')).toHaveLength(1);
+    expect(s.servers.get(a.id)?.configuration).toEqual({ id: 'cfg-2-4', group: 'normal_cpu', cpu_count: 2, memory: 4096, disk_size: 40960 });
+    expect(posts(s, '/v1/vps/sshKey')).toHaveLength(1);
   });
 
-  it('reads live state and reports a server removed behind its back as gone', async () => {
+  for (const fingerprint of ['sha256', 'md5'] as const) {
+    it(`reuses a key registered by hand under another name, matched by its ${fingerprint} fingerprint`, async () => {
+      const s = await start({ fingerprint, pollsUntilRunning: 0 });
+      const mine = s.seedKey('my laptop', KEY);
+      const created = await createOk(new BegetServerProvider(), inputs(s));
+      expect(created.outs.sshKeyId).toBe(mine.id);
+      expect(posts(s, '/v1/vps/sshKey')).toHaveLength(0);
+    });
+  }
+
+  it('chooses Ubuntu by name and version, and refuses an OS the marketplace does not offer before creating anything', async () => {
+    const s = await start({ pollsUntilRunning: 0 });
+    const ubuntu = await createOk(new BegetServerProvider(), inputs(s, { os: 'ubuntu2404' }));
+    expect(s.servers.get(ubuntu.id)?.software_id).toBe('6153');
+
+    s.options.software = [{ id: 6101, name: 'debian', display_name: 'Debian 12', version: '12', slug: 'debian-12', is_available: true }];
+    const err = await codeOf(new BegetServerProvider().create(inputs(s, { hostname: 'chat-2' })));
+    expect(err.code).toBe('MI_ERR_BEGET_OS_UNAVAILABLE');
+    expect(err.message).toContain('no available Debian 13 (Debian/Ubuntu offered: Debian 12 (12))');
+    expect(err.message).toContain('pulumi config set os debian12');
+    expect(posts(s, '/v1/vps/server')).toHaveLength(1);
+  });
+
+  it('passes --image through as image_id (a custom image of the image API), with no marketplace software', async () => {
+    const s = await start({ pollsUntilRunning: 0 });
+    const created = await createOk(new BegetServerProvider(), inputs(s, { imageId: 'img-custom-1' }));
+    expect(posts(s, '/v1/vps/server')[0]?.body).toMatchObject({ image_id: 'img-custom-1' });
+    expect(posts(s, '/v1/vps/server')[0]?.body).not.toHaveProperty('software');
+    expect(created.outs.softwareId).toBeUndefined();
+    const elsewhere = await codeOf(new BegetServerProvider().create(inputs(s, { hostname: 'chat-2', region: 'ru2', imageId: 'img-custom-1' })));
+    expect(elsewhere.message).toContain('IMAGE_REGION_MISMATCH');
+  });
+
+  it('sends the configured configuration group and refuses one Beget does not list', async () => {
+    const s = await start({ pollsUntilRunning: 0 });
+    const fast = await createOk(new BegetServerProvider(), inputs(s, { configurationGroup: 'high_cpu', ...begetSizeForTier('growth') }));
+    expect(s.servers.get(fast.id)?.configuration).toMatchObject({ id: 'cfg-hi-2-4', group: 'high_cpu' });
+    const err = await codeOf(new BegetServerProvider().create(inputs(s, { hostname: 'chat-2', configurationGroup: 'gpu' })));
+    expect(err).toEqual({
+      code: 'MI_ERR_CONFIG',
+      message: 'stack config "begetConfigurationGroup": Beget lists no configuration group "gpu" (listed: normal_cpu, high_cpu); fix: pulumi config set begetConfigurationGroup normal_cpu',
+    });
+  });
+
+  it('checks custom sizes against GET /v1/vps/configurator/info (ranges and steps) before the create', async () => {
+    const s = await start();
+    const err = await codeOf(new BegetServerProvider().create(inputs(s, { cpuCount: 64, memoryMb: 1536 })));
+    expect(err.code).toBe('MI_ERR_BEGET_CONFIGURATION');
+    expect(err.message).toContain('cpu_count 64 is outside 1-16');
+    expect(err.message).toContain('memory (MiB) 1536 is not 1024 plus a multiple of 1024');
+    expect(s.requests.some((r) => r.path === '/v1/vps/configurator/info?region=ru1&configuration_group=normal_cpu')).toBe(true);
+    expect(posts(s, '/v1/vps/server')).toHaveLength(0);
+  });
+
+  it('a server that is RUNNING without a public IPv4 is a named error, and is removed again', async () => {
+    const s = await start({ pollsUntilRunning: 0, noPublicIp: true, pollsUntilRemoved: 0 });
+    const err = await codeOf(new BegetServerProvider().create(inputs(s)));
+    expect(err.code).toBe('MI_ERR_BEGET_NO_PUBLIC_IPV4');
+    expect([...s.servers.values()].map((v) => v.status)).toEqual(['REMOVING']);
+  });
+});
+
+describe('credentials from the environment, never from state', () => {
+  it('without any, fails before a single request', async () => {
+    const s = await start();
+    setEnv({});
+    const err = await codeOf(new BegetServerProvider().create(inputs(s)));
+    expect(err.code).toBe('MI_ERR_BEGET_CREDENTIALS');
+    expect(err.message).toContain('BEGET_LOGIN');
+    expect(s.requests).toEqual([]);
+  });
+
+  it('logs in with BEGET_LOGIN / BEGET_PASSWORD (POST /v1/auth) and uses the token it gets', async () => {
+    const s = await start({ token: undefined, account: { login: 'user1', password: 'pw' }, pollsUntilRunning: 0 });
+    setEnv({ login: 'user1', password: 'pw' });
+    const created = await createOk(new BegetServerProvider(), inputs(s));
+    expect(posts(s, '/v1/auth').map((r) => r.body)).toEqual([{ login: 'user1', password: 'pw', saveMe: false }]);
+    expect(s.requests.filter((r) => r.path !== '/v1/auth').every((r) => r.authorization === 'Bearer tok-1')).toBe(true);
+    expect(JSON.stringify(created.outs)).not.toMatch(/pw|tok-1|user1/);
+  });
+
+  it('asks for BEGET_2FA_CODE when the account needs one, and sends it', async () => {
+    const s = await start({ token: undefined, account: { login: 'user2', password: 'pw', code: '123456' }, pollsUntilRunning: 0 });
+    setEnv({ login: 'user2', password: 'pw' });
+    const err = await codeOf(new BegetServerProvider().create(inputs(s)));
+    expect(err.code).toBe('MI_ERR_BEGET_2FA');
+    expect(err.message).toContain('export BEGET_2FA_CODE=');
+    setEnv({ login: 'user2', password: 'pw', code: '123456' });
+    await createOk(new BegetServerProvider(), inputs(s));
+    expect(posts(s, '/v1/auth').at(-1)?.body).toEqual({ login: 'user2', password: 'pw', code: '123456', saveMe: false });
+  });
+
+  it('an expired token is refreshed (POST /v1/auth/refresh) and the read goes on', async () => {
     const s = await start({ pollsUntilRunning: 0 });
     const provider = new BegetServerProvider();
     const created = await createOk(provider, inputs(s));
+    s.expireTokens();
     const read = await provider.read(created.id, created.outs);
     expect(read.id).toBe(created.id);
-    expect(read.props).toMatchObject({ ipv4: created.outs.ipv4, status: 'RUNNING', cpuCount: 2, memoryMb: 2048, diskMb: 20480 });
-
-    s.servers.delete(created.id);
-    const gone = await provider.read(created.id, created.outs);
-    expect(gone.id).toBe('');
+    expect(posts(s, '/v1/auth/refresh')).toHaveLength(1);
   });
 
-  it('diffs: a tier change resizes in place, region/image/hostname/key or a smaller disk replace', async () => {
+  it('a revoked token fails with the fix, or falls back to the login; a destroy later uses whatever the environment has then', async () => {
+    const s = await start({ pollsUntilRunning: 0, pollsUntilRemoved: 0, account: { login: 'user3', password: 'pw' } });
+    const provider = new BegetServerProvider();
+    const created = await createOk(provider, inputs(s));
+    s.revokeTokens();
+    const err = await codeOf(provider.read(created.id, created.outs));
+    expect(err.code).toBe('MI_ERR_BEGET_AUTH');
+    expect(err.message).toContain('TOKEN_REVOKED');
+    expect(err.message).toContain('BEGET_LOGIN');
+    // "A day later": the old token is dead, the state holds none; the environment's login works.
+    setEnv({ token: TOKEN, login: 'user3', password: 'pw' });
+    await provider.delete(created.id, created.outs);
+    expect(s.servers.get(created.id)?.status).toBe('REMOVED');
+  });
+});
+
+describe('reading, resizing and removing', () => {
+  it('reads live state; a REMOVED, archived server (or an unknown id) is gone', async () => {
+    const s = await start({ pollsUntilRunning: 0 });
+    const provider = new BegetServerProvider();
+    const created = await createOk(provider, inputs(s));
+    expect((await provider.read(created.id, created.outs)).props).toMatchObject({ ipv4: created.outs.ipv4, status: 'RUNNING' });
+    Object.assign(s.servers.get(created.id) ?? {}, { status: 'REMOVED', archived: true });
+    expect((await provider.read(created.id, created.outs)).id).toBe('');
+    s.servers.delete(created.id);
+    expect((await provider.read(created.id, created.outs)).id).toBe('');
+  });
+
+  it('diffs: a tier change resizes in place; region, OS, image, hostname, key or group replace; a smaller disk is refused', async () => {
     const s = await start();
     const provider = new BegetServerProvider();
     const olds = { ...inputs(s), ipv4: '198.51.100.1', status: 'RUNNING', sshKeyId: 100 };
-    const growth = begetParamsForTier('growth');
-
-    expect(await provider.diff('vps-1', olds, inputs(s))).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
-    expect(await provider.diff('vps-1', olds, inputs(s, { cpuCount: growth.cpu_count, memoryMb: growth.memory, diskMb: growth.disk_size }))).toEqual({
-      changes: true,
-      replaces: [],
-      deleteBeforeReplace: false,
-    });
+    const same = { changes: false, replaces: [], deleteBeforeReplace: false };
+    expect(await provider.diff('vps-1', olds, inputs(s))).toEqual(same);
+    expect(await provider.diff('vps-1', olds, inputs(s, begetSizeForTier('growth')))).toEqual({ ...same, changes: true });
     expect(await provider.diff('vps-1', olds, inputs(s, { region: 'ru2' }))).toEqual({ changes: true, replaces: ['region'], deleteBeforeReplace: true });
     expect(await provider.diff('vps-1', olds, inputs(s, { hostname: 'chat-2' }))).toEqual({ changes: true, replaces: ['hostname'], deleteBeforeReplace: false });
-    expect((await provider.diff('vps-1', olds, inputs(s, { imageId: 'img-other' }))).replaces).toEqual(['imageId']);
+    expect((await provider.diff('vps-1', olds, inputs(s, { os: 'debian12' }))).replaces).toEqual(['os']);
+    expect((await provider.diff('vps-1', olds, inputs(s, { imageId: 'img-custom-1' }))).replaces).toEqual(['os', 'imageId']);
     expect((await provider.diff('vps-1', olds, inputs(s, { sshPublicKey: `${KEY}x` }))).replaces).toEqual(['sshPublicKey']);
-    expect((await provider.diff('vps-1', olds, inputs(s, { diskMb: 10240 }))).replaces).toEqual(['diskMb']);
-    // A new token is a settings change, not a new server.
-    expect(await provider.diff('vps-1', olds, inputs(s, { token: 'rotated' }))).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    expect((await provider.diff('vps-1', olds, inputs(s, { configurationGroup: 'high_cpu' }))).replaces).toEqual(['configurationGroup']);
+    // With a custom image the marketplace OS is irrelevant.
+    const imaged = { ...olds, imageId: 'img-custom-1' };
+    expect(await provider.diff('vps-1', imaged, inputs(s, { imageId: 'img-custom-1', os: 'ubuntu2204' }))).toEqual(same);
+    const shrink = await codeOf(provider.diff('vps-1', { ...olds, ...begetSizeForTier('scale') }, inputs(s)));
+    expect(shrink.code).toBe('MI_ERR_BEGET_DISK_SHRINK');
+    expect(shrink.message).toContain('it has 80 GiB, the tier asks for 20 GiB');
+    // State written when the token was an input: an update drops it.
+    expect((await provider.diff('vps-1', { ...olds, token: 'old' } as BegetServerOutputs, inputs(s))).changes).toBe(true);
   });
 
-  it('updates a tier change in place through PUT /configuration and waits out RECONFIGURING', async () => {
-    const s = await start({ pollsUntilRunning: 0, pollsUntilReconfigured: 3 });
+  it('resizes through PUT /configuration and waits until the server has left RUNNING and is RUNNING again', async () => {
+    const s = await start({ pollsUntilRunning: 0, pollsBeforeReconfiguring: 2, pollsUntilReconfigured: 3 });
     const provider = new BegetServerProvider();
     const created = await createOk(provider, inputs(s));
-    const scale = begetParamsForTier('scale');
-    const news = inputs(s, { cpuCount: scale.cpu_count, memoryMb: scale.memory, diskMb: scale.disk_size });
     const before = s.requests.length;
-    const updated = await provider.update(created.id, created.outs, news);
+    const updated = await provider.update(created.id, created.outs, inputs(s, begetSizeForTier('scale')));
 
     expect(updated.outs).toMatchObject({ cpuCount: 4, memoryMb: 8192, diskMb: 81920, status: 'RUNNING', ipv4: created.outs.ipv4 });
-    expect(s.servers.get(created.id)?.configuration).toEqual({ cpu_count: 4, memory: 8192, disk_size: 81920 });
-    const calls = s.requests.slice(before);
-    expect(calls[0]).toMatchObject({ method: 'PUT', path: `/v1/vps/server/${created.id}/configuration`, body: { configuration_params: scale } });
-    // 3 RECONFIGURING answers, then RUNNING.
-    expect(calls.filter((r) => r.method === 'GET')).toHaveLength(4);
-    // Same server, no new one.
+    expect(s.servers.get(created.id)?.configuration).toEqual({ group: 'normal_cpu', cpu_count: 4, memory: 8192, disk_size: 81920 });
+    const calls = s.requests.slice(before).filter((r) => r.path.startsWith(`/v1/vps/server/${created.id}`));
+    expect(calls[1]).toMatchObject({ method: 'PUT', body: { id: created.id, configuration_params: { cpu_count: 4, memory: 8192, disk_size: 81920 } } });
+    // After the PUT: 2 RUNNING-with-the-old-size answers (not done yet), 3 RECONFIGURING, then RUNNING.
+    expect(calls.slice(2).map((r) => r.method)).toEqual(Array(6).fill('GET'));
     expect(s.servers.size).toBe(1);
   });
 
-  it('deletes the server, waits until it is gone, and a second delete is a no-op', async () => {
+  it('refuses to shrink the live disk before sending any change', async () => {
+    const s = await start({ pollsUntilRunning: 0 });
+    const provider = new BegetServerProvider();
+    const created = await createOk(provider, inputs(s));
+    // Grown in the panel meanwhile; the stack still says mvp.
+    Object.assign(s.servers.get(created.id)?.configuration ?? {}, { disk_size: 40960 });
+    const err = await codeOf(provider.update(created.id, created.outs, inputs(s, { memoryMb: 4096 })));
+    expect(err.code).toBe('MI_ERR_BEGET_DISK_SHRINK');
+    expect(s.requests.some((r) => r.method === 'PUT')).toBe(false);
+  });
+
+  it('removes with an explicit ip_action, waits for REMOVED (no 404), and a repeated delete succeeds', async () => {
     const s = await start({ pollsUntilRunning: 0, pollsUntilRemoved: 2 });
     const provider = new BegetServerProvider();
     const created = await createOk(provider, inputs(s));
     await provider.delete(created.id, created.outs);
-    expect(s.servers.has(created.id)).toBe(false);
-    expect(s.requests.some((r) => r.method === 'POST' && r.path === `/v1/vps/server/${created.id}/remove`)).toBe(true);
+    expect(s.servers.get(created.id)).toMatchObject({ status: 'REMOVED', archived: true, ipAction: 'DELETE' });
+    // Again: Beget answers INVALID_STATE for a REMOVED server, which counts as done.
     await provider.delete(created.id, created.outs);
+    expect(posts(s, `/v1/vps/server/${created.id}/remove`)).toHaveLength(2);
   });
 
-  it('a bad token is a clear MI_ERR_BEGET_AUTH error', async () => {
-    const s = await start();
-    const err = await codeOf(new BegetServerProvider().create(inputs(s, { token: 'wrong' })));
-    expect(err.code).toBe('MI_ERR_BEGET_AUTH');
-    expect(err.message).toContain('HTTP 401');
-    expect(err.message).toContain('unauthenticated: invalid or expired token');
-    expect(err.message).toContain('pulumi config set --secret begetToken');
+  it('a delete while the server is already REMOVING (ALREADY_REMOVING) succeeds', async () => {
+    const s = await start({ pollsUntilRunning: 0, pollsUntilRemoved: 3 });
+    const created = await createOk(new BegetServerProvider(), inputs(s));
+    await apiOf(s).removeServer(created.id);
+    await new BegetServerProvider().delete(created.id, created.outs);
+    expect(s.servers.get(created.id)?.status).toBe('REMOVED');
+  });
+});
+
+describe('errors and the one create', () => {
+  it('never resends the create: a lost reply (502 after creating) is resolved by looking the server up by name', async () => {
+    const s = await start({ pollsUntilRunning: 1, failCreate: 'after' });
+    const created = await createOk(new BegetServerProvider(), inputs(s));
+    expect(posts(s, '/v1/vps/server')).toHaveLength(1);
+    expect(s.servers.size).toBe(1);
+    expect(created.outs.status).toBe('RUNNING');
+  });
+
+  it('a create that failed (503, nothing made) is reported, not retried', async () => {
+    const s = await start({ failCreate: 'before' });
+    const err = await codeOf(new BegetServerProvider().create(inputs(s)));
+    expect(err).toEqual({ code: 'MI_ERR_BEGET_API', message: 'Beget API error (HTTP 503 POST /v1/vps/server): service unavailable' });
+    expect(posts(s, '/v1/vps/server')).toHaveLength(1);
     expect(s.servers.size).toBe(0);
   });
 
-  it('validation errors (400) carry the API message', async () => {
+  it('a bad token is MI_ERR_BEGET_AUTH with the environment fix', async () => {
     const s = await start();
-    const err = await codeOf(new BegetServerProvider().create(inputs(s, { imageId: '' })));
-    expect(err).toEqual({ code: 'MI_ERR_BEGET_INVALID', message: 'Beget API rejected the request (HTTP 400 POST /v1/vps/server): image_id: value is required' });
-    const keyErr = await codeOf(new BegetApi({ baseUrl: s.url, token: TOKEN, pollIntervalMs: 1, pollTimeoutMs: 100 }).ensureSshKey('not a key'));
-    expect(keyErr.code).toBe('MI_ERR_BEGET_INVALID');
-    expect(keyErr.message).toContain('public_key: invalid OpenSSH public key');
+    setEnv({ token: 'wrong' });
+    const err = await codeOf(new BegetServerProvider().create(inputs(s)));
+    expect(err.code).toBe('MI_ERR_BEGET_AUTH');
+    expect(err.message).toContain('BEGET_TOKEN');
+    expect(s.servers.size).toBe(0);
   });
 
-  it('business errors in the model\'s `error` member are reported with their code', async () => {
-    const s = await start({ insufficientFunds: true });
+  it('insufficient funds name the amounts; other business errors their code', async () => {
+    const s = await start({ insufficientFunds: { needed: 120.5, current: 10 } });
     const funds = await codeOf(new BegetServerProvider().create(inputs(s)));
-    expect(funds.code).toBe('MI_ERR_BEGET_API');
-    expect(funds.message).toContain('INSUFFICIENT_FUNDS: not enough money on the balance');
-    s.options.insufficientFunds = false;
+    expect(funds.code).toBe('MI_ERR_BEGET_FUNDS');
+    expect(funds.message).toContain('(needs 120.5, balance 10)');
+    s.options.insufficientFunds = undefined;
     const host = await codeOf(new BegetServerProvider().create(inputs(s, { hostname: '-bad-' })));
     expect(host.message).toContain('INVALID_HOSTNAME');
+    const key = await codeOf(apiOf(s).addSshKey('k', 'not a key'));
+    expect(key.message).toContain('INVALID_PUBLIC_KEY');
   });
 
-  it('an unknown or unavailable region fails before anything is created, naming the field and the choices', async () => {
+  it('an unknown or unavailable region fails before anything is created, naming the choices', async () => {
     const s = await start();
     const err = await codeOf(new BegetServerProvider().create(inputs(s, { region: 'lv1' })));
-    expect(err.code).toBe('MI_ERR_CONFIG');
     expect(err.message).toBe('stack config "region": Beget has no available region "lv1" (available: ru1, ru2); fix: pulumi config set region ru1');
     expect(s.requests.some((r) => r.method === 'POST')).toBe(false);
   });
@@ -202,43 +379,37 @@ describe('Beget dynamic provider against the local stand-in', () => {
     expect(err.message).toContain('last status CREATING');
     expect(Date.now() - started).toBeLessThan(5_000);
     expect([...s.servers.values()].every((v) => v.status === 'REMOVING')).toBe(true);
-    expect(s.requests.some((r) => r.method === 'POST' && r.path.endsWith('/remove'))).toBe(true);
   });
 
-  it('refuses a hostname that is already taken, found by walking every page of the server list', async () => {
-    const s = await start();
+  it('refuses a taken hostname (walking every page) but not one of a removed, archived server', async () => {
+    const s = await start({ pollsUntilRunning: 0 });
     for (let i = 0; i < 120; i++) s.seedServer(`other-${i}`);
+    s.seedServer('chat-old', { status: 'REMOVED', archived: true });
+    await createOk(new BegetServerProvider(), inputs(s, { hostname: 'chat-old' }));
     s.seedServer('chat-1');
     const err = await codeOf(new BegetServerProvider().create(inputs(s)));
     expect(err.code).toBe('MI_ERR_BEGET_HOSTNAME_TAKEN');
-    expect(err.message).toContain('stack config "hostname"');
-    const pages = s.requests.filter((r) => r.path.startsWith('/v1/vps/server/list'));
-    expect(pages.map((r) => r.path)).toEqual([
+    expect(s.requests.filter((r) => r.path.startsWith('/v1/vps/server/list')).slice(-3).map((r) => r.path)).toEqual([
       '/v1/vps/server/list?offset=0&limit=50',
       '/v1/vps/server/list?offset=50&limit=50',
       '/v1/vps/server/list?offset=100&limit=50',
     ]);
   });
 
-  it('lists all servers across pages and retries a 503 a bounded number of times', async () => {
+  it('retries a 503 on reads a bounded number of times', async () => {
     const s = await start();
     for (let i = 0; i < 73; i++) s.seedServer(`host-${i}`);
-    const api = new BegetApi({ baseUrl: s.url, token: TOKEN, pollIntervalMs: 1, pollTimeoutMs: 100 });
+    const api = apiOf(s);
     s.options.failNext503 = 2;
-    const all = await api.listServers();
-    expect(all.map((v) => v.hostname)).toEqual(Array.from({ length: 73 }, (_, i) => `host-${i}`));
+    expect((await api.listServers()).map((v) => v.hostname)).toEqual(Array.from({ length: 73 }, (_, i) => `host-${i}`));
     s.options.failNext503 = 3;
-    const err = await codeOf(api.listRegions());
-    expect(err.code).toBe('MI_ERR_BEGET_API');
-    expect(err.message).toContain('HTTP 503');
+    expect((await codeOf(api.listRegions())).message).toContain('HTTP 503');
   });
 
   it('an unreachable API is MI_ERR_BEGET_UNREACHABLE', async () => {
     const s = await start();
-    const url = s.url;
     await s.close();
     standin = undefined;
-    const err = await codeOf(new BegetApi({ baseUrl: url, token: TOKEN, pollIntervalMs: 1, pollTimeoutMs: 100 }).listRegions());
-    expect(err.code).toBe('MI_ERR_BEGET_UNREACHABLE');
+    expect((await codeOf(apiOf(s).listRegions())).code).toBe('MI_ERR_BEGET_UNREACHABLE');
   });
 });

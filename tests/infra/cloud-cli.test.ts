@@ -14,6 +14,7 @@ import {
   requirePulumiCli,
   runCloudUp,
   runDestroy,
+  stackConfig,
 } from '../../cli/commands/cloud.js';
 import { InfraError } from '../../infra/errors.js';
 
@@ -158,6 +159,14 @@ describe('local Pulumi environment', () => {
     expect(await readFile(join(dir, 'passphrase'), 'utf8')).toBe(passphrase);
   });
 
+  it('hands the Beget credentials to the Pulumi CLI (and so the provider) through its environment only', async () => {
+    const env = { XDG_CONFIG_HOME: join(tmp, 'cfg'), PULUMI_CONFIG_PASSPHRASE: 'p', BEGET_LOGIN: 'user1', BEGET_PASSWORD: 'pw', BEGET_2FA_CODE: '123456', OTHER: 'x' };
+    const { envVars } = await pulumiEnvironment(env);
+    expect(envVars).toMatchObject({ BEGET_LOGIN: 'user1', BEGET_PASSWORD: 'pw', BEGET_2FA_CODE: '123456' });
+    expect(envVars).not.toHaveProperty('BEGET_TOKEN');
+    expect(envVars).not.toHaveProperty('OTHER');
+  });
+
   it('takes PULUMI_CONFIG_PASSPHRASE from the environment instead of writing a file', async () => {
     const env = { XDG_CONFIG_HOME: join(tmp, 'cfg'), PULUMI_CONFIG_PASSPHRASE: 'from-env' };
     const result = await pulumiEnvironment(env);
@@ -172,5 +181,29 @@ describe('local Pulumi environment', () => {
     const err = await rejection(pulumiEnvironment(env));
     expect(err.code).toBe('MI_ERR_PASSPHRASE_MODE');
     expect(err.message).toContain('chmod 600');
+  });
+});
+
+describe('Beget stack config', () => {
+  async function config(env: NodeJS.ProcessEnv, over: { image?: string } = {}) {
+    const pub = join(tmp, 'k.pub');
+    await writeFile(pub, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPm3r0fYq7Z9Xw0e0cM8Sx7C8aX1lZ4dC2b9mJ8nQ0aB me@laptop\n');
+    const base = { provider: 'beget' as const, stackName: 'main', tier: 'mvp' as const, domain: 'chat.example.com', email: 'a@example.com', sshPublicKeyPath: pub, json: false, onEvent: () => undefined };
+    return stackConfig({ ...base, ...over }, env);
+  }
+
+  it('needs no --image (the OS comes from the marketplace) and holds no credential', async () => {
+    const c = await config({ BEGET_TOKEN: 'secret-token' });
+    expect(Object.keys(c).sort()).toEqual(['domain', 'email', 'provider', 'sshPublicKey', 'tier']);
+    expect(JSON.stringify(c)).not.toContain('secret-token');
+    expect((await config({ BEGET_LOGIN: 'u', BEGET_PASSWORD: 'p' }, { image: 'img-custom-1' })).image).toEqual({ value: 'img-custom-1' });
+  });
+
+  it('fails early, on one line, without a login and password or a token', async () => {
+    const err = await rejection(config({ BEGET_LOGIN: 'only-login' }));
+    expect(err.code).toBe('MI_ERR_BEGET_CREDENTIALS');
+    expect(err.message).toBe(
+      'the Beget credentials are not in the environment; fix: export BEGET_LOGIN=<login> BEGET_PASSWORD=<password> (plus BEGET_2FA_CODE=<code> when 2FA is on), or BEGET_TOKEN=<token>',
+    );
   });
 });

@@ -28,13 +28,15 @@ function baseConfig(provider: ProviderName, tier: TierName): Record<string, stri
     domain: 'chat.example.com',
     email: 'admin@example.com',
   };
-  if (provider === 'beget') Object.assign(c, { region: 'ru1', image: 'img-debian-12', sshPublicKey: KEY, begetToken: 'beget-secret-token' });
+  if (provider === 'beget') Object.assign(c, { region: 'ru1', sshPublicKey: KEY });
   if (provider === 'hcloud') Object.assign(c, { region: 'nbg1', sshPublicKey: KEY, hcloudToken: 'hcloud-secret-token' });
   if (provider === 'existing') Object.assign(c, { serverAddress: IP });
   return c;
 }
 
-const SECRET_KEYS = ['begetToken', 'hcloudToken', 'sshPrivateKey'];
+const SECRET_KEYS = ['hcloudToken', 'sshPrivateKey'];
+/** Beget credentials live in the environment of the provider process, never in config, inputs or state. */
+const BEGET_ENV_TOKEN = 'beget-secret-token';
 
 async function run(config: Record<string, string>): Promise<{ registered: Registered[]; outputs: Record<string, unknown>; raw: StackOutputs }> {
   const registered: Registered[] = [];
@@ -57,6 +59,16 @@ async function run(config: Record<string, string>): Promise<{ registered: Regist
   for (const [k, v] of Object.entries(config)) all[`messenger-infra:${k}`] = v;
   pulumi.runtime.setAllConfig(all, SECRET_KEYS.filter((k) => k in config).map((k) => `messenger-infra:${k}`));
 
+  // Set for the whole declaration and serialization: none of it may pick the token up.
+  process.env.BEGET_TOKEN = BEGET_ENV_TOKEN;
+  try {
+    return await declare(registered);
+  } finally {
+    delete process.env.BEGET_TOKEN;
+  }
+}
+
+async function declare(registered: Registered[]): Promise<{ registered: Registered[]; outputs: Record<string, unknown>; raw: StackOutputs }> {
   const raw = messengerInfra();
   const outputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) outputs[k] = await new Promise((resolve) => (v as pulumi.Output<unknown>).apply(resolve));
@@ -94,21 +106,24 @@ describe('program under mocks: every tier x provider', () => {
         if (provider === 'beget') {
           const server = registered.find((r) => r.type === 'pulumi-nodejs:dynamic/messenger-infra:BegetServer');
           expect(server).toBeDefined();
-          expect(server?.inputs).toMatchObject({
+          const { __provider, ...inputs } = server?.inputs ?? {};
+          expect(inputs).toEqual({
             apiUrl: 'https://api.beget.com',
             region: 'ru1',
-            imageId: 'img-debian-12',
+            os: 'debian13',
             hostname: 'chat.example.com',
             sshPublicKey: KEY,
             cpuCount: t.vcpu.min,
             memoryMb: t.ramMb,
             diskMb: t.diskGb * 1024,
+            description: `messenger-infra test (${tier})`,
+            pollIntervalMs: 5_000,
+            pollTimeoutMs: 15 * 60_000,
           });
-          expect(isWireSecret(server?.inputs.token)).toBe(true);
-          expect(pulumi.runtime.unwrapRpcSecret(server?.inputs.token)).toBe('beget-secret-token');
-          // The provider code itself was serialized for the engine, and holds no secret.
-          expect(typeof server?.inputs.__provider).toBe('string');
-          expect(String(server?.inputs.__provider)).not.toContain('beget-secret-token');
+          // No credential among the inputs, nor in the provider code serialized for the engine.
+          expect(JSON.stringify(inputs)).not.toContain(BEGET_ENV_TOKEN);
+          expect(typeof __provider).toBe('string');
+          expect(String(__provider)).not.toContain(BEGET_ENV_TOKEN);
           expect(registered.map((r) => r.type)).toEqual(['pulumi-nodejs:dynamic/messenger-infra:BegetServer']);
         }
 
@@ -199,22 +214,25 @@ describe('stack config validation', () => {
 
   it('names each missing or malformed field', async () => {
     expect(await configError({ ...baseConfig('beget', 'mvp'), provider: 'aws' })).toMatch(/^stack config "provider": must be one of beget, hcloud, existing/);
-    const noToken = baseConfig('beget', 'mvp');
-    delete noToken.begetToken;
-    expect(await configError(noToken)).toBe('stack config "begetToken": is required for this provider; fix: pulumi config set --secret begetToken <token>');
+    expect(await configError({ ...baseConfig('beget', 'mvp'), os: 'windows' })).toBe(
+      'stack config "os": must be one of debian13, debian12, ubuntu2404, ubuntu2204 (got "windows"); fix: pulumi config set os debian13',
+    );
     expect(await configError({ ...baseConfig('hcloud', 'mvp'), sshPublicKey: 'not-a-key' })).toMatch(/^stack config "sshPublicKey": must be an OpenSSH public key line/);
     expect(await configError({ ...baseConfig('beget', 'mvp'), domain: 'localhost' })).toMatch(/^stack config "domain": must be a fully qualified domain name/);
     expect(await configError({ ...baseConfig('beget', 'mvp'), email: 'nobody' })).toMatch(/^stack config "email"/);
     // The stack file's rules (src/config/schema.ts): a numeric top-level label is no domain, an e-mail needs one.
     expect(await configError({ ...baseConfig('beget', 'mvp'), domain: 'chat.example.123' })).toMatch(/^stack config "domain": must be a fully qualified domain name/);
     expect(await configError({ ...baseConfig('beget', 'mvp'), email: 'ops@example.123' })).toMatch(/^stack config "email": must be an e-mail address/);
-    const noImage = baseConfig('beget', 'mvp');
-    delete noImage.image;
-    expect(await configError(noImage)).toMatch(/^stack config "image": is required for Beget/);
     const noAddress = baseConfig('existing', 'mvp');
     delete noAddress.serverAddress;
     expect(await configError(noAddress)).toMatch(/^stack config "serverAddress": is required for provider "existing"/);
     expect(await configError({ ...baseConfig('beget', 'mvp'), begetApiUrl: 'ftp://x' })).toMatch(/^stack config "begetApiUrl"/);
+  });
+
+  it('Beget: os, a custom image and the configuration group reach the provider', async () => {
+    const { registered } = await run({ ...baseConfig('beget', 'mvp'), os: 'ubuntu2404', image: 'img-custom-1', begetConfigurationGroup: 'high_cpu' });
+    const server = registered.find((r) => r.type.endsWith(':BegetServer'));
+    expect(server?.inputs).toMatchObject({ os: 'ubuntu2404', imageId: 'img-custom-1', configurationGroup: 'high_cpu' });
   });
 
   it('begetApiUrl points the Beget provider at another base URL', async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HostSetupProvider } from '../../infra/host-setup.js';
-import { begetParamsForTier } from '../../infra/providers/beget.js';
+import { begetSizeForTier } from '../../infra/providers/beget.js';
 import { startBegetStandin, type Standin } from './beget-standin.js';
 
 /**
@@ -30,8 +30,10 @@ const provider = requireFromString(fs.readFileSync(providerFile, 'utf8')).handle
   const created = await provider.create(inputs);
   const diff = await provider.diff(created.id, created.outs, { ...inputs, memoryMb: inputs.memoryMb * 2 });
   await provider.delete(created.id, created.outs);
+  // Credentials come from the environment at every operation, not from the inputs.
+  process.env.BEGET_TOKEN = 'bad';
   let authError;
-  try { await provider.create({ ...inputs, token: 'bad' }); } catch (e) { authError = { code: e.code, message: e.message }; }
+  try { await provider.create({ ...inputs, hostname: 'serialized-2' }); } catch (e) { authError = { code: e.code, message: e.message }; }
   process.stdout.write(JSON.stringify({ created, diff, authError }));
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
@@ -56,23 +58,23 @@ describe('serialized dynamic providers', () => {
   it('the Beget provider runs from its serialized text in a plain node process', async () => {
     const file = join(dir, 'beget-provider.js');
     await writeFile(file, serialized.BegetServer ?? '');
-    const p = begetParamsForTier('mvp');
     const inputs = {
       apiUrl: standin.url,
-      token: TOKEN,
       region: 'ru1',
-      imageId: 'img-debian-12',
+      os: 'debian13',
       hostname: 'serialized-1',
       sshPublicKey: KEY,
-      cpuCount: p.cpu_count,
-      memoryMb: p.memory,
-      diskMb: p.disk_size,
+      ...begetSizeForTier('mvp'),
       description: 'serialized',
       pollIntervalMs: 5,
       pollTimeoutMs: 2_000,
     };
     // Plain node: no tsx, no TypeScript, only what the serialized text carries.
-    const { stdout } = await run(process.execPath, ['-e', DRIVER, file, JSON.stringify(inputs)], { cwd: ROOT, timeout: 30_000, env: { PATH: process.env.PATH ?? '' } });
+    const { stdout } = await run(process.execPath, ['-e', DRIVER, file, JSON.stringify(inputs)], {
+      cwd: ROOT,
+      timeout: 30_000,
+      env: { PATH: process.env.PATH ?? '', BEGET_TOKEN: TOKEN },
+    });
     const result = JSON.parse(stdout) as {
       created: { id: string; outs: { ipv4: string; status: string } };
       diff: { changes: boolean; replaces: string[] };
@@ -82,10 +84,14 @@ describe('serialized dynamic providers', () => {
     expect(result.created.outs.status).toBe('RUNNING');
     expect(result.created.outs.ipv4).toMatch(/^198\.51\.100\./);
     expect(result.diff).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
-    expect(standin.servers.has(result.created.id)).toBe(false);
+    // Removed servers stay, REMOVED and archived, as the spec has it.
+    expect(standin.servers.get(result.created.id)).toMatchObject({ status: 'REMOVED', archived: true });
+    expect(standin.specViolations).toEqual([]);
+    // The serialized text carries no credential.
+    expect(serialized.BegetServer).not.toContain(TOKEN);
     expect(result.authError.code).toBe('MI_ERR_BEGET_AUTH');
     // Errors keep their message after serialization (the engine prints it).
-    expect(result.authError.message).toContain('Beget API rejected the token (HTTP 401');
+    expect(result.authError.message).toContain('Beget API rejected the token from BEGET_TOKEN');
   });
 
   it('the serialized host setup provider imports the executor lazily by absolute URL (tsx in NODE_OPTIONS)', async () => {

@@ -72,3 +72,17 @@ describe('the verify CLI', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe("the stack's verify.address", () => {
+  it('stands for DNS on the URL port and the redirect port, unless --resolve is given', () => {
+    const withAddress = file('addr.yaml', 'tier: mvp\ndomain: chat.example.com\nemail: ops@example.com\nverify: { address: 203.0.113.10 }\n');
+    expect(optionsFromFlags(undefined, flags({ stack: withAddress }), {}).resolve).toEqual([
+      { host: 'chat.example.com', port: 443, address: '203.0.113.10' },
+      { host: 'chat.example.com', port: 80, address: '203.0.113.10' },
+    ]);
+    const explicit = optionsFromFlags(undefined, flags({ stack: withAddress, resolve: ['chat.example.com:443:198.51.100.1'] }), {});
+    expect(explicit.resolve).toEqual([{ host: 'chat.example.com', port: 443, address: '198.51.100.1' }]);
+    const bad = file('bad.yaml', 'tier: mvp\ndomain: chat.example.com\nemail: ops@example.com\nverify: { address: chat.example.com }\n');
+    expect(() => optionsFromFlags(undefined, flags({ stack: bad }), {})).toThrow(/^stack\.verify\.address: "chat\.example\.com" must be an IP address like 203\.0\.113\.10$/);
+  });
+});

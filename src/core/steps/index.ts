@@ -3,6 +3,7 @@ import { appStep } from './app.js';
 import { firewallStep, swapStep, sysctlStep } from './kernel.js';
 import { databaseStep, mariadbConfigStep } from './mariadb.js';
 import { nodeStep } from './node.js';
+import { nodeExporterStep } from './metrics.js';
 import { packagesStep } from './packages.js';
 import { secretsStep } from './secrets.js';
 import { certificateStep, nginxStep, siteStep } from './web.js';
@@ -22,5 +23,6 @@ export const UP_STEPS: ReadonlyArray<Step | ReadonlyArray<Step | readonly Step[]
   [
     [mariadbConfigStep, secretsStep, databaseStep, appStep],
     [nginxStep, certificateStep, siteStep],
+    nodeExporterStep,
   ],
 ];
