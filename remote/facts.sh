@@ -125,8 +125,8 @@ fact_cert() {
 
 fact_cert_end() { openssl x509 -in "/etc/letsencrypt/live/$1/fullchain.pem" -noout -enddate; }
 fact_uptime() { cut -d' ' -f1 /proc/uptime; }
-fact_service() { systemctl show -p LoadState -p ActiveState -p SubState -p ActiveEnterTimestamp "$1"; }
-fact_timer() { systemctl show -p NextElapseUSecRealtime -p LastTriggerUSec "$1"; }
+fact_service() { systemctl show --timestamp=utc -p LoadState -p ActiveState -p SubState -p ActiveEnterTimestamp "$1"; }
+fact_timer() { systemctl show --timestamp=utc -p NextElapseUSecRealtime -p LastTriggerUSec "$1"; }
 fact_disk() { df -P -k "$1" | tail -n 1; }
 fact_memory() { cat /proc/meminfo; }
 

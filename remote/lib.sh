@@ -139,8 +139,12 @@ TXN_ROLLBACK=txn_restore
 
 # txn_fail STATUS MESSAGE: the verdict, the rollback (signals ignored meanwhile), the exit status.
 txn_fail() {
-  say "$2"
+  # Signals off first: after a dropped link, saying anything raises SIGPIPE, which must not re-enter
+  # here. A signal may also have landed inside txn_each: word splitting back to normal.
   trap '' HUP INT TERM PIPE
+  IFS=$(printf ' \t\n')
+  set +f
+  say "$2"
   "$TXN_ROLLBACK"
   exit "$1"
 }
@@ -177,7 +181,11 @@ validate() {
       ;;
     # sysctl -p applies key by key and fails on a key the kernel refuses.
     sysctl:*) sysctl -q -p "${1#sysctl:}" ;;
-    *) die "$MI_EXIT_USAGE" "unknown validator $1" ;;
+    # A failure, not an exit: the caller is inside a transaction and must restore.
+    *)
+      say "unknown validator $1"
+      return "$MI_EXIT_USAGE"
+      ;;
   esac
 }
 
@@ -201,7 +209,10 @@ notify() {
       systemctl enable --quiet "${1#restart:}" && systemctl restart "${1#restart:}"
       ;;
     daemon-reload) systemctl daemon-reload ;;
-    *) die "$MI_EXIT_USAGE" "unknown notification $1" ;;
+    *)
+      say "unknown notification $1"
+      return "$MI_EXIT_USAGE"
+      ;;
   esac
 }
 

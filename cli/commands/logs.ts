@@ -41,7 +41,8 @@ export function register(program: Command): void {
         let interrupt: () => void = () => {};
         const stop = new Promise<void>((resolve) => (interrupt = resolve));
         const onSigint = () => interrupt();
-        process.once('SIGINT', onSigint);
+        // Only -f ends on Ctrl-C by design; otherwise Ctrl-C stops the command as usual.
+        if (flags.follow) process.once('SIGINT', onSigint);
         const query = { source, follow: flags.follow === true, lines: flags.lines, ...(flags.since ? { since: flags.since } : {}) };
         try {
           await onHost(flags, ({ stack, target }) => runLogs(stack, target, query, (line) => process.stdout.write(`${formatLogLine(line)}\n`), stop));

@@ -47,6 +47,17 @@ export function begetCode(err: unknown): string | undefined {
   return err instanceof InfraError ? (err.details.begetCode as string | undefined) : undefined;
 }
 
+/**
+ * A failure whose outcome is unknown and may pass: the API unreachable (network error, timeout) or
+ * an HTTP 5xx. A 4xx or a business error code is a definite answer and is not transient.
+ */
+export function isTransient(err: unknown): boolean {
+  if (!(err instanceof InfraError)) return false;
+  if (err.code === 'MI_ERR_BEGET_UNREACHABLE') return true;
+  const status = err.details.httpStatus;
+  return err.code === 'MI_ERR_BEGET_API' && typeof status === 'number' && status >= 500;
+}
+
 function businessError(where: string, error: BusinessError): InfraError {
   const code = error.code ?? 'ERROR';
   const funds = error.insufficient_funds_error;
@@ -91,7 +102,7 @@ export class BegetApi {
       }
       if (status === 404) throw new InfraError('MI_ERR_BEGET_NOT_FOUND', `Beget API: not found (${where}): ${describe(json)}`);
       if (status === 400 || status === 422) throw new InfraError('MI_ERR_BEGET_INVALID', `Beget API rejected the request (HTTP ${status} ${where}): ${describe(json)}`);
-      if (status !== 200) throw new InfraError('MI_ERR_BEGET_API', `Beget API error (HTTP ${status} ${where}): ${describe(json)}`);
+      if (status !== 200) throw new InfraError('MI_ERR_BEGET_API', `Beget API error (HTTP ${status} ${where}): ${describe(json)}`, { httpStatus: status });
       const error = (json as { error?: BusinessError }).error;
       if (error && (error.code || error.message)) throw businessError(where, error);
       return json as T;

@@ -20,6 +20,7 @@ export interface HttpReply {
 export async function sendJson(http: HttpOptions, method: string, path: string, body: unknown, token: string | undefined): Promise<HttpReply> {
   const url = http.baseUrl.replace(/\/+$/, '') + path;
   let res: Response;
+  let text: string;
   try {
     res = await fetch(url, {
       method,
@@ -31,10 +32,11 @@ export async function sendJson(http: HttpOptions, method: string, path: string, 
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(http.requestTimeoutMs ?? 30_000),
     });
+    // Inside the try: the body can time out or be cut off after the headers arrived.
+    text = await res.text();
   } catch (err) {
     throw new InfraError('MI_ERR_BEGET_UNREACHABLE', `Beget API ${http.baseUrl} unreachable (${method} ${path}): ${(err as Error).message}`);
   }
-  const text = await res.text();
   try {
     return { status: res.status, json: text === '' ? {} : JSON.parse(text) };
   } catch {

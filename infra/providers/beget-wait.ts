@@ -1,5 +1,5 @@
 import { InfraError } from '../errors.js';
-import type { BegetApi } from './beget-api.js';
+import { isTransient, type BegetApi } from './beget-api.js';
 import { sleep } from './beget-http.js';
 import type { ConfigurationParams, VpsInfo } from './beget-models.js';
 
@@ -20,16 +20,27 @@ export function publicIpv4(vps: VpsInfo): string | undefined {
   return [vps.ip_address, ...(vps.additional_ip_address ?? [])].find((ip): ip is string => typeof ip === 'string' && IPV4.test(ip));
 }
 
-/** Polls `step` until it returns a value; MI_ERR_BEGET_TIMEOUT with `describe()` after pollTimeoutMs. */
+/**
+ * Polls `step` until it returns a value; MI_ERR_BEGET_TIMEOUT with `describe()` after pollTimeoutMs.
+ * A transient failure of a step (unreachable, HTTP 5xx) counts as "not yet"; any other failure ends the wait.
+ */
 async function pollUntil<T>(api: BegetApi, step: () => Promise<T | undefined>, describeLast: () => string): Promise<T> {
   const deadline = Date.now() + api.opts.pollTimeoutMs;
+  let lastError: Error | undefined;
   for (;;) {
-    const done = await step();
-    if (done !== undefined) return done;
+    try {
+      const done = await step();
+      if (done !== undefined) return done;
+      lastError = undefined;
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      lastError = err as Error;
+    }
     if (Date.now() + api.opts.pollIntervalMs > deadline) break;
     await sleep(api.opts.pollIntervalMs);
   }
-  throw new InfraError('MI_ERR_BEGET_TIMEOUT', `Beget server ${describeLast()} after ${Math.round(api.opts.pollTimeoutMs / 1000)} s`);
+  const after = lastError ? `; last error: ${lastError.message}` : '';
+  throw new InfraError('MI_ERR_BEGET_TIMEOUT', `Beget server ${describeLast()} after ${Math.round(api.opts.pollTimeoutMs / 1000)} s${after}`);
 }
 
 /** GETs a server that must still exist. */

@@ -3,7 +3,8 @@ import type { OsId } from '../../src/core/os-profiles.js';
 import { TIERS, type TierName } from '../../src/core/tiers.js';
 import type { InfraConfig } from '../config.js';
 import { InfraError } from '../errors.js';
-import { BegetApi } from './beget-api.js';
+import { BegetApi, begetCode } from './beget-api.js';
+import { sleep } from './beget-http.js';
 import { begetCredentialsFromEnv } from './beget-auth.js';
 import type { ConfigurationParams, CreateVpsRequest, VpsConfiguration, VpsInfo } from './beget-models.js';
 import { chooseSoftware } from './beget-os.js';
@@ -112,15 +113,33 @@ async function sizeRequest(api: BegetApi, size: SizeMb, region: string | undefin
   return { units, group, params, change: { configuration_params: params } };
 }
 
-/** POST /v1/vps/server exactly once; after any failure the server may exist anyway, so look it up by name. */
+/** Lookups by name after a create whose outcome is unknown: the list may lag behind the create. */
+const LOOKUPS_AFTER_CREATE = 3;
+
+/** A definite "no" to the create (a Beget error code, 401/403, 400/422, 404): nothing was made. */
+function refused(err: unknown): boolean {
+  if (!(err instanceof InfraError)) return false;
+  return begetCode(err) !== undefined || ['MI_ERR_BEGET_AUTH', 'MI_ERR_BEGET_INVALID', 'MI_ERR_BEGET_NOT_FOUND'].includes(err.code);
+}
+
+/**
+ * POST /v1/vps/server exactly once. After any failure but a definite refusal (a lost reply, a
+ * timeout, a 5xx) the server may exist anyway, so it is looked up by name a few times.
+ */
 async function createOnce(api: BegetApi, request: CreateVpsRequest): Promise<VpsInfo> {
   try {
     return await api.createServer(request);
   } catch (err) {
-    const servers = await api.listServers().catch(() => []);
-    const made = servers.find((vps) => vps.hostname === request.hostname && !isGone(vps));
-    if (made) return made;
-    throw err;
+    if (refused(err)) throw err;
+    for (let lookup = 1; lookup <= LOOKUPS_AFTER_CREATE; lookup++) {
+      if (lookup > 1) await sleep(api.opts.pollIntervalMs);
+      const servers = await api.listServers().catch(() => []);
+      const made = servers.find((vps) => vps.hostname === request.hostname && !isGone(vps));
+      if (made) return made;
+    }
+    const note = `a server may have been created; check the Beget panel for ${request.hostname} before retrying`;
+    if (err instanceof InfraError) throw new InfraError(err.code, `${err.message}; ${note}`, err.details);
+    throw new InfraError('MI_ERR_BEGET_API', `Beget API: POST /v1/vps/server failed: ${(err as Error).message}; ${note}`);
   }
 }
 
@@ -173,7 +192,17 @@ export class BegetServerProvider implements pulumi.dynamic.ResourceProvider<Bege
       running = await waitUntilRunning(api, created.id);
     } catch (err) {
       // create must be all or nothing: a server that never came up is removed before reporting.
-      await api.removeServer(created.id).catch(() => undefined);
+      try {
+        await api.removeServer(created.id);
+      } catch (removeErr) {
+        // Not removed: a billed server Pulumi has no record of. Say which, and keep why create failed.
+        throw new InfraError(
+          err instanceof InfraError ? err.code : 'MI_ERR_BEGET_API',
+          `${(err as Error).message}; removing the new Beget server ${created.id} (hostname ${inputs.hostname}) then failed: ${(removeErr as Error).message}; ` +
+            `fix: remove server ${created.id} (${inputs.hostname}) in the Beget panel, it is billed and not in the Pulumi state`,
+          { ...(err instanceof InfraError ? err.details : {}), serverId: created.id },
+        );
+      }
       throw err;
     }
     return {

@@ -48,6 +48,7 @@ export async function acquireHostLock(host: SshHost, waitSeconds = LOCK_WAIT_SEC
   const early = await Promise.race([locked, held.done]);
   if (early) {
     const detail = early.stderr.trim().split('\n').pop() ?? '';
+    if (early.dropped) throw new MiError('MI_ERR_SSH_DROPPED', `${host.label}: the SSH connection ended while waiting for the host lock`, { host: host.label });
     throw new MiError(
       early.code === REMOTE_EXIT.LOCKED ? 'MI_ERR_HOST_LOCKED' : 'MI_ERR_STEP_FAILED',
       early.code === REMOTE_EXIT.LOCKED ? `${host.label}: ${detail}; retry when it has finished` : `cannot take the host lock on ${host.label}: ${detail}`,

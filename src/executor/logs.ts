@@ -3,6 +3,7 @@ import { remote } from '../core/command.js';
 import { logsArgv, mergeByTime, parseTaggedLine, type LogLine, type LogQuery } from '../core/logs.js';
 import { MiError } from '../errors/index.js';
 import { detectHost } from './detect.js';
+import type { RunResult } from './host.js';
 import type { SshTarget } from './ssh-host.js';
 import { withHost } from './up.js';
 
@@ -45,12 +46,16 @@ export async function runLogs(stack: StackConfig, target: SshTarget, query: LogQ
         else onLine(line);
       }
     });
+    let ended: RunResult | undefined;
     try {
-      await Promise.race([stop, started.done]);
+      ended = await Promise.race([stop.then(() => undefined), started.done]);
     } finally {
       clearTimeout(timer);
       flushBacklog();
       await started.end();
     }
+    // The readers ended before Ctrl-C: the connection dropped, or the remote program failed.
+    if (ended?.dropped) throw new MiError('MI_ERR_SSH_DROPPED', `the SSH connection to ${host.label} ended while following the logs`, { host: host.label });
+    if (ended && ended.code !== 0) throw new MiError('MI_ERR_STEP_FAILED', `following the logs on ${host.label} failed: ${ended.stderr.trim().split('\n').pop() ?? ''}`, { host: host.label });
   });
 }

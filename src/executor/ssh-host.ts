@@ -29,6 +29,9 @@ export interface SshTarget {
  * A Host over one SSH connection (node-ssh). This is the single place where argv is quoted into a
  * shell string; a non-root user runs everything through `sudo -n`.
  */
+/** How long a timed-out remote program has for its rollback before coreutils `timeout` kills it. */
+const KILL_AFTER_S = 120;
+
 /**
  * A remote exit as a shell reports it: killed by signal N is 128+N; neither a status nor a signal
  * means the channel closed under the command (the connection dropped).
@@ -82,6 +85,10 @@ export class SshHost implements Host {
             ? { privateKey: readFileSync(target.keyPath, 'utf8') }
             : { agent: process.env.SSH_AUTH_SOCK }),
         readyTimeout: target.connectTimeoutMs ?? 10_000,
+        // A silently dead link (NAT timeout, a server powered off) ends the connection within a minute
+        // instead of leaving `logs -f` or a step waiting forever.
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
         hostVerifier: (key: Buffer) => {
           const offered = key.toString('base64');
           if (revoked.includes(offered)) {
@@ -140,7 +147,9 @@ export class SshHost implements Host {
   async run(command: Command, options: { timeoutMs?: number } = {}): Promise<RunResult> {
     // The remote side gets the bound too (coreutils timeout), so a timed-out apt or certbot does not
     // keep running on the host and hold its locks.
-    const bounded = options.timeoutMs ? ['timeout', '--kill-after=10', `${Math.ceil(options.timeoutMs / 1000)}`, ...command.argv] : command.argv;
+    // TERM at the bound lets a remote program roll back; KILL only if that rollback (restarts, reloads)
+    // has not finished after KILL_AFTER_S.
+    const bounded = options.timeoutMs ? ['timeout', `--kill-after=${KILL_AFTER_S}`, `${Math.ceil(options.timeoutMs / 1000)}`, ...command.argv] : command.argv;
     const line = this.line(bounded);
     const stdin = command.stdin === undefined ? undefined : Readable.from([Buffer.from(command.stdin)]);
     let timer: NodeJS.Timeout | undefined;
@@ -150,7 +159,7 @@ export class SshHost implements Host {
         timer = setTimeout(
           () => reject(new MiError('MI_ERR_TIMEOUT', `${command.label} on ${this.label} took longer than ${options.timeoutMs} ms`, { host: this.label })),
           // A little after the remote bound, so the remote exit status usually wins.
-          options.timeoutMs + 15_000,
+          options.timeoutMs + (KILL_AFTER_S + 15) * 1000,
         );
       }
     });

@@ -91,6 +91,17 @@ describe('file transaction (mi-remote activate)', () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it('still restores when its output has nowhere to go (the SSH link dropped before it failed)', async () => {
+    const bad = file(site, NGINX_BAD);
+    expect((await host.run(stageFile(bad))).code).toBe(0);
+    // stderr is a pipe closed at once: the failure message raises SIGPIPE, which must not skip the rollback.
+    const result = await host.run({ ...activateFiles('swap', [bad]), argv: ['sh', '-c', '"$@" 2>&1 | head -c 0', 'sh', ...activateFiles('swap', [bad]).argv] });
+    expect(result.code).toBe(0);
+    for (let i = 0; i < 20 && leftovers().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(readFileSync(site, 'utf8')).toBe(NGINX_OK);
+    expect(leftovers()).toEqual([]);
+  });
+
   it('after SIGKILL the leftover is drift, and the next activation keeps the last known-good file', async () => {
     const unvalidated = file(site, NGINX_BAD);
     const held = await heldAt('swapped', [unvalidated]);

@@ -338,7 +338,10 @@ describe('errors and the one create', () => {
   it('a create that failed (503, nothing made) is reported, not retried', async () => {
     const s = await start({ failCreate: 'before' });
     const err = await codeOf(new BegetServerProvider().create(inputs(s)));
-    expect(err).toEqual({ code: 'MI_ERR_BEGET_API', message: 'Beget API error (HTTP 503 POST /v1/vps/server): service unavailable' });
+    expect(err).toEqual({
+      code: 'MI_ERR_BEGET_API',
+      message: 'Beget API error (HTTP 503 POST /v1/vps/server): service unavailable; a server may have been created; check the Beget panel for chat-1 before retrying',
+    });
     expect(posts(s, '/v1/vps/server')).toHaveLength(1);
     expect(s.servers.size).toBe(0);
   });
@@ -411,5 +414,78 @@ describe('errors and the one create', () => {
     await s.close();
     standin = undefined;
     expect((await codeOf(apiOf(s).listRegions())).code).toBe('MI_ERR_BEGET_UNREACHABLE');
+  });
+});
+
+describe('review fixes: transient failures, cleanup, bodies, lagging lists', () => {
+  const serverGets = (s: Standin, id: string) => s.requests.filter((r) => r.method === 'GET' && r.path === `/v1/vps/server/${id}`);
+  const lists = (s: Standin) => s.requests.filter((r) => r.path.startsWith('/v1/vps/server/list'));
+
+  for (const status of [503, 'reset'] as const) {
+    it(`a transient failure (${status}) while waiting for a new server counts as "not yet", and the server is kept`, async () => {
+      // 503: three attempts of one poll fail (the read retries are used up), then one more; 'reset': two polls drop the connection.
+      const s = await start({ pollsUntilRunning: 1, failServerGets: { count: status === 503 ? 4 : 2, status } });
+      const created = await createOk(new BegetServerProvider(), inputs(s));
+      expect(created.outs.status).toBe('RUNNING');
+      expect(s.servers.get(created.id)?.status).toBe('RUNNING');
+      expect(posts(s, `/v1/vps/server/${created.id}/remove`)).toHaveLength(0);
+    });
+  }
+
+  it('transient failures still end in the bounded timeout, naming the last error', async () => {
+    const s = await start({ pollsUntilRunning: 0, pollsUntilRemoved: 0, failServerGets: { count: 1_000_000, status: 503 } });
+    const started = Date.now();
+    const err = await codeOf(new BegetServerProvider().create(inputs(s, { pollTimeoutMs: 200 })));
+    expect(err.code).toBe('MI_ERR_BEGET_TIMEOUT');
+    expect(err.message).toContain('last error: Beget API error (HTTP 503 GET /v1/vps/server/vps-0001)');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(s.servers.get('vps-0001')?.status).toBe('REMOVING');
+  });
+
+  it('a 4xx while waiting fails at once', async () => {
+    const s = await start({ pollsUntilRunning: 1, pollsUntilRemoved: 0, failServerGets: { count: 1, status: 400 } });
+    const err = await codeOf(new BegetServerProvider().create(inputs(s)));
+    expect(err.code).toBe('MI_ERR_BEGET_INVALID');
+    expect(serverGets(s, 'vps-0001')).toHaveLength(1);
+  });
+
+  it('a failed cleanup removal names the billed server and the fix, keeping why create failed', async () => {
+    const s = await start({ pollsUntilRunning: 1_000_000, failRemove: true });
+    const err = await codeOf(new BegetServerProvider().create(inputs(s, { pollTimeoutMs: 100 })));
+    expect(err.code).toBe('MI_ERR_BEGET_TIMEOUT');
+    expect(err.message).toContain('last status CREATING');
+    expect(err.message).toContain('removing the new Beget server vps-0001 (hostname chat-1) then failed: Beget API error (HTTP 500');
+    expect(err.message).toContain('fix: remove server vps-0001 (chat-1) in the Beget panel');
+    expect(s.servers.get('vps-0001')?.status).toBe('CREATING');
+  });
+
+  for (const kind of ['reset', 'stall'] as const) {
+    it(`a reply body that is cut off (${kind}) is MI_ERR_BEGET_UNREACHABLE`, async () => {
+      const s = await start({ bodyFault: { count: 1, kind } });
+      const api = new BegetApi({ baseUrl: s.url, credentials: { token: TOKEN }, pollIntervalMs: 1, pollTimeoutMs: 100, requestTimeoutMs: 300 });
+      const err = await codeOf(api.listRegions());
+      expect(err.code).toBe('MI_ERR_BEGET_UNREACHABLE');
+      expect(err.message).toContain('GET /v1/vps/region');
+    });
+  }
+
+  it('after a lost create reply, a lagging list is asked again (a poll interval apart) until the server shows', async () => {
+    const s = await start({ pollsUntilRunning: 0, failCreate: 'after', listLagAfterCreate: 2 });
+    const created = await createOk(new BegetServerProvider(), inputs(s));
+    expect(created.id).toBe('vps-0001');
+    expect(posts(s, '/v1/vps/server')).toHaveLength(1);
+    // One hostname check before the create, three lookups after it.
+    expect(lists(s)).toHaveLength(4);
+  });
+
+  it('a server still not listed after three lookups: the error says one may exist', async () => {
+    const s = await start({ pollsUntilRunning: 0, failCreate: 'after', listLagAfterCreate: 10 });
+    const err = await codeOf(new BegetServerProvider().create(inputs(s)));
+    expect(err).toEqual({
+      code: 'MI_ERR_BEGET_API',
+      message: 'Beget API error (HTTP 502 POST /v1/vps/server): bad gateway; a server may have been created; check the Beget panel for chat-1 before retrying',
+    });
+    expect(lists(s)).toHaveLength(4);
+    expect(s.servers.size).toBe(1);
   });
 });

@@ -40,6 +40,14 @@ export interface StandinOptions {
   failNext503?: number;
   /** The next create: 'before' answers 503 and creates nothing, 'after' creates the server and answers 502. */
   failCreate?: 'before' | 'after';
+  /** The next `count` GETs of a server (ManageService_GetInfo) fail: with this HTTP status, or 'reset' (connection dropped, no reply). */
+  failServerGets?: { count: number; status: number | 'reset' };
+  /** The next `count` replies send their headers and part of the body, then drop the connection ('reset') or send nothing more ('stall'). */
+  bodyFault?: { count: number; kind: 'reset' | 'stall' };
+  /** Every removal is answered HTTP 500 and removes nothing. */
+  failRemove?: boolean;
+  /** After a create, the next N list replies do not show the new server yet (the list lags). */
+  listLagAfterCreate?: number;
   /** New servers never get a public address (as with network_interfaces lacking a public one). */
   noPublicIp?: boolean;
   /** The marketplace list (default STANDIN_SOFTWARE). */
@@ -176,6 +184,9 @@ export async function startBegetStandin(options: StandinOptions): Promise<Standi
   let nextServer = 1;
   let nextKey = 100;
   let nextToken = 1;
+  /** Servers the list does not show yet, for `listLag` more list replies (listLagAfterCreate). */
+  const lagging = new Set<string>();
+  let listLag = 0;
 
   const gib = () => options.units === 'GiB';
   /** MiB → the stand-in's unit, for memory and disk sizes. */
@@ -393,6 +404,13 @@ export async function startBegetStandin(options: StandinOptions): Promise<Standi
       options.failNext503 = (options.failNext503 ?? 0) - 1;
       return fail(res, 503, 14, 'service unavailable');
     }
+    if (options.bodyFault && options.bodyFault.count > 0) {
+      options.bodyFault.count--;
+      const kind = options.bodyFault.kind;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"partial":', () => kind === 'reset' && res.destroy());
+      return;
+    }
 
     const found = findOperation(method, url.pathname);
     if (!found) return fail(res, 404, 5, `no operation ${method} ${url.pathname} in the spec`);
@@ -434,11 +452,20 @@ export async function startBegetStandin(options: StandinOptions): Promise<Standi
       case 'ManageService_GetList': {
         const offset = Number(url.searchParams.get('offset') ?? 0);
         const limit = Number(url.searchParams.get('limit') ?? 0);
-        const all = [...servers.values()];
+        let all = [...servers.values()];
+        if (listLag > 0) {
+          listLag--;
+          all = all.filter((v) => !lagging.has(v.id));
+        }
         // The spec declares no cap and no default: 0 or absent is taken as "the rest".
         return reply(res, op, { vps: all.slice(offset, limit > 0 ? offset + limit : undefined).map(view), total_count: all.length });
       }
       case 'ManageService_GetInfo':
+        if (options.failServerGets && options.failServerGets.count > 0) {
+          options.failServerGets.count--;
+          if (options.failServerGets.status === 'reset') return void req.socket.destroy();
+          return fail(res, options.failServerGets.status, 14, `failing GET with ${options.failServerGets.status}`);
+        }
         if (server) tick(server);
         return reply(res, op, server ? { vps: view(server) } : {});
       case 'ManageService_CreateVps': {
@@ -447,6 +474,10 @@ export async function startBegetStandin(options: StandinOptions): Promise<Standi
           return fail(res, 503, 14, 'service unavailable');
         }
         const result = createVps(b);
+        if (options.listLagAfterCreate && result.vps) {
+          lagging.add((result.vps as { id: string }).id);
+          listLag = options.listLagAfterCreate;
+        }
         if (options.failCreate === 'after' && result.vps) {
           options.failCreate = undefined;
           return fail(res, 502, 14, 'bad gateway');
@@ -456,6 +487,7 @@ export async function startBegetStandin(options: StandinOptions): Promise<Standi
       case 'ManageService_ChangeConfiguration':
         return reply(res, op, server ? changeConfiguration(server, b) : {});
       case 'ManageService_RemoveVps':
+        if (options.failRemove) return fail(res, 500, 13, 'internal error');
         return reply(res, op, server ? removeVps(server, b) : {});
       case 'SshKeyService_GetAll':
         return reply(res, op, { keys: [...keys.values()].map(({ id, name, fingerprint }) => ({ id, name, fingerprint })) });
