@@ -102,7 +102,9 @@ export const metricsSection = z.strictObject({
 
 export const stackSchema = z.strictObject({
   tier: z.enum(TIER_NAMES, { message: `must be one of ${TIER_NAMES.join(', ')}` }),
-  domain: hostname,
+  // DNS names are case-insensitive, but certbot's live/ folder and the certificate's names are
+  // lowercase: a mixed-case domain would never match them and force a renewal on every run.
+  domain: hostname.transform((v) => v.toLowerCase()),
   email: z.string({ message: EMAIL_RULE }).refine(isEmail, { message: EMAIL_RULE }),
   target: targetSection.optional(),
   acme: acmeSection.default({ server: LETS_ENCRYPT_DIRECTORY }),

@@ -1,6 +1,8 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildHostModel } from '../../src/core/host-model.js';
+import { OS_PROFILES } from '../../src/core/os-profiles.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadStack, type LoadOptions } from '../../src/config/load.js';
 import { tempDir } from './fixtures.js';
@@ -35,6 +37,12 @@ describe('a good stack', () => {
   it('loads from flags with defaults filled in', () => {
     const stack = loadStack({ overrides: { ...GOOD } });
     expect(stack).toMatchObject({ ...GOOD, app: { port: 3000 } });
+  });
+
+  it('normalises a mixed-case domain to the lowercase form certificates and certbot use', () => {
+    const stack = loadStack({ overrides: { ...GOOD, domain: 'Chat.Example.COM' } });
+    expect(stack.domain).toBe('chat.example.com');
+    expect(buildHostModel(stack, OS_PROFILES.debian13).certDir).toBe('/etc/letsencrypt/live/chat.example.com');
   });
 
   it('loads from a file, and flags win over it', () => {
