@@ -1,5 +1,6 @@
 import type { StackConfig } from '../config/schema.js';
-import { appPortsOf, APP_UNIT_PREFIX } from './host-model.js';
+import { appPortsOf } from './host-model.js';
+import { appUnit } from './render.js';
 
 /**
  * `logs`: which sources a name means, the remote `logs` program's argv, and its tagged lines read
@@ -25,7 +26,7 @@ export interface LogLine {
 }
 
 function unitsOf(source: LogSource, stack: StackConfig): string[] {
-  const app = appPortsOf(stack).map((p) => `${APP_UNIT_PREFIX}${p}.service`);
+  const app = appPortsOf(stack).map(appUnit);
   const units: Record<Exclude<LogSource, 'all'>, string[]> = { app, nginx: ['nginx.service'], mariadb: ['mariadb.service'], redis: ['redis-server.service'] };
   return source === 'all' ? Object.values(units).flat() : units[source];
 }

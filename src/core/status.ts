@@ -1,8 +1,8 @@
 import type { TierName } from './tiers.js';
 import { factValue, linkFact, queryFact, type Fact, type FactValues } from './facts.js';
 import type { StackConfig } from '../config/schema.js';
-import { APP_UNIT_PREFIX, appPortsOf, HOST_PATHS, type HostModel } from './host-model.js';
-import { NGINX_STATUS_PORT } from './render.js';
+import { appPortsOf, HOST_PATHS, type HostModel } from './host-model.js';
+import { appUnit, NGINX_STATUS_PORT } from './render.js';
 
 /**
  * What runs on a host, read in the one round trip `status` makes: services with their state and
@@ -53,7 +53,7 @@ function services(ports: readonly number[]): Array<{ name: string; unit: string;
   return [
     { name: 'nginx', unit: 'nginx.service' },
     { name: 'mariadb', unit: 'mariadb.service' },
-    ...ports.map((port) => ({ name: `app:${port}`, unit: `${APP_UNIT_PREFIX}${port}.service` })),
+    ...ports.map((port) => ({ name: `app:${port}`, unit: appUnit(port) })),
     { name: 'redis', unit: 'redis-server.service', optional: true },
   ];
 }

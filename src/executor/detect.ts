@@ -4,11 +4,15 @@ import type { HostBasics } from '../core/desired-state.js';
 import type { NodeArch } from '../core/versions.js';
 import { MiError } from '../errors/index.js';
 import { factsArgv, factValues, uniqueFacts } from './gather.js';
-import type { Host } from './host.js';
+import { lastLine, type Host } from './host.js';
 import { BOOTSTRAP_FAILED, bootstrapCommand, remotePrograms } from './remote-programs.js';
 
 /** os-release ID and VERSION_ID, uname -m, container, uid: one line each. */
 const hostFact = queryFact('host', ['host']);
+
+function notRoot(host: Host, detail: string): MiError {
+  return new MiError('MI_ERR_SUDO', `commands on ${host.label} do not run as root${detail}; give the SSH user passwordless sudo or use --ssh-user root`, { host: host.label });
+}
 
 const ARCHES: Record<string, NodeArch> = { x86_64: 'x64', aarch64: 'arm64' };
 
@@ -26,17 +30,14 @@ export async function inspectHost(host: Host, sshPort: number, extra: readonly F
   const facts = uniqueFacts([hostFact, ...extra]);
   const result = await host.run(bootstrapCommand(programs, ['facts', ...factsArgv(facts)]), { timeoutMs: 60_000 });
   if (result.code === BOOTSTRAP_FAILED) {
-    throw new MiError('MI_ERR_REMOTE_PROGRAMS', `cannot install the remote programs in ${programs.dir} on ${host.label}: ${result.stderr.trim().split('\n').pop() ?? ''}`, { host: host.label });
+    throw new MiError('MI_ERR_REMOTE_PROGRAMS', `cannot install the remote programs in ${programs.dir} on ${host.label}: ${lastLine(result.stderr)}`, { host: host.label });
   }
-  if (/^sudo: /m.test(result.stderr)) {
-    throw new MiError('MI_ERR_SUDO', `commands on ${host.label} do not run as root (${result.stderr.trim().split('\n')[0]}); give the SSH user passwordless sudo or use --ssh-user root`, { host: host.label });
-  }
+  const sudo = /^sudo: .*$/m.exec(result.stderr);
+  if (sudo) throw notRoot(host, ` (${sudo[0]})`);
   const values = factValues(host, facts, result);
   host.usePrograms(programs.dir);
   const [release = '', machine = '', virt = '', uid = ''] = factValue(values, hostFact).stdout.split('\n').map((l) => l.trim());
-  if (uid !== '0') {
-    throw new MiError('MI_ERR_SUDO', `commands on ${host.label} do not run as root; give the SSH user passwordless sudo or use --ssh-user root`, { host: host.label });
-  }
+  if (uid !== '0') throw notRoot(host, '');
   const [id = '', version = ''] = release.split(' ');
   const os = osFromRelease(id, version);
   if (!os) {

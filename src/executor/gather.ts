@@ -1,7 +1,7 @@
 import { remote } from '../core/command.js';
 import type { Fact, FactValues } from '../core/facts.js';
 import { MiError } from '../errors/index.js';
-import type { Host } from './host.js';
+import { lastLine, type Host } from './host.js';
 
 /**
  * Gathers many facts in one SSH round trip: `mi-remote facts` runs every fact's query between
@@ -32,7 +32,7 @@ export function factValues(host: Host, unique: readonly Fact[], result: { stdout
   const values = parseBatch(unique, result.stdout);
   const missing = unique.filter((f) => !values.has(f.id));
   if (missing.length > 0) {
-    throw new MiError('MI_ERR_FACTS', `could not read ${missing.length} fact(s) from ${host.label} (first: ${missing[0]?.id}): ${result.stderr.trim().split('\n').pop() ?? ''}`, { host: host.label });
+    throw new MiError('MI_ERR_FACTS', `could not read ${missing.length} fact(s) from ${host.label} (first: ${missing[0]?.id}): ${lastLine(result.stderr)}`, { host: host.label });
   }
   return values;
 }

@@ -3,6 +3,7 @@ import { hostname, userInfo } from 'node:os';
 import { remote, REMOTE_PROGRAM, type Command } from '../core/command.js';
 import { REMOTE_EXIT } from '../core/remote-exit.js';
 import { MiError } from '../errors/index.js';
+import { lastLine } from './host.js';
 import type { SshHost } from './ssh-host.js';
 
 /**
@@ -47,7 +48,7 @@ export async function acquireHostLock(host: SshHost, waitSeconds = LOCK_WAIT_SEC
   // The holder prints "locked" once it has the lock; if it ends first, it did not get it.
   const early = await Promise.race([locked, held.done]);
   if (early) {
-    const detail = early.stderr.trim().split('\n').pop() ?? '';
+    const detail = lastLine(early.stderr);
     if (early.dropped) throw new MiError('MI_ERR_SSH_DROPPED', `${host.label}: the SSH connection ended while waiting for the host lock`, { host: host.label });
     throw new MiError(
       early.code === REMOTE_EXIT.LOCKED ? 'MI_ERR_HOST_LOCKED' : 'MI_ERR_STEP_FAILED',

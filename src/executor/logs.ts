@@ -1,9 +1,8 @@
 import type { StackConfig } from '../config/schema.js';
 import { remote } from '../core/command.js';
 import { logsArgv, mergeByTime, parseTaggedLine, type LogLine, type LogQuery } from '../core/logs.js';
-import { MiError } from '../errors/index.js';
 import { detectHost } from './detect.js';
-import type { RunResult } from './host.js';
+import { commandError, type RunResult } from './host.js';
 import type { SshTarget } from './ssh-host.js';
 import { withHost } from './up.js';
 
@@ -21,7 +20,7 @@ export async function runLogs(stack: StackConfig, target: SshTarget, query: LogQ
     const command = remote('read the logs', logsArgv(query, stack));
     if (!query.follow) {
       const result = await host.run(command, { timeoutMs: 60_000 });
-      if (result.code !== 0) throw new MiError('MI_ERR_STEP_FAILED', `reading the logs on ${host.label} failed: ${result.stderr.trim().split('\n').pop() ?? ''}`, { host: host.label });
+      if (result.code !== 0) throw commandError(host, 'reading the logs', result);
       const lines = result.stdout.split('\n').flatMap((l) => parseTaggedLine(l) ?? []);
       for (const line of mergeByTime(lines, query.lines, query.since)) onLine(line);
       return;
@@ -55,7 +54,6 @@ export async function runLogs(stack: StackConfig, target: SshTarget, query: LogQ
       await started.end();
     }
     // The readers ended before Ctrl-C: the connection dropped, or the remote program failed.
-    if (ended?.dropped) throw new MiError('MI_ERR_SSH_DROPPED', `the SSH connection to ${host.label} ended while following the logs`, { host: host.label });
-    if (ended && ended.code !== 0) throw new MiError('MI_ERR_STEP_FAILED', `following the logs on ${host.label} failed: ${ended.stderr.trim().split('\n').pop() ?? ''}`, { host: host.label });
+    if (ended && (ended.dropped || ended.code !== 0)) throw commandError(host, 'following the logs', ended);
   });
 }

@@ -6,10 +6,10 @@ import { buildDesiredState, type AppBundle, type DesiredState } from '../core/de
 import type { Step, StepPlan } from '../core/step.js';
 import { UP_STEPS } from '../core/steps/index.js';
 import { resolveJwtSecret } from '../config/jwt-secret.js';
-import { MiError } from '../errors/index.js';
 import { converge, planAll, type ConvergeReport, type Phase } from './converge.js';
 import { detectHost } from './detect.js';
 import type { Emit } from './events.js';
+import { commandError } from './host.js';
 import { acquireHostLock, LOCK_WAIT_SECONDS } from './host-lock.js';
 import { SshHost, type SshTarget } from './ssh-host.js';
 
@@ -75,9 +75,7 @@ export async function runUp(options: UpOptions): Promise<{ desired: DesiredState
 export async function readHostSecret(host: SshHost, key: string): Promise<string | undefined> {
   const result = await host.run(remote(`read ${key}`, ['secret', 'get', HOST_PATHS.secretsEnvFile, key]), { timeoutMs: 30_000 });
   // A key that is not there prints nothing and exits 0; anything else is a failure, not "no secret".
-  if (result.code !== 0) {
-    throw new MiError(result.dropped ? 'MI_ERR_SSH_DROPPED' : 'MI_ERR_STEP_FAILED', `cannot read ${key} on ${host.label}: ${result.stderr.trim().split('\n').pop() ?? `exit status ${result.code}`}`, { host: host.label });
-  }
+  if (result.code !== 0) throw commandError(host, `reading ${key}`, result);
   return result.stdout.trim() || undefined;
 }
 

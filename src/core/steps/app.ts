@@ -4,6 +4,7 @@ import { factValue, linkFact, pathExistsFact, queryFact, type FactValues } from 
 import { changedFiles, describeChanges, fileFacts, sha256, stageFile, validatorsOf } from '../file-plan.js';
 import { APP_UNIT_PREFIX, APP_USER, HOST_PATHS } from '../host-model.js';
 import { REMOTE_EXIT } from '../remote-exit.js';
+import { appUnit } from '../render.js';
 import type { Step } from '../step.js';
 import { tarArchive } from '../tar.js';
 import { parseSecrets, secretsFact } from './secrets.js';
@@ -25,10 +26,6 @@ const KEEP_RELEASES = 3;
 
 export function releaseDir(desired: DesiredState): string {
   return `${HOST_PATHS.appReleases}/${desired.bundle.id}`;
-}
-
-export function unitName(port: number): string {
-  return `${APP_UNIT_PREFIX}${port}.service`;
 }
 
 /** What the instances must have been started with; a different stamp means restart. */
@@ -91,7 +88,7 @@ export const appStep: Step = {
     const changes: string[] = [];
     const release = releaseDir(desired);
     const ports = desired.model.appPorts;
-    const units = ports.map(unitName);
+    const units = ports.map(appUnit);
 
     if (factValue(facts, userFact).code !== 0) {
       commands.push(
