@@ -1,5 +1,6 @@
 import type { ConvergeReport } from '../src/executor/converge.js';
 import type { Emit, RunEvent, StepEvent } from '../src/executor/events.js';
+import { renderTable, type VerifyReport } from '../src/verify/index.js';
 
 /**
  * The one renderer pair for step events (`up`, `plan`, `sandbox`, and the commands to come): lines for
@@ -129,4 +130,21 @@ export async function withProgressOnStderr<T>(work: (emit: Emit) => Promise<T>):
   } finally {
     renderer.close();
   }
+}
+
+/**
+ * The end of a run that changed a host (`up`, `deploy`, `restart`, `rollback`): the JSON summary or
+ * the human recap and the closing check's table; the exit status (1 failed, else verify's).
+ */
+export function finishRun(run: { report: ConvergeReport; verify: VerifyReport | undefined; started: number; json: boolean; domain: string; out: (text: string) => void; extra?: Record<string, unknown> }): number {
+  const { report, verify, out } = run;
+  const seconds = (Date.now() - run.started) / 1000;
+  if (run.json) {
+    out(jsonLine({ type: 'summary', ok: report.ok && (verify?.exitCode ?? 0) === 0, changed: report.changed, failed: report.failed, seconds, steps: report.steps.map(({ diffs: _d, ...s }) => s), verify, ...run.extra }));
+  } else {
+    out(humanSummary(report, seconds));
+    if (verify) out(`\nverify ${run.domain} (quick):\n${renderTable(verify)}\n`);
+  }
+  if (!report.ok) return 1;
+  return verify && verify.exitCode !== 0 ? verify.exitCode : 0;
 }

@@ -1,12 +1,12 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { resolveJwtSecret } from '../src/config/jwt-secret.js';
+import { resolveAppSecrets, resolveJwtSecret } from '../src/config/jwt-secret.js';
 import { loadStack, type StackOverrides } from '../src/config/load.js';
 import type { StackConfig } from '../src/config/schema.js';
 import type { AppBundle } from '../src/core/desired-state.js';
 import { ConfigError } from '../src/errors/index.js';
-import { readBundle } from '../src/executor/bundle.js';
+import { readAppBundle } from '../src/executor/bundle.js';
 import type { SshTarget } from '../src/executor/ssh-host.js';
 import { LOCK_WAIT_SECONDS } from '../src/executor/host-lock.js';
 import { SANDBOX_ENDPOINT, SANDBOX_OSES, type SandboxInfo, type SandboxOs } from '../src/sandbox/index.js';
@@ -99,10 +99,11 @@ export function sshTargetOf(stack: StackConfig, flags: TargetFlags): SshTarget {
   };
 }
 
-/** The input of `up` and `plan`, checked before anything is started or connected to. */
+/** The input of `up`, `plan` and the release commands, checked before anything is started or connected to. */
 export interface CheckedInput {
   stack: StackConfig;
   bundle: AppBundle;
+  appSecrets: Record<string, string>;
   /** The user's JWT secret (stack reference or $MESSENGER_JWT_SECRET); undefined: the host's own. */
   jwtSecret?: string;
 }
@@ -113,12 +114,26 @@ export interface CheckedInput {
  * sandbox not booted yet), the host address unless the cloud creates it (`hostLater`), the JWT secret
  * and the app bundle.
  */
-export function checkTargetInput(flags: TargetFlags, { hostLater = false } = {}): CheckedInput {
+export function checkTargetInput(flags: TargetFlags & { build?: BuildWhere }, { hostLater = false } = {}): CheckedInput {
   if (flags.sandbox && flags.host) throw new ConfigError('--host', 'cannot be combined with --sandbox; drop one of them');
   const stack = loadTargetStack(flags, flags.sandbox ? SANDBOX_ENDPOINT : undefined);
   if (!hostLater) sshTargetOf(stack, flags);
+  if (flags.build === 'local' && stack.app.source === undefined) throw new ConfigError('--build', 'local applies to your own app only; set app.source in the stack, or drop --build');
   const jwtSecret = resolveJwtSecret(stack)?.value;
-  return { stack, bundle: readBundle(), ...(jwtSecret === undefined ? {} : { jwtSecret }) };
+  const appSecrets = resolveAppSecrets(stack);
+  return { stack, bundle: readAppBundle(stack, flags.build ?? 'host'), appSecrets, ...(jwtSecret === undefined ? {} : { jwtSecret }) };
+}
+
+/** Where a user's app is built: on the host (npm ci, build, prune there) or here (shipped built). */
+export type BuildWhere = 'host' | 'local';
+
+/** `--build host|local`, for the commands that make a release (up, plan, deploy). */
+export function addBuildOption(command: Command): Command {
+  return command.addOption(
+    new Option('--build <where>', 'where your app (app.source) is built: host (npm ci and the build run there) or local (this machine or CI built it; dist/ and build/ are shipped)')
+      .choices(['host', 'local'])
+      .default('host'),
+  );
 }
 
 /** What the executor takes, once the stack is final (after the sandbox boot or the new cloud server). */
@@ -127,6 +142,7 @@ export function executorInput(checked: CheckedInput, stack: StackConfig, flags: 
     stack,
     target: sshTargetOf(stack, flags),
     bundle: checked.bundle,
+    appSecrets: checked.appSecrets,
     ...(checked.jwtSecret === undefined ? {} : { jwtSecret: checked.jwtSecret }),
     ...(flags.lockWait === undefined ? {} : { lockWaitSeconds: flags.lockWait }),
   };

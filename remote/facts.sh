@@ -10,6 +10,7 @@
 #   exists PATH             yes | no
 #   read PATH               the file's content
 #   packages NAME...        "NAME STATUS" per installed package
+#   releases DIR            per complete release, newest first: its name and manifest (JSON line)
 #   unit NAME               "ACTIVE ENABLED"
 #   units PREFIX            loaded units PREFIX* with their state, and "enabled UNIT" per enabled one
 #   user NAME               the uid, if the user exists
@@ -17,7 +18,8 @@
 #   swap                    active swap devices
 #   ufw                     ufw status verbose
 #   secrets FILE KEY...     the file's mode and owner, and per KEY the sha256 of its value
-#   database DB USER FILE KEY  anonymous users, databases, the user, its grants, and whether it can log in
+#   database DB USER FILE KEY  anonymous users, databases, the user@localhost/127.0.0.1, their grants on DB, and
+#                           whether the user can log in
 #   cert DOMAIN             the live certificate: fresh|expiring, its DNS names, its ACME server
 #   cert-end DOMAIN         the live certificate's notAfter date
 #   uptime                  seconds since boot
@@ -75,6 +77,16 @@ fact_units() {
   true
 }
 
+# releases DIR: one line per complete release, newest first: NAME then its manifest (one JSON line).
+fact_releases() {
+  [ -d "$1" ] || return 0
+  for d in "$1"/[0-9]*/; do
+    [ -f "$d.complete" ] || continue
+    n=${d%/}
+    printf '%s %s\n' "${n##*/}" "$(tr -d '\n' <"$d.mi-manifest.json" 2>/dev/null)"
+  done | sort -r
+}
+
 fact_user() { id -u "$1"; }
 fact_version() { "$1" --version; }
 fact_swap() { swapon --show=NAME --noheadings; }
@@ -99,12 +111,15 @@ fact_database() {
     echo absent
     return 0
   }
-  printf "SELECT CONCAT('anon ', host) FROM mysql.user WHERE user=''; SELECT CONCAT('db ', schema_name) FROM information_schema.schemata WHERE schema_name IN ('test', '%s'); SELECT CONCAT('user ', user) FROM mysql.user WHERE user='%s' AND host='localhost';" "$db" "$user" |
+  printf "SELECT CONCAT('anon ', host) FROM mysql.user WHERE user=''; SELECT CONCAT('db ', schema_name) FROM information_schema.schemata WHERE schema_name IN ('test', '%s'); SELECT CONCAT('user ', user, '@', host) FROM mysql.user WHERE user='%s' AND host IN ('localhost', '127.0.0.1');" "$db" "$user" |
     mariadb -N -B 2>/dev/null || {
     echo down
     return 0
   }
-  printf "SHOW GRANTS FOR '%s'@'localhost'" "$user" | mariadb -N -B 2>/dev/null | sed -n "s/^GRANT \\(.*\\) ON .$db.\\..*/grants \\1/p"
+  # The socket account (the bundled server) and the TCP one (apps that dial 127.0.0.1).
+  for h in localhost 127.0.0.1; do
+    printf "SHOW GRANTS FOR '%s'@'%s'" "$user" "$h" | mariadb -N -B 2>/dev/null | sed -n "s/^GRANT \\(.*\\) ON .$db.\\..*/grants@$h \\1/p"
+  done
   if printf 'SELECT 1' | MYSQL_PWD=$(secret_value "$3" "$4") mariadb -u "$user" -N "$db" >/dev/null 2>&1; then
     echo login-ok
   else
@@ -151,7 +166,7 @@ fact_one() {
   done
   [ "$j" -ge "$count" ] || die "$MI_EXIT_USAGE" "facts: $kind needs $count argument(s)"
   case $kind in
-    host | file | link | exists | read | packages | unit | units | user | version | swap | ufw | secrets | database | cert | \
+    host | file | link | exists | read | packages | releases | unit | units | user | version | swap | ufw | secrets | database | cert | \
       cert-end | uptime | service | timer | http | disk | memory)
       "fact_$(printf %s "$kind" | tr - _)" "$@"
       ;;

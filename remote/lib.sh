@@ -12,6 +12,8 @@ MI_EXIT_NOT_READY=12
 MI_EXIT_APT_LOCKED=13
 MI_EXIT_DOWNLOAD=14
 MI_EXIT_INTERRUPTED=15
+MI_EXIT_BUILD=16
+MI_EXIT_MIGRATION=17
 MI_EXIT_LOCKED=75
 
 # Runtime state of messenger-infra on the host (tmpfs: a reboot forgets locks and holds). Tests of
@@ -20,7 +22,7 @@ MI_RUN_DIR=${MI_RUN_DIR:-/run/messenger-infra}
 
 # Used by the files that source this one.
 : "$MI_EXIT_FAILED" "$MI_EXIT_INVALID" "$MI_EXIT_ACTIVATION" "$MI_EXIT_NOT_READY" "$MI_EXIT_APT_LOCKED" \
-  "$MI_EXIT_DOWNLOAD" "$MI_EXIT_INTERRUPTED" "$MI_EXIT_LOCKED"
+  "$MI_EXIT_DOWNLOAD" "$MI_EXIT_INTERRUPTED" "$MI_EXIT_BUILD" "$MI_EXIT_MIGRATION" "$MI_EXIT_LOCKED"
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -131,6 +133,16 @@ txn_begin() {
   checkpoint swapped
 }
 
+# txn_extend PATH...: PATHs (staged beforehand) join the open transaction and swap in now; a later
+# failure restores them with the rest.
+txn_extend() {
+  for txn_path in "$@"; do
+    txn_add "$txn_path"
+    txn_backup_one "$txn_path" || return 1
+  done
+  for txn_path in "$@"; do txn_swap_one "$txn_path" || return 1; done
+}
+
 txn_restore() { txn_each txn_restore_one; }
 txn_commit() { txn_each txn_commit_one; }
 
@@ -160,6 +172,40 @@ txn_guard() {
 txn_done() {
   txn_commit
   trap - HUP INT TERM PIPE
+}
+
+# ---------------------------------------------------------------------------------------------
+# run_as USER DIR CMD [ARG...]: CMD (shell text from the stack: build, migrate) as USER in DIR, with
+# ARGs as its $1..., in a transient unit, so it sees what the app will see; RA_OPTS holds more
+# systemd-run options (our paths and names: no spaces), e.g. the app's environment files. Bounded
+# to 15 minutes.
+RA_OPTS=''
+run_as() {
+  ra_user=$1 ra_dir=$2 ra_cmd=$3
+  shift 3
+  # shellcheck disable=SC2086 # RA_OPTS is a list of words
+  systemd-run --quiet --wait --pipe --collect --service-type=exec --uid="$ra_user" --gid="$ra_user" \
+    -p WorkingDirectory="$ra_dir" -p RuntimeMaxSec=900 -E PATH=/usr/local/bin:/usr/bin:/bin \
+    -E NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt -E npm_config_update_notifier=false $RA_OPTS -- /bin/sh -c "$ra_cmd" sh "$@" </dev/null
+}
+
+# fetch_into URL SHA512HEX DIR: the registry tarball at URL, checked against its sha512, unpacked into
+# DIR all or nothing (DIR.mi-new first, then renamed). apt-helper ships with apt on every Debian and
+# Ubuntu, speaks https with the system CAs and checks the hash itself: no curl needed. Exits 14 on a
+# failed or mismatched download.
+fetch_into() {
+  fi_tmp=$(mktemp -d) || exit "$MI_EXIT_FAILED"
+  chown _apt "$fi_tmp" 2>/dev/null || true
+  /usr/lib/apt/apt-helper -q download-file "$1" "$fi_tmp/pkg.tgz" "SHA512:$2" >/dev/null || {
+    rm -rf "$fi_tmp"
+    die "$MI_EXIT_DOWNLOAD" "cannot download $1 with sha512 $2"
+  }
+  rm -rf "$3.mi-new" && mkdir -p "$3.mi-new" || exit "$MI_EXIT_FAILED"
+  tar -xzf "$fi_tmp/pkg.tgz" -C "$3.mi-new" --strip-components=1 --no-same-owner || {
+    rm -rf "$fi_tmp"
+    die "$MI_EXIT_DOWNLOAD" "cannot unpack $1"
+  }
+  rm -rf "$fi_tmp"
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -2,8 +2,7 @@
 # node-install URL SHA512HEX DIR LINK BINLINK: downloads the Node.js tarball, checks its sha512,
 # unpacks it into DIR (all or nothing), points LINK (the `current` link the units run) at DIR and
 # BINLINK (/usr/local/bin/node, so operators have `node` on PATH) at LINK/bin/node.
-# apt-helper ships with apt on every Debian/Ubuntu, speaks https with the system CAs and checks the
-# hash itself: no curl needed, so this runs while apt installs packages.
+# The download (lib.sh fetch_into) needs no curl, so this runs while apt installs packages.
 # Exit: 0, 14 the download failed or did not match.
 
 # shellcheck source=remote/swap-link.sh
@@ -11,10 +10,7 @@
 
 cmd_node_install() {
   [ $# -eq 5 ] || die "$MI_EXIT_USAGE" "usage: node-install URL SHA512HEX DIR LINK BINLINK"
-  url=$1 sha=$2 dir=$3 link=$4 binlink=$5
-  tmp=$(mktemp -d) || exit "$MI_EXIT_FAILED"
-  trap 'rm -rf "$tmp"' EXIT
-  chown _apt "$tmp" 2>/dev/null || true
+  dir=$3 link=$4 binlink=$5
   # An image without CA certificates gets them from the apt install running alongside: wait (bounded).
   i=0
   until [ -s /etc/ssl/certs/ca-certificates.crt ]; do
@@ -22,9 +18,7 @@ cmd_node_install() {
     [ "$i" -le 300 ] || die "$MI_EXIT_DOWNLOAD" "no CA certificates after 300 s"
     sleep 1
   done
-  /usr/lib/apt/apt-helper -q download-file "$url" "$tmp/node.tgz" "SHA512:$sha" >/dev/null || die "$MI_EXIT_DOWNLOAD" "cannot download $url with sha512 $sha"
-  rm -rf "$dir.mi-new" && mkdir -p "$dir.mi-new" || exit "$MI_EXIT_FAILED"
-  tar -xzf "$tmp/node.tgz" -C "$dir.mi-new" --strip-components=1 --no-same-owner || die "$MI_EXIT_DOWNLOAD" "cannot unpack $url"
+  fetch_into "$1" "$2" "$dir"
   "$dir.mi-new/bin/node" --version >/dev/null || die "$MI_EXIT_DOWNLOAD" "the downloaded node does not run on this host"
   rm -rf "$dir" && mv -T "$dir.mi-new" "$dir" || exit "$MI_EXIT_FAILED"
   swap_link "$dir" "$link" && swap_link "$link/bin/node" "$binlink" || exit "$MI_EXIT_FAILED"

@@ -7,6 +7,10 @@ import { MIN_SECRET_LENGTH } from './token.js';
 
 export interface PeerAddress { host: string; port: number }
 
+/** Default and largest MESSENGER_DRAIN_SPREAD_MS; the largest stays well inside systemd's stop timeout. */
+export const DEFAULT_DRAIN_SPREAD_MS = 2_000;
+export const MAX_DRAIN_SPREAD_MS = 60_000;
+
 export interface ChatConfig {
   host: string;
   port: number;
@@ -25,6 +29,11 @@ export interface ChatConfig {
   pingIntervalMs: number;
   instance: string;
   peers: PeerAddress[];
+  /**
+   * Graceful shutdown closes each WebSocket at its own uniformly random moment within this many ms (0 = all at
+   * once), so the clients of a draining instance reconnect spread out instead of in one stampede.
+   */
+  drainSpreadMs: number;
   /** Optional extras (not part of the fixed contract): per-connection frames/s and burst. */
   ratePerSec: number;
   rateBurst: number;
@@ -111,6 +120,7 @@ export function loadConfig(env: Env = process.env): ChatConfig {
     pingIntervalMs: int(env, 'MESSENGER_PING_INTERVAL_MS', 30_000, 50, 3_600_000),
     instance,
     peers: list(env, 'MESSENGER_PEERS').map((p) => parsePeer('MESSENGER_PEERS', p)),
+    drainSpreadMs: int(env, 'MESSENGER_DRAIN_SPREAD_MS', DEFAULT_DRAIN_SPREAD_MS, 0, MAX_DRAIN_SPREAD_MS),
     ratePerSec: int(env, 'MESSENGER_RATE_PER_SEC', 20, 1, 100_000),
     rateBurst: int(env, 'MESSENGER_RATE_BURST', 40, 1, 100_000),
   };

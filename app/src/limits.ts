@@ -9,7 +9,11 @@ export interface ChatLimits {
   maxRateViolations: number;
   /** A connection whose unsent buffer exceeds this is dropped. */
   maxBufferedBytes: number;
-  /** Upper bound of the graceful shutdown, ms. */
+  /**
+   * Bound of the graceful shutdown beyond the drain spread (config.drainSpreadMs), ms: half for in-flight writes,
+   * the rest for the last close handshakes. So the whole shutdown ends within drainSpreadMs + this, always
+   * longer than the spread itself.
+   */
   shutdownTimeoutMs: number;
   /** Longest long-poll wait, seconds. */
   maxPollWaitS: number;

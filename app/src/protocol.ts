@@ -16,6 +16,11 @@
  *
  * `ref` is optional on every client frame except `send`, and is echoed in the reply (an extension: the
  * issue's frames stay exactly as specified).
+ *
+ * Restarts and deploys: a draining server answers `send` with SHUTTING_DOWN (nothing stored; send it again
+ * after reconnecting), still delivers messages and answers `history` until it closes the socket with 1012
+ * SERVICE_RESTART, each socket at its own random moment. Clients reconnect (1012 and 1001 alike), re-join
+ * and catch up with `history` after the highest id they saw (reconnecting-client.ts, web/app.js).
  */
 
 /** Room names: lower-case ASCII letters, digits, `_` and `-`, 1 to 64 characters. */
@@ -34,13 +39,17 @@ export const MAX_ROOMS_PER_CONNECTION = 50;
 
 /** WebSocket close codes the server uses. */
 export const CloseCode = {
-  /** Server shutting down (SIGTERM); reconnect and catch up with `history`. */
+  /** Server going away; reconnect and catch up with `history`. Kept for older clients: the server now
+   * closes with SERVICE_RESTART on SIGTERM, and clients treat both alike. */
   GOING_AWAY: 1001,
   /** Repeated protocol abuse (e.g. rate limit exceeded over and over). */
   POLICY_VIOLATION: 1008,
   /** Payload larger than MAX_PAYLOAD_BYTES. */
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
+  /** Draining for a restart or deploy (SIGTERM): another instance already serves; reconnect at once (with a
+   * little jitter), re-join, catch up with `history` after the last seen id, resend what was not acked. */
+  SERVICE_RESTART: 1012,
 } as const;
 
 /** Stable error codes carried by `error` frames (and by HTTP API error bodies). */

@@ -4,11 +4,16 @@
  * every peer in MESSENGER_PEERS. A message stored here is published on the outbound sockets only, and
  * what arrives inbound is broadcast locally only, so each message reaches each instance once. Loss (a
  * peer restarting) is recovered by clients through history.
+ *
+ * A deploy starts the new release beside the old one, each listing both as peers. The new one dials the old
+ * at once; the old one's dial to the new one has been failing and sits in backoff, so accepting an inbound
+ * peer redials every outbound that is down right away: both directions are up within milliseconds.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
+import { backoffDelay, type Backoff } from './backoff.js';
 import type { PeerAddress } from './config.js';
 import type { Logger } from './log.js';
 import { isValidRoom, MAX_PAYLOAD_BYTES, type ChatMessage } from './protocol.js';
@@ -55,8 +60,14 @@ export interface RelayOptions {
   log: Logger;
   /** Called for each message received from a peer. */
   onMessage: (m: ChatMessage) => void;
+  /** Redial schedule of a lost or failed outbound socket (default RELAY_BACKOFF). */
+  backoff?: Backoff;
 }
 
+/** A peer restarting is back within a second or so; one that is gone is tried about every 5 s. */
+export const RELAY_BACKOFF: Backoff = { firstMaxMs: 100, baseMs: 200, maxMs: 10_000 };
+
+/** One peer we dial: `ws` is the socket being dialled or open, undefined while waiting for `timer`. */
 interface Outbound { peer: PeerAddress; ws: WebSocket | undefined; attempt: number; timer: NodeJS.Timeout | undefined }
 
 export class Relay {
@@ -69,7 +80,7 @@ export class Relay {
 
   constructor(private readonly opts: RelayOptions) {}
 
-  /** Dials every peer (except self) and keeps reconnecting with capped exponential backoff. */
+  /** Dials every peer (except self) and keeps reconnecting with jittered, capped exponential backoff. */
   start(): void {
     const own = this.opts.ownPort();
     for (const peer of this.opts.peers) {
@@ -85,8 +96,11 @@ export class Relay {
     return this.outbound.filter((o) => o.ws?.readyState === WebSocket.OPEN).length;
   }
 
+  /** Starts one dial (the only one of `o`: a pending retry is cancelled). */
   private dial(o: Outbound): void {
     if (this.stopped) return;
+    clearTimeout(o.timer);
+    o.timer = undefined;
     const host = o.peer.host.includes(':') ? `[${o.peer.host}]` : o.peer.host;
     const ws = new WebSocket(`ws://${host}:${o.peer.port}${RELAY_PATH}`, {
       headers: { [RELAY_AUTH_HEADER]: relayCredential(this.opts.secret, this.opts.instance) },
@@ -100,15 +114,24 @@ export class Relay {
     });
     ws.on('error', (err) => this.opts.log.debug('relay dial error', { peer: `${o.peer.host}:${o.peer.port}`, err }));
     ws.on('close', () => {
-      if (o.ws === ws) o.ws = undefined;
+      if (o.ws !== ws) return;
+      o.ws = undefined;
       if (this.stopped) return;
       o.attempt += 1;
-      const delay = Math.min(10_000, 200 * 2 ** Math.min(o.attempt, 6)) * (0.5 + Math.random() / 2);
       if (o.attempt === 1) this.opts.log.warn('relay peer disconnected; reconnecting', { peer: `${o.peer.host}:${o.peer.port}` });
-      o.timer = setTimeout(() => this.dial(o), delay);
+      o.timer = setTimeout(() => this.dial(o), backoffDelay(o.attempt, this.opts.backoff ?? RELAY_BACKOFF));
     });
     // Outbound sockets only send; anything received is ignored.
     ws.on('message', () => {});
+  }
+
+  /**
+   * Dials at once every outbound that is down (waiting for a retry): a peer that just connected to us is
+   * likely the one those dials were failing to reach. One dial per outbound at most; one already dialling or
+   * open is left alone.
+   */
+  private redialDown(): void {
+    for (const o of this.outbound) if (o.ws === undefined) this.dial(o);
   }
 
   /** Forwards a locally stored message to every connected peer. */
@@ -137,6 +160,7 @@ export class Relay {
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.opts.log.info('relay peer accepted', { from });
+      this.redialDown();
       ws.on('error', () => {});
       ws.on('message', (data, isBinary) => {
         if (isBinary) return;

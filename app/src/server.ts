@@ -11,6 +11,7 @@ import { WebSocketServer } from 'ws';
 import type { ChatConfig } from './config.js';
 import type { Conn, ServerContext, ServerState } from './context.js';
 import { MessageStore } from './db.js';
+import { closeSpread, settlesWithin } from './drain.js';
 import { createHttpRouter } from './http-router.js';
 import { sendError } from './http-util.js';
 import { RoomHub } from './hub.js';
@@ -19,7 +20,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMessagesApi } from './messages-api.js';
 import { createMetrics } from './metrics.js';
 import { migrateUntilReady } from './migrate.js';
-import { CloseCode, ErrorCode, MAX_PAYLOAD_BYTES } from './protocol.js';
+import { ErrorCode, MAX_PAYLOAD_BYTES } from './protocol.js';
 import { Relay } from './relay.js';
 import { createTokenVerifier } from './token.js';
 import { createUpgradeHandler } from './upgrade.js';
@@ -37,7 +38,11 @@ export interface ChatServer {
   readonly relay: Relay;
   /** Listens on config host/port (port 0 picks a free one) and resolves with the bound port. */
   start(): Promise<number>;
-  /** Graceful stop: refuse new work, store in-flight messages, close sockets with 1001, close the pool. */
+  /**
+   * Graceful stop (SIGTERM): refuse new connections and sends, store in-flight messages, then close each socket
+   * with 1012 at a random moment within config.drainSpreadMs (serving it until then), close the pool. Ends
+   * within drainSpreadMs + limits.shutdownTimeoutMs (plus closing the pool).
+   */
   shutdown(reason?: string): Promise<void>;
   /** Current counters. */
   stats(): Record<string, number>;
@@ -142,24 +147,20 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
     },
     async shutdown(reason = 'shutdown') {
       if (state.shuttingDown) return;
+      // From here upgrades get 503 (upgrade.ts) and sends SHUTTING_DOWN (frames.ts): clients send them elsewhere.
       state.shuttingDown = true;
-      log.info('shutting down', { reason, connections: conns.size });
-      for (const t of timers) clearInterval(t);
+      log.info('shutting down', { reason, connections: conns.size, drainSpreadMs: config.drainSpreadMs });
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const deadline = Date.now() + limits.shutdownTimeoutMs;
       // Finish in-flight writes: their acks and broadcasts are queued before the close frames below.
-      await Promise.race([store.drain(), new Promise((r) => setTimeout(r, limits.shutdownTimeoutMs / 2))]);
+      await settlesWithin(store.drain(), limits.shutdownTimeoutMs / 2);
       await new Promise((r) => setImmediate(r));
       for (const p of [...pollers]) p();
       hub.wakeAll();
-      const waits: Promise<void>[] = [];
-      for (const c of conns) {
-        waits.push(new Promise((resolve) => c.ws.once('close', () => resolve())));
-        c.ws.close(CloseCode.GOING_AWAY, 'server shutting down');
-      }
-      await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
-      for (const c of conns) c.ws.terminate();
+      // The relay and the heartbeat keep running while the closes spread, so the sockets still open keep
+      // getting what the other instances (the new release among them) store.
+      await closeSpread(conns, config.drainSpreadMs, limits.shutdownTimeoutMs / 2);
+      for (const t of timers) clearInterval(t);
       relay.stop();
       wss.close();
       server.closeAllConnections();

@@ -95,6 +95,8 @@ export function createWsSessions(ctx: ServerContext): WsSessions {
 
   function heartbeat(): void {
     for (const c of conns) {
+      // A socket closing (a drain's 1012 sent, its reply due) is left to finish: ping() would throw on it.
+      if (c.ws.readyState !== c.ws.OPEN) continue;
       if (!c.alive) {
         log.info('heartbeat missed; terminating', { conn: c.id, user: c.user });
         c.ws.terminate();

@@ -1,11 +1,37 @@
-// Messenger web client: join a room, show history, send and receive live, reconnect with backoff and
-// catch up from the last seen id. The token comes from #token=... or the token field.
+// Messenger web client: join a room, show history, send and receive live. Rides through restarts and
+// deploys like app/src/reconnecting-client.ts: on a close (1012 "service restart" from a draining server,
+// 1001, or abnormal) it reconnects after a small random delay, then with capped exponential backoff and full
+// jitter; re-joins and catches up from the last seen id; shows each id once, in id order; and sends again
+// whatever was not acked (closed before the ack, or refused with SHUTTING_DOWN: held until the draining
+// server's own 1012, at most DRAIN_WAIT_MS). The token comes from #token=... or the token field.
 const $ = (id) => document.getElementById(id);
-const state = { ws: null, room: null, token: null, lastId: 0, seen: new Set(), attempt: 0, timer: null, refSeq: 0, pending: new Map() };
+
+// The schedule of app/src/backoff.ts: the first retry within 100 ms (after a deploy another instance is
+// already up), then random in [0, min(10 s, 250 ms · 2^(n-1))).
+const RETRY = { firstMaxMs: 100, baseMs: 250, maxMs: 10000 };
+// An outage shorter than this (a deploy's reconnect takes milliseconds) is not shown.
+const NOTICE_MS = 1000;
+// After SHUTTING_DOWN, the longest wait for the server's 1012 (which keeps its spread of reconnects).
+const DRAIN_WAIT_MS = 3000;
+const PAGE = 500;
+
+const state = {
+  ws: null, room: null, token: null, lastId: 0, seen: new Set(), attempt: 0, timer: null, notice: null, refSeq: 0,
+  // Unacked sends, ref → text, in send order; `inFlight` holds the refs sent on the current socket.
+  pending: new Map(), inFlight: new Set(),
+  joined: false,
+  // The server refused a send with SHUTTING_DOWN: hold sends; `leave` once DRAIN_WAIT_MS passed without its 1012.
+  draining: null,
+};
 
 function setStatus(text, s) {
   $('status').textContent = text;
   $('status').dataset.state = s;
+}
+
+function retryDelay(attempt) {
+  const cap = attempt <= 1 ? RETRY.firstMaxMs : Math.min(RETRY.maxMs, RETRY.baseMs * 2 ** Math.min(attempt - 1, 16));
+  return Math.random() * cap;
 }
 
 function render(m) {
@@ -39,49 +65,95 @@ function send(frame) {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
 }
 
+function catchUp(after) {
+  send({ type: 'history', room: state.room, after, limit: PAGE, ref: 'catchup' });
+}
+
+// Sends every unacked message not yet on this socket, in order, once the room is joined.
+function flushPending() {
+  if (!state.joined || state.draining) return;
+  for (const [ref, text] of state.pending) {
+    if (state.inFlight.has(ref)) continue;
+    state.inFlight.add(ref);
+    send({ type: 'send', room: state.room, text, ref });
+  }
+}
+
+function startDraining() {
+  if (state.draining) return;
+  const d = { leave: false, timer: setTimeout(() => { d.leave = true; maybeLeave(); }, DRAIN_WAIT_MS) };
+  state.draining = d;
+}
+
+function stopDraining() {
+  if (state.draining) clearTimeout(state.draining.timer);
+  state.draining = null;
+}
+
+// Leaves a draining server once no send is in flight on it: an ack still to come must not be taken for a loss.
+function maybeLeave() {
+  if (state.draining && state.draining.leave && state.inFlight.size === 0 && state.ws) state.ws.close(1000, 'server restarting');
+}
+
 function connect() {
   clearTimeout(state.timer);
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
   state.ws = ws;
-  setStatus('connecting…', 'connecting');
-  ws.onopen = () => {
-    state.attempt = 0;
-    setStatus(`connected to #${state.room}`, 'open');
-    $('text').disabled = false;
-    $('send').disabled = false;
-    send({ type: 'join', room: state.room, ref: 'join' });
-  };
+  if (state.attempt === 0) setStatus('connecting…', 'connecting');
+  ws.onopen = () => send({ type: 'join', room: state.room, ref: 'join' });
   ws.onmessage = (ev) => {
+    if (state.ws !== ws) return;
     let f;
     try { f = JSON.parse(ev.data); } catch { return; }
     if (f.type === 'joined' && f.room === state.room) {
+      state.joined = true;
+      state.attempt = 0;
+      clearTimeout(state.notice);
+      state.notice = null;
+      setStatus(`connected to #${state.room}`, 'open');
+      $('text').disabled = false;
+      $('send').disabled = false;
       // First join: the newest page; after a reconnect: everything after the last seen id.
-      send(state.lastId > 0
-        ? { type: 'history', room: state.room, after: state.lastId, limit: 500, ref: 'catchup' }
-        : { type: 'history', room: state.room, limit: 100, ref: 'history' });
+      if (state.lastId > 0) catchUp(state.lastId);
+      else send({ type: 'history', room: state.room, limit: 100, ref: 'history' });
+      flushPending();
     } else if (f.type === 'history' && f.room === state.room) {
       for (const m of f.messages) render(m);
-      if (f.ref === 'catchup' && f.messages.length === 500) {
-        send({ type: 'history', room: state.room, after: state.lastId, limit: 500, ref: 'catchup' });
-      }
+      // Page on from this page's last id: live messages may already have moved lastId further.
+      if (f.ref === 'catchup' && f.messages.length === PAGE) catchUp(f.messages[PAGE - 1].id);
     } else if (f.type === 'message' && f.room === state.room) {
       render(f);
     } else if (f.type === 'ack') {
       state.pending.delete(f.ref);
+      state.inFlight.delete(f.ref);
+      maybeLeave();
+    } else if (f.type === 'error' && f.code === 'SHUTTING_DOWN' && state.pending.has(f.ref)) {
+      // Not stored; the server is draining: send it again after reconnecting.
+      state.inFlight.delete(f.ref);
+      startDraining();
+      maybeLeave();
     } else if (f.type === 'error') {
+      if (state.pending.delete(f.ref)) state.inFlight.delete(f.ref);
       setStatus(`error ${f.code}: ${f.message}`, 'error');
     }
   };
   ws.onclose = (ev) => {
-    $('text').disabled = true;
-    $('send').disabled = true;
     if (state.ws !== ws) return;
-    if (ev.code === 1008 || ev.code === 4001) { setStatus(`closed (${ev.code})`, 'closed'); return; }
+    state.joined = false;
+    stopDraining();
+    // Whatever was in flight on this socket is sent again on the next one.
+    state.inFlight.clear();
+    if (ev.code === 1008 || ev.code === 4001) {
+      $('text').disabled = true;
+      $('send').disabled = true;
+      setStatus(`closed (${ev.code})`, 'closed');
+      return;
+    }
+    // The composer stays usable: messages typed now are sent once joined again.
     state.attempt += 1;
-    const delay = Math.min(15000, 500 * 2 ** Math.min(state.attempt, 5)) * (0.5 + Math.random() / 2);
-    setStatus(`disconnected (${ev.code}); retrying in ${Math.round(delay / 1000)} s`, 'closed');
-    state.timer = setTimeout(connect, delay);
+    state.timer = setTimeout(connect, retryDelay(state.attempt));
+    if (!state.notice) state.notice = setTimeout(() => setStatus(`disconnected (${ev.code}); reconnecting…`, 'closed'), NOTICE_MS);
   };
 }
 
@@ -93,9 +165,16 @@ $('connect').addEventListener('submit', (e) => {
     state.room = room;
     state.lastId = 0;
     state.seen.clear();
+    state.pending.clear();
     $('messages').replaceChildren();
   }
   if (state.ws) { const old = state.ws; state.ws = null; old.close(1000); }
+  clearTimeout(state.notice);
+  state.notice = null;
+  state.joined = false;
+  stopDraining();
+  state.inFlight.clear();
+  state.attempt = 0;
   connect();
 });
 
@@ -105,7 +184,7 @@ $('composer').addEventListener('submit', (e) => {
   if (!text.trim()) return;
   const ref = `m${++state.refSeq}`;
   state.pending.set(ref, text);
-  send({ type: 'send', room: state.room, text, ref });
+  flushPending();
   $('text').value = '';
 });
 

@@ -3,13 +3,13 @@ import { printPlan } from '../plan-output.js';
 import { runAction } from '../run-action.js';
 import { stackOnSandbox } from '../sandbox-target.js';
 import { withProgressOnStderr } from '../step-output.js';
-import { addTargetOptions, checkTargetInput, executorInput, type TargetFlags } from '../target-options.js';
+import { addBuildOption, addTargetOptions, checkTargetInput, executorInput, type BuildWhere, type TargetFlags } from '../target-options.js';
 
 export function register(program: Command): void {
-  addTargetOptions(program.command('plan').description('show what `up` would change (packages, file diffs, restarts); changes nothing'))
+  addBuildOption(addTargetOptions(program.command('plan').description('show what `up` would change (packages, file diffs, restarts); changes nothing')))
     .option('--json', 'the plan as one JSON object')
     .action(
-      runAction(async (flags: TargetFlags & { json?: boolean }) => {
+      runAction(async (flags: TargetFlags & { json?: boolean; build?: BuildWhere }) => {
         const checked = checkTargetInput(flags);
         // Sandbox progress on stderr: stdout holds only the plan (one JSON object with --json).
         const stack = await withProgressOnStderr((emit) => stackOnSandbox(flags, checked.stack, emit));

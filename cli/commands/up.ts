@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Option, type Command } from 'commander';
 import type { StackConfig } from '../../src/config/schema.js';
+import { appModelOf } from '../../src/core/host-model.js';
 import { ConfigError } from '../../src/errors/index.js';
 import type { Emit } from '../../src/executor/events.js';
 import { runUp } from '../../src/executor/up.js';
@@ -9,8 +10,8 @@ import { quickVerifyOptions, renderTable, runVerify, type VerifyReport } from '.
 import { printPlan } from '../plan-output.js';
 import { runAction } from '../run-action.js';
 import { stackOnSandbox } from '../sandbox-target.js';
-import { createRenderer, humanSummary, jsonLine } from '../step-output.js';
-import { addTargetOptions, checkTargetInput, executorInput, type TargetFlags } from '../target-options.js';
+import { createRenderer, finishRun } from '../step-output.js';
+import { addBuildOption, addTargetOptions, checkTargetInput, executorInput, type BuildWhere, type TargetFlags } from '../target-options.js';
 import { sandboxHints } from './open-hints.js';
 import { CLOUD_PROVIDERS, DEFAULT_STACK_NAME, runCloudUp, type CloudProviderName } from './cloud.js';
 
@@ -23,6 +24,7 @@ interface UpFlags extends TargetFlags {
   image?: string;
   sshPublicKey?: string;
   stackName?: string;
+  build?: BuildWhere;
 }
 
 interface CloudFlags {
@@ -63,13 +65,14 @@ async function provisionServer(cloud: CloudFlags, flags: UpFlags, stack: StackCo
 }
 
 /** The closing check: the quick WebSocket verification through the host's address with the domain as SNI. */
-async function verifyDeployment(stack: StackConfig, host: string, jwtSecret: string | undefined): Promise<VerifyReport> {
+export async function verifyDeployment(stack: StackConfig, host: string, jwtSecret: string | undefined): Promise<VerifyReport> {
   const address = isIP(host) ? host : (await lookup(host)).address;
-  return runVerify(quickVerifyOptions({ domain: stack.domain, address, ...(stack.verify.ca ? { caPath: stack.verify.ca } : {}), ...(jwtSecret ? { jwtSecret } : {}) }));
+  // A user's app: TLS, redirect, its health path and an upgrade on each WebSocket path (no chat protocol).
+  return runVerify(quickVerifyOptions({ domain: stack.domain, address, app: appModelOf(stack), ...(stack.verify.ca ? { caPath: stack.verify.ca } : {}), ...(jwtSecret ? { jwtSecret } : {}) }));
 }
 
 export function register(program: Command): void {
-  addTargetOptions(
+  addBuildOption(addTargetOptions(
     program
       .command('up')
       .description('provision the host: packages, Node.js, MariaDB, nginx, TLS, the chat server; then verify')
@@ -81,7 +84,7 @@ export function register(program: Command): void {
       .option('--image <id>', 'a custom image (with --provider; default: Debian from the provider, --os picks 13 or 12)')
       .option('--ssh-public-key <file>', 'public key the new server accepts (with --provider)')
       .option('--stack-name <name>', `Pulumi stack name (with --provider; default ${DEFAULT_STACK_NAME})`),
-  ).action(
+  )).action(
     runAction(async (flags: UpFlags) => {
       const started = Date.now();
       const out = (text: string) => process.stdout.write(text);
@@ -103,21 +106,13 @@ export function register(program: Command): void {
 
         const { report, jwtSecret } = await runUp({ ...input, emit: renderer.emit, readJwtSecret: flags.verify });
         renderer.close(); // the live line goes before the recap (close is idempotent; `finally` covers a throw)
-        let verify: VerifyReport | undefined;
-        if (report.ok && flags.verify) verify = await verifyDeployment(stack, input.target.host, jwtSecret);
-        const seconds = (Date.now() - started) / 1000;
-        if (json) {
-          out(jsonLine({ type: 'summary', ok: report.ok && (verify?.exitCode ?? 0) === 0, changed: report.changed, failed: report.failed, seconds, steps: report.steps.map(({ diffs: _d, ...s }) => s), verify }));
-        } else {
-          out(humanSummary(report, seconds));
-          if (verify) out(`\nverify ${stack.domain} (quick):\n${renderTable(verify)}\n`);
-          // The sandbox's chat has no DNS name and no users yet: say how to open it.
-          if (flags.sandbox && report.ok) {
-            out(`\nopen the chat: mint a token and the URL with\n  node bin/messenger-infra.js token --sandbox --user alice\n${sandboxHints(stack.domain, stack.verify.ca)}`);
-          }
+        const verify = report.ok && flags.verify ? await verifyDeployment(stack, input.target.host, jwtSecret) : undefined;
+        const code = finishRun({ report, verify, started, json, domain: stack.domain, out });
+        // The sandbox's chat has no DNS name and no users yet: say how to open it.
+        if (!json && flags.sandbox && report.ok) {
+          out(`\nopen the chat: mint a token and the URL with\n  node bin/messenger-infra.js token --sandbox --user alice\n${sandboxHints(stack.domain, stack.verify.ca)}`);
         }
-        if (!report.ok) return 1;
-        return verify && verify.exitCode !== 0 ? verify.exitCode : 0;
+        return code;
       } finally {
         renderer.close();
       }

@@ -6,14 +6,18 @@ import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { readSecretFile, resolveJwtSecret } from '../../src/config/jwt-secret.js';
 import { loadStack } from '../../src/config/load.js';
+import { DEFAULT_WEBSOCKET_PATHS } from '../../src/config/schema.js';
+import { appModelOf } from '../../src/core/host-model.js';
 import {
   DEFAULTS,
   parseResolve,
   renderJson,
   renderTable,
   runVerify,
+  verifyAppOf,
   VerifyInputError,
   type CheckResult,
+  type VerifyApp,
   type VerifyOptions,
 } from '../../src/verify/index.js';
 import { runAction } from '../run-action.js';
@@ -34,6 +38,9 @@ interface Flags {
   expectAddress?: string;
   quick?: boolean;
   json?: boolean;
+  /** A user's app without a stack: its health path and WebSocket paths. */
+  health?: string;
+  websocket?: string[];
 }
 
 function wholeNumber(field: string, raw: string): number {
@@ -47,13 +54,29 @@ function seconds(field: string, raw: string): number {
 }
 
 /** Builds VerifyOptions from the flags (and a stack file); throws VerifyInputError/ConfigError on bad input. */
+/**
+ * A user's app: from --health/--websocket, else from the stack's app.source (through appModelOf, the
+ * model nginx is rendered from); undefined for the bundled chat server.
+ */
+function appFromFlags(flags: Flags, stack: ReturnType<typeof loadStack> | undefined): VerifyApp | undefined {
+  const websocket = flags.websocket ?? [];
+  if (flags.health !== undefined || websocket.length > 0) {
+    if (flags.health === undefined) throw new VerifyInputError('--health', "is required with --websocket; the path your app answers 2xx on when ready, like /api/health");
+    return { kind: 'source', health: flags.health, websocket: websocket.length ? websocket : [...DEFAULT_WEBSOCKET_PATHS] };
+  }
+  return stack ? verifyAppOf(appModelOf(stack)) : undefined;
+}
+
 export function optionsFromFlags(url: string | undefined, flags: Flags, env: NodeJS.ProcessEnv = process.env): VerifyOptions {
   const stack = flags.stack ? loadStack({ file: flags.stack }) : undefined;
-  const target = url ?? (stack ? `wss://${stack.domain}/ws` : undefined);
+  const app = appFromFlags(flags, stack);
+  const target = url ?? (stack ? `wss://${stack.domain}${app ? app.websocket[0] : '/ws'}` : undefined);
   if (!target) throw new VerifyInputError('url', 'missing; pass the WebSocket URL (e.g. wss://chat.example.com/ws) or --stack FILE');
   const caPaths = [...flags.ca, ...(stack?.verify.ca ? [stack.verify.ca] : [])];
   // Explicit flags first, then the one order `up` uses too (stack reference, then $MESSENGER_JWT_SECRET).
-  const jwtSecret = flags.token ? undefined : flags.jwtSecretFile ? readSecretFile('--jwt-secret-file', flags.jwtSecretFile).trim() : resolveJwtSecret(stack, env)?.value;
+  // A user's app gets no minted token (verify cannot know its tokens); only --token is passed on.
+  const jwtSecret =
+    flags.token || app ? undefined : flags.jwtSecretFile ? readSecretFile('--jwt-secret-file', flags.jwtSecretFile).trim() : resolveJwtSecret(stack, env)?.value;
   const origin = flags.origin ?? stack?.app.allowedOrigins?.[0];
   const host = stack?.target?.host;
   const expectAddress = flags.expectAddress ?? (host && isIP(host) ? host : undefined);
@@ -78,6 +101,7 @@ export function optionsFromFlags(url: string | undefined, flags: Flags, env: Nod
   if (jwtSecret) opts.jwtSecret = jwtSecret;
   if (origin) opts.origin = origin;
   if (expectAddress) opts.expectAddress = expectAddress;
+  if (app) opts.app = app;
   return opts;
 }
 
@@ -88,7 +112,10 @@ const MARK: Record<CheckResult['status'], string> = { pass: 'PASS', fail: 'FAIL'
 export function register(program: Command): void {
   program
     .command('verify')
-    .description('check a deployed chat server end to end: DNS, TLS, redirect, health, WebSocket upgrade, messaging, idle, reconnect, latency, concurrency')
+    .description(
+      'check a deployed chat server end to end: DNS, TLS, redirect, health, WebSocket upgrade, messaging, idle, reconnect, latency, concurrency; ' +
+        "for your own app (app.source, or --health): DNS, TLS, redirect, its health path and each WebSocket path (Socket.IO's handshake and long-polling)",
+    )
     .argument('[url]', 'the WebSocket URL, e.g. wss://chat.example.com/ws')
     .option('--stack <file>', 'take the URL, --ca, the JWT secret, the origin and the expected address from a stack file')
     .option('--resolve <host:port:addr>', "connect to ADDR for HOST:PORT, keeping HOST for SNI, Host and the certificate (like curl); one per port: the URL's, and the --http-port's for the redirect check", collect, [] as string[])
@@ -103,6 +130,8 @@ export function register(program: Command): void {
     .option('--timeout <seconds>', 'bound on each connect, handshake and reply', String(DEFAULTS.timeoutMs / 1000))
     .option('--http-port <port>', 'port of the http:// listener checked for the redirect', '80')
     .option('--expect-address <ip>', 'fail DNS unless the name resolves to this address')
+    .option('--health <path>', "check your own app instead of the bundled chat server: GET PATH must answer 2xx (as the stack's app.health)")
+    .option('--websocket <path>', "a WebSocket path of your own app, repeatable (as app.websocket; default /ws and /socket.io/); Socket.IO paths get its handshake and long-polling", collect, [] as string[])
     .option('--quick', 'all checks but the idle window (for CI and the end of `up`)')
     .option('--json', 'print a machine-readable report')
     .action(

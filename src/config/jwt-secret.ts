@@ -51,3 +51,24 @@ export function resolveJwtSecret(stack: Pick<StackConfig, 'app'> | undefined, en
   }
   return { value, source };
 }
+
+/** Characters systemd's EnvironmentFile would not take as written in an unquoted value. */
+const UNSAFE_ENV_VALUE = /[\r\n\0\\"']/;
+
+/**
+ * A user's app secrets (`app.secrets`), read on the operator's machine before anything connects: each
+ * from its environment variable or file (trimmed), never printed. Throws ConfigError naming the field.
+ */
+export function resolveAppSecrets(stack: Pick<StackConfig, 'app'>, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, ref] of Object.entries(stack.app.secrets)) {
+    const field = `stack.app.secrets.${name}`;
+    const raw = 'env' in ref ? env[ref.env] : readSecretFile(`${field}.file`, ref.file);
+    if (raw === undefined) throw new ConfigError(`${field}.env`, `environment variable ${'env' in ref ? ref.env : ''} is not set; export it or remove the secret`);
+    const value = raw.trim();
+    if (value === '') throw new ConfigError(field, 'is empty; give the secret a value');
+    if (UNSAFE_ENV_VALUE.test(value)) throw new ConfigError(field, "holds a line break, quote or backslash, which systemd's EnvironmentFile would change; use another value");
+    out[name] = value;
+  }
+  return out;
+}

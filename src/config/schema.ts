@@ -77,13 +77,98 @@ export const acmeSection = z.strictObject({
   caBundle: filePath.optional(),
 });
 
-export const appSection = z.strictObject({
-  port: port.default(3000),
-  allowedOrigins: z
-    .array(z.string().refine((v) => URL.canParse(v) && new URL(v).origin === v, { message: 'must be an origin like https://chat.example.com' }))
-    .optional(),
-  jwtSecret: secretRef.optional(),
-});
+/** An environment variable name as systemd's EnvironmentFile and POSIX shells take it. */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an environment variable name like DB_HOST' });
+/** One line of shell text run by `sh -c` on the host as the app's user (build, migrate). */
+const commandLine = z
+  .string({ message: 'must be a command like npm run build' })
+  .min(1, { message: 'must be a command like npm run build' })
+  .refine((v) => !/[\r\n\0]/.test(v), { message: 'must be one line' });
+/** A URL path nginx can hold in a `location` and curl can ask for: no spaces, braces or semicolons. */
+const urlPath = z.string({ message: 'must be a path like /api/health' }).regex(/^\/[A-Za-z0-9._~\/-]*$/, { message: 'must be a path like /api/health' });
+const START_RULE = 'must be words of letters, digits and ._/-=:@+, like `node dist/main.js` (no quotes, $ or %)';
+/**
+ * The serving command becomes the unit's ExecStart, which has its own quoting and `$`/`%` expansion:
+ * plain words only, so what runs is exactly what was written.
+ */
+const startCommand = z
+  .string({ message: START_RULE })
+  .refine((v) => v.trim().split(/\s+/).every((w) => /^[A-Za-z0-9_@+=:,./-]+$/.test(w)), { message: START_RULE });
+const envValue = z
+  .union([z.string(), z.number(), z.boolean()], { message: 'must be a string, number or boolean' })
+  .transform(String)
+  .refine((v) => !/[\r\n\0]/.test(v), { message: 'must be one line' });
+const dbName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, { message: 'must be a database name of a-z, 0-9 and _ (at most 64)' });
+
+/** How the app finds the provisioned MariaDB: the env names it reads, or one URL variable. */
+export const databaseSection = z
+  .strictObject({
+    name: dbName.default('messenger_chat'),
+    env: z
+      .strictObject({ host: envName.optional(), port: envName.optional(), user: envName.optional(), password: envName.optional(), name: envName.optional() })
+      .optional(),
+    url: envName.optional(),
+  })
+  .refine((d) => !(d.env && d.url), { message: 'takes env or url, not both' });
+
+/** The database env names a user's app gets when the stack names none (TypeORM's usual ones). */
+export const DEFAULT_DATABASE_ENV = { host: 'DB_HOST', port: 'DB_PORT', user: 'DB_USERNAME', password: 'DB_PASSWORD', name: 'DB_NAME' } as const;
+/** Paths nginx proxies with Upgrade when a user's app names none. */
+export const DEFAULT_WEBSOCKET_PATHS = ['/ws', '/socket.io/'] as const;
+
+/** Fields that describe a user's app: meaningless for the bundled chat server. */
+const SOURCE_ONLY = ['build', 'start', 'health', 'websocket', 'migrate', 'instances'] as const;
+
+export const appSection = z
+  .strictObject({
+    port: port.default(3000),
+    allowedOrigins: z
+      .array(z.string().refine((v) => URL.canParse(v) && new URL(v).origin === v, { message: 'must be an origin like https://chat.example.com' }))
+      .optional(),
+    jwtSecret: secretRef.optional(),
+    /** A local Node.js project (package.json + lock file); absent: the bundled chat server. */
+    source: filePath.optional(),
+    build: commandLine.optional(),
+    start: startCommand.optional(),
+    health: urlPath.optional(),
+    websocket: z.array(urlPath).min(1, { message: 'must list at least one path' }).optional(),
+    env: z.record(envName, envValue).default({}),
+    secrets: z.record(envName, secretRef).default({}),
+    database: databaseSection.prefault({}),
+    migrate: commandLine.optional(),
+    drainSeconds: z.number({ message: 'must be a whole number of seconds from 0 to 3600' }).int().min(0).max(3600).default(30),
+    /** zero-downtime: the new release starts beside the old on the other port set; restart: in place. */
+    strategy: z.enum(['zero-downtime', 'restart'], { message: 'must be zero-downtime or restart' }).default('zero-downtime'),
+    keepReleases: z.number({ message: 'must be a whole number from 1 to 50' }).int().min(1).max(50).default(5),
+    /** Processes of a user's app (Socket.IO needs an adapter for more than one); the bundled server follows the tier. */
+    instances: z.number({ message: 'must be a whole number from 1 to 8' }).int().min(1).max(8).optional(),
+    healthTimeoutSeconds: z.number({ message: 'must be a whole number of seconds from 5 to 600' }).int().min(5).max(600).default(60),
+  })
+  .superRefine((app, ctx) => {
+    if (app.source === undefined) {
+      for (const key of SOURCE_ONLY) {
+        if (app[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'applies to your own app only; set app.source too, or remove it' });
+      }
+      if (app.database.env || app.database.url) ctx.addIssue({ code: 'custom', path: ['database'], message: 'env/url apply to your own app only; set app.source too' });
+      // The bundled server reads only its generated secrets: a secret here would be silently dropped.
+      if (Object.keys(app.secrets).length > 0) ctx.addIssue({ code: 'custom', path: ['secrets'], message: 'applies to your own app only; set app.source too, or remove it' });
+      return;
+    }
+    if (app.start === undefined) ctx.addIssue({ code: 'custom', path: ['start'], message: 'is required with app.source; the command that serves, like `node dist/main.js`' });
+    if (app.health === undefined) ctx.addIssue({ code: 'custom', path: ['health'], message: 'is required with app.source; a path that answers 2xx when the app is ready, like /api/health' });
+    // One name, one meaning: the same variable from two places would depend on file order.
+    const seen = new Map<string, string>([['PORT', 'the instance port']]);
+    const claim = (name: string, what: string, path: PropertyKey[]) => {
+      const prev = seen.get(name);
+      if (prev !== undefined) ctx.addIssue({ code: 'custom', path, message: `${name} is already ${prev}; use another name` });
+      else seen.set(name, what);
+    };
+    for (const [k, v] of Object.entries(app.database.url ? { url: app.database.url } : { ...DEFAULT_DATABASE_ENV, ...app.database.env })) {
+      claim(v, `app.database.${k}`, ['database', app.database.url ? 'url' : 'env']);
+    }
+    for (const k of Object.keys(app.env)) claim(k, 'set elsewhere in the stack', ['env', k]);
+    for (const k of Object.keys(app.secrets)) claim(k, 'set elsewhere in the stack', ['secrets', k]);
+  });
 
 export const nodeSection = z.strictObject({
   version: z
@@ -118,7 +203,7 @@ export const stackSchema = z.strictObject({
       address: z.string().refine((v) => isIP(v) !== 0, { message: 'must be an IP address like 203.0.113.10' }).optional(),
     })
     .default({}),
-  app: appSection.default({ port: 3000 }),
+  app: appSection.prefault({}),
   node: nodeSection.default({ version: NODE_RELEASE.version }),
   metrics: metricsSection.default({ nodeExporter: false }),
 });

@@ -1,6 +1,7 @@
 import type { StackConfig } from '../config/schema.js';
 import { buildHostModel, HOST_PATHS, type HostModel } from './host-model.js';
 import type { OsProfile } from './os-profiles.js';
+import { desiredRelease, type DesiredRelease } from './release.js';
 import { renderHostFiles, type RenderedFile } from './render.js';
 import { NODE_RELEASE, nodeTarballUrl, type NodeArch } from './versions.js';
 
@@ -21,14 +22,24 @@ export interface HostBasics {
 export interface BundleFile {
   name: string;
   content: Buffer;
+  /** Shipped with mode 0755 (a script the app runs), else 0644. */
+  executable?: boolean;
 }
 
-/** The chat server bundle, read from dist/app by the CLI. */
+/**
+ * What a release is made of, read by the CLI: the bundled chat server (dist/app, ready to run), or a
+ * user's app from `app.source` (packed honouring .gitignore; installed and built on the host, or
+ * built locally with `--build local` and only installed there).
+ */
 export interface AppBundle {
+  kind: 'bundled' | 'source';
+  /** A label for people: the bundle's or package.json's version (app.env.APP_VERSION wins). */
   version: string;
-  /** version + content hash: the release directory's name, so an unchanged bundle is a no-op. */
+  /** version + content hash (the bundled server's name for itself, shown by `status`). */
   id: string;
   files: BundleFile[];
+  /** How the host installs a source release: `npm ci` + build + prune, or `npm ci --omit=dev` only. */
+  install?: 'ci' | 'production';
 }
 
 export interface DesiredState {
@@ -41,9 +52,18 @@ export interface DesiredState {
   /** Every rendered file, for both nginx site phases. */
   files: { bootstrap: RenderedFile[]; full: RenderedFile[] };
   bundle: AppBundle;
+  /** The release this run puts live (or finds live already): see core/release.ts. */
+  release: DesiredRelease;
+  /** What `deploy`/`up`, `restart` or `rollback` asked for. */
+  intent: ReleaseIntent;
   /** The JWT secret when the user supplies it (else one is generated on the host once). */
   jwtSecret?: string;
+  /** A user's app's secrets (app.secrets), resolved on the operator's machine; never printed. */
+  appSecrets: Record<string, string>;
 }
+
+/** converge: switch only when something changed; restart: switch anyway; rollback: to a kept release. */
+export type ReleaseIntent = { action: 'converge' } | { action: 'restart' } | { action: 'rollback'; to?: string };
 
 export const BASE_PACKAGES = ['nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl'] as const;
 /** Debian's node exporter, when the stack asks for host metrics. */
@@ -54,7 +74,12 @@ export interface DesiredInput {
   host: HostBasics;
   bundle: AppBundle;
   jwtSecret?: string;
+  appSecrets?: Record<string, string>;
   acmeCaBundle?: string;
+  intent?: ReleaseIntent;
+  /** When the release is made (its id starts with it) and by whom; the CLI passes the real ones. */
+  now?: Date;
+  by?: string;
 }
 
 export function buildDesiredState(input: DesiredInput): DesiredState {
@@ -69,7 +94,10 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     node: { version, integrity, url: nodeTarballUrl(version, input.host.arch) },
     files: { bootstrap: renderHostFiles(model, 'bootstrap'), full: renderHostFiles(model, 'full') },
     bundle: input.bundle,
+    release: desiredRelease(input.stack, input.bundle, input.now ?? new Date(), input.by ?? 'unknown'),
+    intent: input.intent ?? { action: 'converge' },
     ...(input.jwtSecret === undefined ? {} : { jwtSecret: input.jwtSecret }),
+    appSecrets: input.appSecrets ?? {},
   };
 }
 

@@ -1,4 +1,4 @@
-import type { StackConfig } from '../config/schema.js';
+import { DEFAULT_WEBSOCKET_PATHS, type StackConfig } from '../config/schema.js';
 import type { OsProfile } from './os-profiles.js';
 import { deriveSizing, type Sizing } from './sizing.js';
 
@@ -9,9 +9,19 @@ import { deriveSizing, type Sizing } from './sizing.js';
 export const HOST_PATHS = {
   /** certbot --webroot writes challenges here; nginx serves it on port 80. */
   acmeWebroot: '/var/www/acme',
-  appRoot: '/opt/messenger-chat',
-  appReleases: '/opt/messenger-chat/releases',
-  appCurrent: '/opt/messenger-chat/current',
+  appRoot: '/srv/messenger-chat',
+  /** One folder per release: TIME-HASH, each with its .mi-manifest.json; the newest N are kept. */
+  appReleases: '/srv/messenger-chat/releases',
+  /** The release nginx sends traffic to (for operators and rollbacks). */
+  appCurrent: '/srv/messenger-chat/current',
+  /** PORT -> the release the instance on PORT runs: both releases run side by side during a switch. */
+  appInstances: '/srv/messenger-chat/instances',
+  /** npm's download cache, kept between releases so `npm ci` mostly reads from disk. */
+  appNpmCache: '/srv/messenger-chat/.npm-cache',
+  /** The servers of nginx's upstream: the live release's ports, written by `mi-remote release`. */
+  liveUpstream: '/etc/nginx/messenger-chat-upstream.inc',
+  /** A user's app's secrets and database credentials, composed on the host, 0600 root. */
+  appSecretsFile: '/etc/messenger-chat/app-secrets.env',
   configDir: '/etc/messenger-chat',
   /** Non-secret settings of the chat server shared by all instances (rendered). */
   appEnvFile: '/etc/messenger-chat/chat.env',
@@ -32,6 +42,10 @@ export const HOST_PATHS = {
   certbotCaDropIn: '/etc/systemd/system/certbot.service.d/messenger-chat-acme-ca.conf',
   /** Node.js on operators' PATH: a link to the active release's binary. */
   nodeOnPath: '/usr/local/bin/node',
+  /** npm (and npx) for builds and operators: the registry's npm package beside Node.js. */
+  npmRoot: '/opt/messenger-node/npm',
+  npmOnPath: '/usr/local/bin/npm',
+  npxOnPath: '/usr/local/bin/npx',
   nodeCurrent: '/opt/messenger-node/current',
   sysctlConf: '/etc/sysctl.d/60-messenger-chat.conf',
   swapFile: '/swapfile',
@@ -40,7 +54,6 @@ export const HOST_PATHS = {
 } as const;
 
 export const APP_USER = 'messenger-chat';
-export const APP_DB_NAME = 'messenger_chat';
 export const APP_DB_USER = 'messenger_chat';
 export const APP_UNIT_PREFIX = 'messenger-chat@';
 /** MariaDB's socket on Debian/Ubuntu; the app connects through it, so no TCP password sniffing. */
@@ -51,7 +64,8 @@ export interface HostModel {
   sizing: Sizing;
   os: OsProfile;
   paths: typeof HOST_PATHS;
-  /** Loopback ports of the chat server instances (app.port, app.port + 1, ...). */
+  app: AppModel;
+  /** Every loopback port an app instance may run on: both slots. */
   appPorts: number[];
   /** Origins the chat server accepts from browsers; defaults to https://DOMAIN. */
   allowedOrigins: string[];
@@ -60,9 +74,55 @@ export interface HostModel {
   acmeCaBundle?: string;
 }
 
-/** Loopback ports of the chat server instances: app.port, app.port + 1, ... as the tier runs them. */
+/**
+ * What runs behind nginx: the bundled chat server (the tier's instance count, relayed) or the user's
+ * app from `app.source`. A release runs on one of two port sets (slots): app.port... and the next
+ * ones; the new release starts on the slot the live one does not use.
+ */
+export interface AppModel {
+  kind: 'bundled' | 'source';
+  instances: number;
+  slots: [number[], number[]];
+  /** GET path that answers 2xx when an instance is ready (the health gate and nginx's live check). */
+  health: string;
+  /** Paths nginx proxies with Upgrade. */
+  websocket: string[];
+  dbName: string;
+  /** Seconds an old release keeps its connections (a user's app gets SIGTERM after them). */
+  drainSeconds: number;
+}
+
+/** The bundled server's readiness path (it checks the database) and its WebSocket path. */
+export const BUNDLED_HEALTH = '/readyz';
+export const BUNDLED_WEBSOCKET = ['/ws'];
+
+export function instancesOf(stack: StackConfig): number {
+  return stack.app.source === undefined ? deriveSizing(stack.tier).app.instances : (stack.app.instances ?? 1);
+}
+
+/** The two port sets releases alternate between. */
+export function slotsOf(stack: StackConfig): [number[], number[]] {
+  const n = instancesOf(stack);
+  const slot = (first: number) => Array.from({ length: n }, (_, i) => first + i);
+  return [slot(stack.app.port), slot(stack.app.port + n)];
+}
+
+/** Every loopback port an app instance may run on (both slots), for logs, status and the kernel. */
 export function appPortsOf(stack: StackConfig): number[] {
-  return Array.from({ length: deriveSizing(stack.tier).app.instances }, (_, i) => stack.app.port + i);
+  return slotsOf(stack).flat();
+}
+
+export function appModelOf(stack: StackConfig): AppModel {
+  const source = stack.app.source !== undefined;
+  return {
+    kind: source ? 'source' : 'bundled',
+    instances: instancesOf(stack),
+    slots: slotsOf(stack),
+    health: source ? (stack.app.health ?? '/') : BUNDLED_HEALTH,
+    websocket: source ? (stack.app.websocket ?? [...DEFAULT_WEBSOCKET_PATHS]) : BUNDLED_WEBSOCKET,
+    dbName: stack.app.database.name,
+    drainSeconds: stack.app.drainSeconds,
+  };
 }
 
 export function buildHostModel(stack: StackConfig, os: OsProfile, acmeCaBundle?: string): HostModel {
@@ -71,6 +131,7 @@ export function buildHostModel(stack: StackConfig, os: OsProfile, acmeCaBundle?:
     sizing: deriveSizing(stack.tier),
     os,
     paths: HOST_PATHS,
+    app: appModelOf(stack),
     appPorts: appPortsOf(stack),
     allowedOrigins: stack.app.allowedOrigins ?? [`https://${stack.domain}`],
     certDir: `/etc/letsencrypt/live/${stack.domain}`,

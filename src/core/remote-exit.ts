@@ -14,6 +14,8 @@ export const REMOTE_EXIT = {
   APT_LOCKED: 13,
   DOWNLOAD: 14,
   INTERRUPTED: 15,
+  BUILD: 16,
+  MIGRATION: 17,
   LOCKED: 75,
 } as const;
 
@@ -26,6 +28,8 @@ export function errorCodeOf(status: number, errors: Readonly<Partial<Record<numb
   if (own) return own;
   if (status === REMOTE_EXIT.INTERRUPTED) return 'MI_ERR_INTERRUPTED';
   if (status === REMOTE_EXIT.LOCKED) return 'MI_ERR_HOST_LOCKED';
+  if (status === REMOTE_EXIT.BUILD) return 'MI_ERR_BUILD_FAILED';
+  if (status === REMOTE_EXIT.MIGRATION) return 'MI_ERR_MIGRATION_FAILED';
   if (status === TIMED_OUT) return 'MI_ERR_TIMEOUT';
   // 128+N: killed by signal N before it could clean up (SIGKILL, the OOM killer).
   if (status > 128 && status < 255) return 'MI_ERR_KILLED';

@@ -1,6 +1,7 @@
 import { MAX_PAYLOAD_BYTES } from '../../app/src/protocol.js';
 import { MiError } from '../errors/index.js';
-import { APP_DB_NAME, APP_DB_USER, APP_UNIT_PREFIX, APP_USER, MARIADB_SOCKET, type HostModel } from './host-model.js';
+import { DEFAULT_DATABASE_ENV } from '../config/schema.js';
+import { APP_DB_USER, APP_UNIT_PREFIX, APP_USER, MARIADB_SOCKET, type HostModel } from './host-model.js';
 import { renderTemplate } from './templates.js';
 
 /**
@@ -42,8 +43,14 @@ export const MANAGED_MARKER = '# managed by messenger-infra; local edits are ove
 export const APP_PING_INTERVAL_MS = 30_000;
 /** nginx keeps an idle WebSocket this long: three missed pings, so a healthy socket never times out. */
 export const WS_PROXY_TIMEOUT_S = (3 * APP_PING_INTERVAL_MS) / 1000;
-/** Grace period for the app's shutdown (close 1001, drain DB writes) before systemd sends SIGKILL. */
+/** Grace period for the app's shutdown (close its sockets, drain DB writes) before systemd sends SIGKILL. */
 export const APP_STOP_TIMEOUT_S = 20;
+/** The bundled server closes its sockets at random moments over this long (at most), so reconnects spread. */
+export const DRAIN_SPREAD_MAX_MS = 2_000;
+/** nginx's loopback live check: answered through the upstream, so a switch is confirmed by nginx itself. */
+export const NGINX_LIVE_PORT = 8082;
+export const NGINX_LIVE_PATH = '/mi-live';
+export const MARIADB_TCP_PORT = 3306;
 /** Two years, as Mozilla's guidelines recommend. */
 export const HSTS_MAX_AGE_S = 63_072_000;
 /** Accept queue length for nginx's listeners and the kernel's somaxconn. */
@@ -61,6 +68,16 @@ export const NGINX_STATUS_PATH = '/nginx_status';
 export const NGINX_UNIT = 'nginx.service';
 export const MARIADB_UNIT = 'mariadb.service';
 const UPSTREAM_NAME = 'messenger_chat';
+
+/** The bundled server's spread of 1012 closes: a few seconds at most, never beyond the drain. */
+export function drainSpreadMs(model: HostModel): number {
+  return Math.min(DRAIN_SPREAD_MAX_MS, model.app.drainSeconds * 1000);
+}
+
+/** Seconds systemd waits after SIGTERM: the spread of closes plus the usual grace. */
+export function stopTimeoutS(model: HostModel): number {
+  return APP_STOP_TIMEOUT_S + Math.ceil(drainSpreadMs(model) / 1000);
+}
 
 /** The systemd instance name of the chat server on `port`. */
 export function appUnit(port: number): string {
@@ -89,6 +106,8 @@ export interface NginxMainView extends Managed {
   workerConnections: number;
   workerRlimitNofile: number;
   keepaliveTimeoutS: number;
+  /** Old workers left by a reload close what they still hold after this (WebSockets of a drained release). */
+  workerShutdownTimeoutS: number;
   statusPort: number;
   statusPath: string;
 }
@@ -100,7 +119,14 @@ export interface SiteBootstrapView extends Managed {
 
 export interface SiteView extends SiteBootstrapView {
   upstream: string;
-  appPorts: number[];
+  liveUpstream: string;
+  /** A user's app with several instances: the same client always reaches the same one (Socket.IO polling). */
+  sticky: boolean;
+  bundled: boolean;
+  websocketPaths: string[];
+  livePort: number;
+  livePath: string;
+  healthPath: string;
   http2Directive: boolean;
   certDir: string;
   hstsMaxAgeS: number;
@@ -111,6 +137,12 @@ export interface SiteView extends SiteBootstrapView {
 
 export interface UnitView extends Managed {
   firstPort: number;
+  bundled: boolean;
+  description: string;
+  /** ExecStart: the bundled server's entry, or the user's start command with node/npm made absolute. */
+  execStart: string;
+  appSecretsEnvFile: string;
+  appInstances: string;
   dbUnit: string;
   startLimitIntervalS: number;
   startLimitBurst: number;
@@ -119,17 +151,28 @@ export interface UnitView extends Managed {
   appEnvFile: string;
   secretsEnvFile: string;
   instanceEnvDir: string;
-  appCurrent: string;
-  nodeBin: string;
-  heapMb: number;
   restartSecS: number;
   timeoutStopS: number;
   limitNofile: number;
   memoryMaxMb: number;
+  /**
+   * The heap bound inside ExecStart (bundled) or NODE_OPTIONS (a user's app): not read by the
+   * template, but here so an incomplete sizing is refused like every view value, instead of
+   * rendering `--max-old-space-size=undefined` inside a composed string.
+   */
+  heapMb: number;
+}
+
+/** One KEY="value" line of an EnvironmentFile, quoted so systemd takes the value as written. */
+export interface EnvLine {
+  key: string;
+  value: string;
 }
 
 export interface ChatEnvView extends Managed {
   secretsEnvFile: string;
+  drainSpreadMs: number;
+  env: EnvLine[];
   host: string;
   allowedOrigins: string[];
   dbSocket: string;
@@ -144,6 +187,11 @@ export interface InstanceEnvView extends Managed {
   index: number;
   count: number;
   peers: string[];
+}
+
+export interface AppEnvView extends Managed {
+  appSecretsEnvFile: string;
+  env: EnvLine[];
 }
 
 export interface MariaDbView extends Managed {
@@ -202,6 +250,7 @@ export function nginxMainView(model: HostModel): NginxMainView {
     workerConnections: nginx.workerConnections,
     workerRlimitNofile: nginx.workerRlimitNofile,
     keepaliveTimeoutS: 65,
+    workerShutdownTimeoutS: model.app.drainSeconds + APP_STOP_TIMEOUT_S + 10,
     statusPort: NGINX_STATUS_PORT,
     statusPath: NGINX_STATUS_PATH,
   };
@@ -217,14 +266,41 @@ export function siteView(model: HostModel): SiteView {
     domain: model.stack.domain,
     http: acmeHttpView(model, true),
     upstream: UPSTREAM_NAME,
-    appPorts: model.appPorts,
+    liveUpstream: model.paths.liveUpstream,
+    sticky: model.app.kind === 'source' && model.app.instances > 1,
+    bundled: model.app.kind === 'bundled',
+    websocketPaths: model.app.websocket,
+    livePort: NGINX_LIVE_PORT,
+    livePath: NGINX_LIVE_PATH,
+    healthPath: model.app.health,
     http2Directive: model.os.nginxHttp2Directive,
     certDir: model.certDir,
     hstsMaxAgeS: HSTS_MAX_AGE_S,
-    clientMaxBodySize: `${MAX_PAYLOAD_BYTES / 1024}k`,
+    // The chat server's largest message; a user's app gets nginx's usual 1 MB for its REST bodies.
+    clientMaxBodySize: model.app.kind === 'bundled' ? `${MAX_PAYLOAD_BYTES / 1024}k` : '1m',
     pingIntervalS: APP_PING_INTERVAL_MS / 1000,
     wsTimeoutS: WS_PROXY_TIMEOUT_S,
   };
+}
+
+/** The unit's ExecStart: node, npm and npx as the installed binaries, `./x` inside the instance's release. */
+export function execStartOf(model: HostModel): string {
+  const release = `${model.paths.appInstances}/%i`;
+  if (model.app.kind === 'bundled') {
+    return `${model.paths.nodeBin} --max-old-space-size=${model.sizing.app.heapMb} ${release}/messenger-chat.mjs`;
+  }
+  const absolute: Record<string, string> = { node: model.paths.nodeBin, npm: model.paths.npmOnPath, npx: model.paths.npxOnPath };
+  const [first = '', ...rest] = (model.stack.app.start ?? '').trim().split(/\s+/);
+  const program = absolute[first] ?? (first.startsWith('/') ? first : `${release}/${first.replace(/^\.\//, '')}`);
+  return [program, ...rest].join(' ');
+}
+
+/** A user's app gets the tier's app memory shared among its own instance count. */
+function appMemoryMb(model: HostModel): { memoryMaxMb: number; heapMb: number } {
+  const { app } = model.sizing;
+  if (model.app.kind === 'bundled') return { memoryMaxMb: app.memoryMaxMb, heapMb: app.heapMb };
+  const memoryMaxMb = Math.max(128, Math.floor(app.totalMb / model.app.instances / 64) * 64);
+  return { memoryMaxMb, heapMb: Math.floor((memoryMaxMb * 0.75) / 16) * 16 };
 }
 
 export function unitView(model: HostModel): UnitView {
@@ -232,6 +308,11 @@ export function unitView(model: HostModel): UnitView {
   return {
     ...managed,
     firstPort: firstPort(model),
+    bundled: model.app.kind === 'bundled',
+    description: model.app.kind === 'bundled' ? 'messenger chat server' : `messenger app ${model.stack.app.start ?? ''}`.trim(),
+    execStart: execStartOf(model),
+    appSecretsEnvFile: model.paths.appSecretsFile,
+    appInstances: model.paths.appInstances,
     dbUnit: MARIADB_UNIT,
     startLimitIntervalS: 60,
     startLimitBurst: 5,
@@ -240,30 +321,65 @@ export function unitView(model: HostModel): UnitView {
     appEnvFile: model.paths.appEnvFile,
     secretsEnvFile: model.paths.secretsEnvFile,
     instanceEnvDir: model.paths.instanceEnvDir,
-    appCurrent: model.paths.appCurrent,
-    nodeBin: model.paths.nodeBin,
-    heapMb: app.heapMb,
     restartSecS: 2,
-    timeoutStopS: APP_STOP_TIMEOUT_S,
+    timeoutStopS: stopTimeoutS(model),
     limitNofile: app.limitNofile,
-    memoryMaxMb: app.memoryMaxMb,
+    memoryMaxMb: appMemoryMb(model).memoryMaxMb,
+    heapMb: appMemoryMb(model).heapMb,
   };
+}
+
+/** The stack's app.env as EnvironmentFile lines (sorted: same stack, same bytes). */
+function userEnv(model: HostModel): EnvLine[] {
+  return Object.entries(model.stack.app.env)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => ({ key, value: envQuote(value) }));
+}
+
+/** systemd's EnvironmentFile reads a double-quoted value with \\ and \" escaped as written. */
+export function envQuote(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/**
+ * A user's app: NODE_ENV, the heap bound, the database's non-secret settings under the names the
+ * app reads, then the stack's env (which may override NODE_ENV). The password, or a URL holding it,
+ * is in the app secrets file, composed on the host.
+ */
+export function appEnvView(model: HostModel): AppEnvView {
+  const db = model.stack.app.database;
+  const names: Record<string, string | undefined> = db.url ? {} : { ...DEFAULT_DATABASE_ENV, ...db.env };
+  const dbValues: Record<string, string> = { host: '127.0.0.1', port: String(MARIADB_TCP_PORT), user: APP_DB_USER, name: db.name };
+  const base: EnvLine[] = [
+    { key: 'NODE_ENV', value: envQuote('production') },
+    { key: 'NODE_OPTIONS', value: envQuote(`--max-old-space-size=${appMemoryMb(model).heapMb}`) },
+    ...Object.entries(names).flatMap(([k, key]) => (key === undefined || k === 'password' ? [] : [{ key, value: envQuote(dbValues[k] ?? '') }])),
+  ];
+  const user = userEnv(model);
+  const overridden = new Set(user.map((l) => l.key));
+  return { ...managed, appSecretsEnvFile: model.paths.appSecretsFile, env: [...base.filter((l) => !overridden.has(l.key)), ...user] };
 }
 
 export function chatEnvView(model: HostModel): ChatEnvView {
   return {
     ...managed,
     secretsEnvFile: model.paths.secretsEnvFile,
+    drainSpreadMs: drainSpreadMs(model),
+    env: userEnv(model),
     host: '127.0.0.1',
     allowedOrigins: model.allowedOrigins,
     dbSocket: MARIADB_SOCKET,
     dbUser: APP_DB_USER,
-    dbName: APP_DB_NAME,
+    dbName: model.app.dbName,
     dbPool: model.sizing.app.dbPoolSize,
     pingIntervalMs: APP_PING_INTERVAL_MS,
   };
 }
 
+/**
+ * Instance `index` of all ports (both slots). Its relay peers are every other port of both slots, so
+ * while two releases overlap during a switch each message reaches the clients of both.
+ */
 export function instanceEnvView(model: HostModel, index: number): InstanceEnvView {
   const port = model.appPorts[index];
   if (port === undefined) throw new MiError('MI_ERR_RENDER', `no chat server instance ${index}`, { index });
@@ -368,7 +484,6 @@ const ROOT = { owner: 'root', group: 'root' } as const;
 /** Every file the host gets, in a stable order. `bootstrap` renders the port-80-only site. */
 export function renderHostFiles(model: HostModel, phase: SitePhase): RenderedFile[] {
   const p = model.paths;
-  const restartApp = model.appPorts.map((port) => ({ unit: appUnit(port), action: 'restart' as const }));
   const reloadNginx = [{ unit: NGINX_UNIT, action: 'reload' as const }];
   const site =
     phase === 'full'
@@ -400,15 +515,22 @@ export function renderHostFiles(model: HostModel, phase: SitePhase): RenderedFil
       ...ROOT,
       // A template unit is verified through its first instance.
       validate: `systemd:${appUnit(firstPort(model))}`,
-      notify: [{ unit: `${APP_UNIT_PREFIX}.service`, action: 'daemon-reload' }, ...restartApp],
+      // The release program restarts instances (the new slot); a plain restart would drop every socket.
+      notify: [{ unit: `${APP_UNIT_PREFIX}.service`, action: 'daemon-reload' }],
     },
-    { path: p.appEnvFile, content: render('systemd/chat.env.hbs', chatEnvView(model)), mode: 0o644, ...ROOT, notify: restartApp },
+    {
+      path: p.appEnvFile,
+      content: model.app.kind === 'bundled' ? render('systemd/chat.env.hbs', chatEnvView(model)) : render('systemd/app.env.hbs', appEnvView(model)),
+      mode: 0o644,
+      ...ROOT,
+      notify: [],
+    },
     ...model.appPorts.map((port, index) => ({
       path: `${p.instanceEnvDir}/instance-${port}.env`,
       content: render('systemd/instance.env.hbs', instanceEnvView(model, index)),
       mode: 0o644,
       ...ROOT,
-      notify: [{ unit: appUnit(port), action: 'restart' as const }],
+      notify: [],
     })),
     { path: p.nginxMain, content: render('nginx/nginx.conf.hbs', nginxMainView(model)), mode: 0o644, ...ROOT, validate: `nginx:${p.nginxMain}`, notify: reloadNginx },
     { path: p.nginxSite, content: site, mode: 0o644, ...ROOT, validate: `nginx:${p.nginxMain}`, notify: reloadNginx },

@@ -3,6 +3,7 @@ import { factValue, linkFact, queryFact, type Fact, type FactValues } from './fa
 import type { StackConfig } from '../config/schema.js';
 import { appPortsOf, HOST_PATHS, type HostModel } from './host-model.js';
 import { appUnit, NGINX_STATUS_PORT } from './render.js';
+import { liveUpstreamFact, MANIFEST_FILE, upstreamPorts } from './release.js';
 
 /**
  * What runs on a host, read in the one round trip `status` makes: services with their state and
@@ -42,20 +43,29 @@ const memoryFact = queryFact('memory', ['memory']);
 const diskFact = queryFact('disk:/', ['disk', '/']);
 const timerFact = queryFact('timer:certbot.timer', ['timer', 'certbot.timer']);
 const currentFact = linkFact(HOST_PATHS.appCurrent);
-const manifestFact = queryFact('release-manifest', ['read', `${HOST_PATHS.appCurrent}/manifest.json`]);
+const manifestFact = queryFact('release-manifest', ['read', `${HOST_PATHS.appCurrent}/${MANIFEST_FILE}`]);
 const nginxStatusFact = queryFact('nginx-status', ['http', `http://127.0.0.1:${NGINX_STATUS_PORT}/nginx_status`]);
 const certEndFact = (domain: string) => queryFact(`cert-end:${domain}`, ['cert-end', domain]);
 const serviceFact = (unit: string) => queryFact(`service:${unit}`, ['service', unit]);
 const metricsFact = (port: number) => queryFact(`metrics:${port}`, ['http', `http://127.0.0.1:${port}/metrics`]);
 
-/** The services of a host: always nginx and MariaDB, each app instance, Redis when installed. */
-function services(ports: readonly number[]): Array<{ name: string; unit: string; optional?: boolean }> {
+/**
+ * The services of a host: always nginx and MariaDB, each instance of the live release, Redis when
+ * installed. The other slot's instances are listed only while they run (a release draining).
+ */
+function services(ports: readonly number[], live: readonly number[]): Array<{ name: string; unit: string; optional?: boolean }> {
   return [
     { name: 'nginx', unit: 'nginx.service' },
     { name: 'mariadb', unit: 'mariadb.service' },
-    ...ports.map((port) => ({ name: `app:${port}`, unit: appUnit(port) })),
+    ...ports.map((port) => ({ name: `app:${port}`, unit: appUnit(port), ...(live.includes(port) ? {} : { optional: true }) })),
     { name: 'redis', unit: 'redis-server.service', optional: true },
   ];
+}
+
+/** The live release's ports: what nginx's upstream names (the first slot before any release). */
+function livePortsOf(facts: FactValues, model: HostModel): number[] {
+  const ports = upstreamPorts(factValue(facts, liveUpstreamFact).content);
+  return ports.length > 0 ? ports : model.app.slots[0];
 }
 
 /** Every fact `status` reads; they follow from the stack alone, so they go in the first round trip. */
@@ -69,8 +79,9 @@ export function statusFacts(stack: StackConfig): Fact[] {
     currentFact,
     manifestFact,
     nginxStatusFact,
+    liveUpstreamFact,
     certEndFact(stack.domain),
-    ...services(ports).map((s) => serviceFact(s.unit)),
+    ...services(ports, []).map((s) => serviceFact(s.unit)),
     ...ports.map(metricsFact),
   ];
 }
@@ -108,9 +119,10 @@ const DAY_MS = 86_400_000;
 export function buildStatus(facts: FactValues, model: HostModel, host: { label: string; os: string }, now = Date.now()): StatusReport {
   const problems: string[] = [];
   const serviceList: ServiceStatus[] = [];
-  for (const s of services(model.appPorts)) {
+  const live = livePortsOf(facts, model);
+  for (const s of services(model.appPorts, live)) {
     const props = showProps(factValue(facts, serviceFact(s.unit)).stdout);
-    if (s.optional && props.LoadState !== 'loaded') continue;
+    if (s.optional && (props.LoadState !== 'loaded' || (s.unit.startsWith('messenger-chat@') && props.ActiveState !== 'active'))) continue;
     const state = props.ActiveState ?? 'unknown';
     serviceList.push({ name: s.name, unit: s.unit, state, sub: props.SubState ?? '', since: systemdTime(props.ActiveEnterTimestamp) });
     if (state !== 'active') problems.push(`${s.unit} is ${state}${props.SubState ? ` (${props.SubState})` : ''}`);
@@ -124,9 +136,11 @@ export function buildStatus(facts: FactValues, model: HostModel, host: { label: 
     // no release yet, or not ours
   }
 
-  const scrapes = model.appPorts.map((p) => factValue(facts, metricsFact(p))).filter((r) => r.code === 0).map((r) => r.stdout);
+  // Only the bundled server has /metrics; a user's app's instances are counted by their units.
+  const scraped = model.app.kind === 'bundled' ? live : [];
+  const scrapes = scraped.map((p) => factValue(facts, metricsFact(p))).filter((r) => r.code === 0).map((r) => r.stdout);
   const sum = (name: string) => (scrapes.length === 0 ? null : scrapes.reduce((acc, text) => acc + (metricSum(text, name) ?? 0), 0));
-  if (scrapes.length < model.appPorts.length) problems.push(`${model.appPorts.length - scrapes.length} of ${model.appPorts.length} app instance(s) did not answer /metrics on loopback`);
+  if (scrapes.length < scraped.length) problems.push(`${scraped.length - scrapes.length} of ${scraped.length} app instance(s) did not answer /metrics on loopback`);
 
   const nginxStatus = factValue(facts, nginxStatusFact);
   const active = /Active connections:\s*(\d+)/.exec(nginxStatus.stdout);
@@ -156,7 +170,7 @@ export function buildStatus(facts: FactValues, model: HostModel, host: { label: 
     services: serviceList,
     release: { id: current ? current.split('/').pop() ?? null : null, version },
     app: {
-      instances: model.appPorts.length,
+      instances: live.length,
       scraped: scrapes.length,
       connections: sum('messenger_connections'),
       messagesIn: sum('messenger_messages_in_total'),

@@ -2,7 +2,8 @@
  * A POSIX ustar archive of in-memory files, built synchronously so planning stays pure: the release
  * bundle and the remote programs travel to the host as one archive on stdin of one command, and
  * GNU tar unpacks it there. Deterministic (mtime 0, numeric owner 0): the same files give the same
- * bytes. Regular files only, names up to 100 bytes — all this toolkit ships. (tar-stream and node-tar
+ * bytes. Regular files only, paths up to 255 bytes (ustar's prefix + name) — all this toolkit ships.
+ * (tar-stream and node-tar
  * are stream-based and asynchronous, which a pure planner cannot use.)
  */
 export interface TarEntry {
@@ -17,11 +18,23 @@ function octal(value: number, width: number): string {
   return `${value.toString(8).padStart(width - 1, '0')}\0`;
 }
 
-function header(name: string, size: number, mode: number): Buffer {
-  const nameBytes = Buffer.from(name, 'utf8');
-  if (nameBytes.length > 100) throw new Error(`tar: name longer than 100 bytes: ${name}`);
+/** ustar keeps a long path as a prefix (up to 155 bytes) and a name (up to 100), split at a slash. */
+function splitPath(path: string): { prefix: Buffer; name: Buffer } {
+  const whole = Buffer.from(path, 'utf8');
+  if (whole.length <= 100) return { prefix: Buffer.alloc(0), name: whole };
+  for (let i = path.indexOf('/'); i > 0; i = path.indexOf('/', i + 1)) {
+    const prefix = Buffer.from(path.slice(0, i), 'utf8');
+    const name = Buffer.from(path.slice(i + 1), 'utf8');
+    if (prefix.length <= 155 && name.length <= 100 && name.length > 0) return { prefix, name };
+  }
+  throw new Error(`tar: path too long for ustar (at most 155 + 100 bytes, split at a slash): ${path}`);
+}
+
+function header(path: string, size: number, mode: number): Buffer {
+  const { prefix, name } = splitPath(path);
   const h = Buffer.alloc(BLOCK);
-  nameBytes.copy(h, 0);
+  name.copy(h, 0);
+  prefix.copy(h, 345);
   h.write(octal(mode, 8), 100, 'ascii');
   h.write(octal(0, 8), 108, 'ascii'); // uid
   h.write(octal(0, 8), 116, 'ascii'); // gid

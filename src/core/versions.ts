@@ -21,6 +21,16 @@ export const NODE_RELEASE: NodeRelease = {
 
 export const NPM_REGISTRY = 'https://registry.npmjs.org';
 
+/** npm for builds on the host: the registry's node-linux-* packages carry only bin/node. */
+export const NPM_RELEASE = {
+  version: '11.21.2',
+  integrity: 'sha512-7HPApk+AflMUavSseL1Pm6CnYqMIHk53x+KmuhqmTDqPkjPMgxIpTPcTqsE91EKNw4gFBJV9fnXiSdGm1DXq9A==',
+} as const;
+
+export function npmTarballUrl(version: string): string {
+  return `${NPM_REGISTRY}/npm/-/npm-${version}.tgz`;
+}
+
 /** Tarball URL of a repackaged Node.js release on the npm registry. */
 export function nodeTarballUrl(version: string, arch: NodeArch): string {
   return `${NPM_REGISTRY}/node-linux-${arch}/-/node-linux-${arch}-${version}.tgz`;

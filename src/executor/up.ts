@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import type { StackConfig } from '../config/schema.js';
 import { remote } from '../core/command.js';
 import { HOST_PATHS } from '../core/host-model.js';
-import { buildDesiredState, type AppBundle, type DesiredState } from '../core/desired-state.js';
+import { buildDesiredState, type AppBundle, type DesiredState, type ReleaseIntent } from '../core/desired-state.js';
 import type { Step, StepPlan } from '../core/step.js';
 import { UP_STEPS } from '../core/steps/index.js';
 import { resolveJwtSecret } from '../config/jwt-secret.js';
@@ -17,6 +18,10 @@ export interface UpOptions {
   stack: StackConfig;
   target: SshTarget;
   bundle: AppBundle;
+  /** A user's app secrets, resolved by the caller (cli/target-options.ts). */
+  appSecrets?: Record<string, string>;
+  /** converge (up, deploy), restart or rollback. */
+  intent?: ReleaseIntent;
   emit: Emit;
   steps?: readonly Phase[];
   /** Also read the host's JWT secret (kept in memory only) so the closing check can mint a token. */
@@ -38,9 +43,25 @@ export async function prepare(host: SshHost, options: Omit<UpOptions, 'emit'>): 
     stack: options.stack,
     host: basics,
     bundle: options.bundle,
+    appSecrets: options.appSecrets ?? {},
+    intent: options.intent ?? { action: 'converge' },
+    by: releaseAuthor(),
     ...(jwtSecret === undefined ? {} : { jwtSecret }),
     ...(acmeCaBundle === undefined ? {} : { acmeCaBundle }),
   });
+}
+
+/** Who makes a release, for its manifest: the CI's actor, else user@machine. */
+export function releaseAuthor(env: NodeJS.ProcessEnv = process.env): string {
+  const ci = env.GITHUB_ACTOR ?? env.GITLAB_USER_LOGIN ?? env.BUILDKITE_BUILD_CREATOR;
+  if (ci) return `${ci} (CI)`;
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (a container): the machine still says where it came from.
+  }
+  return `${user}@${hostname()}`;
 }
 
 /** Runs `fn` over one SSH connection, closed afterwards whatever happens. */

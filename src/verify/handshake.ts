@@ -15,6 +15,13 @@ export interface HandshakeAsk {
   token: string | null;
   /** Origin header; omitted when undefined (a non-browser client). */
   origin?: string;
+  /** Another path (and query) on the target's host and port; default the target URL itself. */
+  path?: string;
+  /**
+   * Called with the socket before it connects: a server that speaks first (Engine.IO's open packet)
+   * may have its first frame in the same read as the 101, emitted before `handshake()` resolves.
+   */
+  onSocket?: (ws: WebSocket) => void;
 }
 
 /** ws client options for the target: pinned lookup, trusted roots, handshake bound, auth header. */
@@ -41,7 +48,9 @@ export function handshake(ctx: VerifyContext, ask: HandshakeAsk): Promise<Handsh
         resolve(r);
       }
     };
-    const ws = new WebSocket(ctx.target.url, wsOptions(ctx, ask));
+    const url = ask.path === undefined ? ctx.target.url : new URL(ask.path, ctx.target.url);
+    const ws = new WebSocket(url, wsOptions(ctx, ask));
+    ask.onSocket?.(ws);
     let headers: IncomingHttpHeaders = {};
     ws.once('upgrade', (res) => {
       headers = res.headers;

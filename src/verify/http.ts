@@ -12,7 +12,8 @@ export const httpRedirect: CheckDef = {
   needs: ['dns.resolve'],
   skipIf: ({ target }) => (target.secure ? undefined : 'ws:// URL: nothing to redirect to'),
   async run({ target, opts }) {
-    const path = '/healthz';
+    // Any path redirects; the one health answers on is the one certain to exist.
+    const path = opts.app?.health ?? '/healthz';
     let answer: HttpAnswer;
     try {
       answer = await httpAsk(target, { secure: false, port: target.httpPort, path }, opts.timeoutMs);

@@ -3,15 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { mintToken } from '../../app/src/token.js';
 import { JWT_SECRET_MIN } from '../config/jwt-secret.js';
-import { CHECKS } from './checks.js';
+import { checksFor } from './checks.js';
 import { VerifyInputError } from './errors.js';
 import { runChecks, type VerifyContext } from './runner.js';
 import { parseTarget } from './target.js';
-import type { CheckStatus, VerifyExitCode, VerifyOptions, VerifyReport } from './types.js';
+import type { CheckStatus, VerifyApp, VerifyExitCode, VerifyOptions, VerifyReport } from './types.js';
 
 export { renderJson, renderTable } from './report.js';
 export { parseResolve } from './target.js';
 export { VerifyInputError } from './errors.js';
+export { BUNDLED_ONLY } from './app.js';
 export type * from './types.js';
 
 /** The `sub` of tokens verify mints: messages it leaves say who wrote them. */
@@ -19,15 +20,33 @@ export const VERIFY_SUBJECT = 'messenger-infra-verify';
 export const DEFAULTS = { room: 'verify', idleSeconds: 75, connections: 50, messages: 50, timeoutMs: 10_000 } as const;
 
 /**
- * The quick check `up` ends with: through the host's address with the domain as SNI and Host, so it
- * works before DNS points at the server.
+ * What runs behind nginx, as `appModelOf(stack)` (src/core/host-model.ts) describes it: pass that
+ * object as is. For the bundled server its paths are ignored (the bundled checks know them).
  */
-export function quickVerifyOptions(site: { domain: string; address: string; caPath?: string; jwtSecret?: string }): VerifyOptions {
+export interface AppUnderTest {
+  kind: 'bundled' | 'source';
+  health: string;
+  websocket: readonly string[];
+}
+
+/** VerifyOptions' `app` for a user's app, undefined for the bundled server. */
+export function verifyAppOf(app: AppUnderTest | undefined): VerifyApp | undefined {
+  return app?.kind === 'source' ? { kind: 'source', health: app.health, websocket: [...app.websocket] } : undefined;
+}
+
+/**
+ * The quick check `up` ends with: through the host's address with the domain as SNI and Host, so it
+ * works before DNS points at the server. With `app: appModelOf(stack)` of a user's app it checks that
+ * app's health and WebSocket paths instead of the chat protocol (no JWT secret needed).
+ */
+export function quickVerifyOptions(site: { domain: string; address: string; caPath?: string; jwtSecret?: string; app?: AppUnderTest }): VerifyOptions {
+  const app = verifyAppOf(site.app);
   return {
-    url: `wss://${site.domain}/ws`,
+    url: `wss://${site.domain}${app ? (app.websocket[0] ?? '/') : '/ws'}`,
     resolve: { host: site.domain, port: 443, address: site.address },
     ...(site.caPath ? { caPaths: [site.caPath] } : {}),
-    ...(site.jwtSecret ? { jwtSecret: site.jwtSecret } : {}),
+    ...(site.jwtSecret && !app ? { jwtSecret: site.jwtSecret } : {}),
+    ...(app ? { app } : {}),
     room: DEFAULTS.room,
     idleSeconds: 0,
     connections: 10,
@@ -66,11 +85,25 @@ export function validateOptions(opts: VerifyOptions): void {
   if (opts.expectAddress !== undefined && !isIP(opts.expectAddress)) {
     throw new VerifyInputError('--expect-address', `"${opts.expectAddress}" is not an IP address`);
   }
+  if (opts.app) validateApp(opts.app);
+  // A user's app gets no minted token: verify cannot know what its tokens look like.
+  if (opts.app) return;
   if (!opts.token && !opts.jwtSecret) {
     throw new VerifyInputError('--token', 'no credentials; pass --token JWT, --jwt-secret-file FILE, or set MESSENGER_JWT_SECRET');
   }
   if (!opts.token && opts.jwtSecret && opts.jwtSecret.length < JWT_SECRET_MIN) {
     throw new VerifyInputError('--jwt-secret-file', `the secret is ${opts.jwtSecret.length} characters; the server requires at least ${JWT_SECRET_MIN}`);
+  }
+}
+
+const PATH_RE = /^\/[A-Za-z0-9._~/-]*$/;
+
+function validateApp(app: VerifyApp): void {
+  if (app.kind !== 'source') throw new VerifyInputError('app.kind', `"${String(app.kind)}" must be source (leave app unset for the bundled chat server)`);
+  if (!PATH_RE.test(app.health)) throw new VerifyInputError('app.health', `"${app.health}" must be a path like /api/health`);
+  if (app.websocket.length === 0) throw new VerifyInputError('app.websocket', 'must list at least one path, like /socket.io/');
+  for (const p of app.websocket) {
+    if (!PATH_RE.test(p)) throw new VerifyInputError('app.websocket', `"${p}" must be a path like /socket.io/ or /ws`);
   }
 }
 
@@ -85,10 +118,11 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   const started = performance.now();
   // Minted tokens live through the whole run, idle window included.
   const ttl = Math.max(300, opts.idleSeconds + Math.ceil(opts.timeoutMs / 1000) * 10);
-  const token = opts.token ?? (await mintToken(opts.jwtSecret!, VERIFY_SUBJECT, ttl));
-  const badToken = await mintToken(randomBytes(32).toString('hex'), VERIFY_SUBJECT, 300);
+  const bundled = !opts.app;
+  const token = opts.token ?? (bundled ? await mintToken(opts.jwtSecret!, VERIFY_SUBJECT, ttl) : '');
+  const badToken = bundled ? await mintToken(randomBytes(32).toString('hex'), VERIFY_SUBJECT, 300) : '';
   const ctx: VerifyContext = { opts, target, token, badToken };
-  const { results, reachable } = await runChecks([...CHECKS], ctx);
+  const { results, reachable } = await runChecks(checksFor(opts.app), ctx);
   const summary: Record<CheckStatus, number> = { pass: 0, fail: 0, warn: 0, skip: 0 };
   for (const r of results) summary[r.status] += 1;
   const exitCode: VerifyExitCode = !reachable ? 3 : summary.fail > 0 ? 4 : 0;
@@ -99,6 +133,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     port: target.port,
     room: opts.room,
     quick: opts.quick,
+    ...(opts.app ? { app: opts.app } : {}),
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - started),
     reachable,

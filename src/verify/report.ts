@@ -8,7 +8,13 @@ export function renderTable(report: VerifyReport): string {
   const idWidth = Math.max(...report.checks.map((c) => c.id.length), 5);
   const lines: string[] = [];
   const via = report.address ? ` via ${report.address}` : '';
-  lines.push(`verify ${report.url}${via} (room ${report.room}${report.quick ? ', quick' : ''})`);
+  if (report.app) {
+    const paths = report.app.websocket.join(', ');
+    lines.push(`verify ${report.url}${via} (your app: health ${report.app.health}, WebSocket ${paths}${report.quick ? ', quick' : ''})`);
+    lines.push("  the chat-protocol checks apply to the bundled chat server only and are skipped");
+  } else {
+    lines.push(`verify ${report.url}${via} (room ${report.room}${report.quick ? ', quick' : ''})`);
+  }
   lines.push('');
   for (const c of report.checks) {
     const detail = c.status === 'pass' ? (c.figure ?? '') : [c.cause, c.figure && c.status === 'warn' ? `(${c.figure})` : ''].filter(Boolean).join(' ');

@@ -20,12 +20,14 @@ export interface CheckOutcome {
 export interface VerifyContext {
   opts: VerifyOptions;
   target: Target;
-  /** Accepted by the server (given, or minted from the secret). */
+  /** Accepted by the server (given, or minted from the secret); empty for a user's app without --token. */
   token: string;
   /** Well-formed but signed with a secret the server cannot know. */
   badToken: string;
   /** A message msg.broadcast sent, for msg.history to find over REST. */
   sent?: { id: number; after: number; text: string };
+  /** Engine.IO timings of each Socket.IO path the WebSocket handshake connected, for its ping check. */
+  sio?: Map<string, { pingInterval: number; pingTimeout: number }>;
   /** The certificate tls.chain saw, for tls.expiry. */
   peer?: { validTo: Date; subject: string; issuer: string };
 }

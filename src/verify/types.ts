@@ -8,6 +8,18 @@ export interface ResolveSpec {
   address: string;
 }
 
+/**
+ * A user's app (the stack's `app.source`) instead of the bundled chat server: verify checks its
+ * declared health path and WebSocket paths, and reports the chat-protocol checks as not applying.
+ */
+export interface VerifyApp {
+  kind: 'source';
+  /** GET path that must answer 2xx when the app is ready (`app.health`). */
+  health: string;
+  /** Paths nginx proxies with Upgrade (`app.websocket`); a path containing `socket.io` gets Socket.IO's handshake. */
+  websocket: string[];
+}
+
 export interface VerifyOptions {
   /** The WebSocket endpoint, e.g. `wss://chat.example.com/ws`. */
   url: string;
@@ -34,6 +46,8 @@ export interface VerifyOptions {
   httpPort?: number;
   /** When given, DNS must resolve the host to this address. */
   expectAddress?: string;
+  /** A user's app (`app.source`); absent: the bundled chat server and its protocol checks. */
+  app?: VerifyApp;
   /** Progress callback: called once per finished check, in report order. */
   onResult?: (result: CheckResult) => void;
 }
@@ -56,7 +70,13 @@ export type CheckId =
   | 'ws.idle'
   | 'ws.reconnect'
   | 'ws.latency'
-  | 'ws.concurrency';
+  | 'ws.concurrency'
+  // A user's app: its health path, then per declared WebSocket path (the path follows the colon).
+  | 'app.health'
+  | `app.ws:${string}`
+  | `app.sio.websocket:${string}`
+  | `app.sio.polling:${string}`
+  | `app.sio.ping:${string}`;
 
 export interface CheckResult {
   id: CheckId;
@@ -84,6 +104,8 @@ export interface VerifyReport {
   address?: string;
   room: string;
   quick: boolean;
+  /** Set when a user's app was checked (the chat-protocol checks are then skipped as not applying). */
+  app?: VerifyApp;
   startedAt: string;
   durationMs: number;
   /** False when no connection to the target could be made at all. */

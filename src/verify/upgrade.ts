@@ -10,19 +10,22 @@ import { deadline, ms } from './timing.js';
 /** An Origin no deployment allows: `.invalid` is reserved (RFC 2606). */
 export const FOREIGN_ORIGIN = 'https://foreign-origin.verify.invalid';
 
+/** A handshake that never got an HTTP answer on `path`: unreachable, or the upgrade broke. */
+export function handshakeError(ctx: VerifyContext, path: string, r: Extract<HandshakeResult, { kind: 'error' }>): CheckOutcome {
+  const unreachable = UNREACHABLE_CODES.has(r.code);
+  return {
+    status: 'fail',
+    code: unreachable ? 'MI_ERR_VERIFY_CONNECT' : 'MI_ERR_VERIFY_UPGRADE',
+    cause: `the WebSocket handshake on ${path} failed (${r.code}): ${r.message}`,
+    // For wss:// the TLS check already reached the server; only ws:// learns it here.
+    unreachable: unreachable && !ctx.target.secure,
+  };
+}
+
 /** Fails the calling check with the likely cause of a handshake that did not open. */
 export function handshakeFailure(ctx: VerifyContext, r: Exclude<HandshakeResult, { kind: 'open' }>): CheckOutcome {
   const path = ctx.target.url.pathname;
-  if (r.kind === 'error') {
-    const unreachable = UNREACHABLE_CODES.has(r.code);
-    return {
-      status: 'fail',
-      code: unreachable ? 'MI_ERR_VERIFY_CONNECT' : 'MI_ERR_VERIFY_UPGRADE',
-      cause: `the WebSocket handshake on ${path} failed (${r.code}): ${r.message}`,
-      // For wss:// the TLS check already reached the server; only ws:// learns it here.
-      unreachable: unreachable && !ctx.target.secure,
-    };
-  }
+  if (r.kind === 'error') return handshakeError(ctx, path, r);
   const { status, headers } = r;
   if (status === 401) {
     return { status: 'fail', code: 'MI_ERR_VERIFY_AUTH', cause: `the server refused the token (401): it is not signed with the server's MESSENGER_JWT_SECRET or has expired; check --token / --jwt-secret-file` };

@@ -1,21 +1,30 @@
-/** The web client in headless Debian Chromium (playwright-core, no browser download): two pages chat. */
+/**
+ * The web client in headless Debian Chromium (playwright-core, no browser download): two pages chat, ride
+ * through a restart, and through a deploy behind a switchable proxy (nginx's upstream) without a visible outage.
+ */
 import mysql from 'mysql2/promise';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../app/src/token.js';
 import { freePort, startMariaDb, type ThrowawayMariaDb } from '../helpers/mariadb.js';
 import { SECRET, startServer, testConfig } from './fixture.js';
+import { startProxy } from './proxy.js';
 
 let db: ThrowawayMariaDb;
 let srv: Awaited<ReturnType<typeof startServer>>;
 let browser: Browser;
 let port: number;
 
+/** The server config of these tests: the page's own origin allowed, a short drain spread. */
+function pageConfig() {
+  return testConfig(db, db.database, { MESSENGER_PORT: String(port), MESSENGER_ALLOWED_ORIGINS: `http://127.0.0.1:${port}`, MESSENGER_DRAIN_SPREAD_MS: '300' });
+}
+
 beforeAll(async () => {
   db = await startMariaDb();
   // The page's own origin must be on the allow-list like any browser origin, so fix the port first.
   port = await freePort();
-  srv = await startServer(testConfig(db, db.database, { MESSENGER_PORT: String(port), MESSENGER_ALLOWED_ORIGINS: `http://127.0.0.1:${port}` }));
+  srv = await startServer(pageConfig());
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -59,21 +68,80 @@ describe('web client', () => {
     await c.goto(`${srv.http}/#token=${tokB}&room=web`);
     await expect.poll(() => c.locator('#messages li .text').allTextContents()).toEqual(['hi bob', 'hi alice <b>not bold</b>']);
 
-    // Restart the server; while it is down a message is stored (by another instance, say). Both pages
-    // get 1001, reconnect with backoff and must catch up from their last id.
+    // Restart the server; while it is down a message is stored (by another instance, say) and one is typed
+    // on page a. Both pages get 1012, say so once the outage lasts, reconnect with backoff, catch up from
+    // their last id, and page a sends what it could not.
     await c.close();
     await srv.server.shutdown('restart');
-    await expect.poll(() => a.textContent('#status')).toContain('disconnected (1001)');
+    await expect.poll(() => a.textContent('#status'), { timeout: 5000 }).toContain('disconnected (1012); reconnecting');
     const conn = await mysql.createConnection({ host: '127.0.0.1', port: db.port, user: db.user, password: db.password, database: db.database });
     await conn.query('INSERT INTO messages (room, `user`, text, created_at) VALUES (?, ?, ?, ?)', ['web', 'carol', 'while you were away', new Date()]);
     await conn.end();
-    srv = await startServer(testConfig(db, db.database, { MESSENGER_PORT: String(port), MESSENGER_ALLOWED_ORIGINS: `http://127.0.0.1:${port}` }));
+    await a.fill('#text', 'typed while away');
+    await a.press('#text', 'Enter');
+    srv = await startServer(pageConfig());
     for (const p of [a, b]) {
       await expect.poll(() => p.locator('#messages li .text').allTextContents(), { timeout: 20_000 })
-        .toEqual(['hi bob', 'hi alice <b>not bold</b>', 'while you were away']);
+        .toEqual(['hi bob', 'hi alice <b>not bold</b>', 'while you were away', 'typed while away']);
     }
     await expect.poll(() => a.textContent('#status')).toContain('connected to #web');
     await ctxA.close();
     await ctxB.close();
+  });
+
+  it('rides through a deploy: a message sent while the old release drains arrives once, and no outage shows', async () => {
+    await db.createDatabase('webdeploy');
+    const [pOld, pNew] = [await freePort(), await freePort()];
+    const proxy = await startProxy(pOld);
+    const release = (name: string, p: number) => startServer(testConfig(db, 'webdeploy', {
+      MESSENGER_PORT: String(p),
+      MESSENGER_INSTANCE: name,
+      MESSENGER_PEERS: `127.0.0.1:${pOld},127.0.0.1:${pNew}`,
+      // The page's origin is the proxy's, as it would be nginx's.
+      MESSENGER_ALLOWED_ORIGINS: `http://127.0.0.1:${proxy.port}`,
+      MESSENGER_DRAIN_SPREAD_MS: '1000',
+    }));
+    const old = await release('old', pOld);
+    let fresh: Awaited<ReturnType<typeof startServer>> | undefined;
+    const contexts = await Promise.all([browser.newContext(), browser.newContext()]);
+    try {
+      const pages = await Promise.all(['dana', 'eve'].map(async (user, i) => {
+        const p = await (contexts[i] as (typeof contexts)[0]).newPage();
+        await p.goto(`http://127.0.0.1:${proxy.port}/#token=${await mintToken(SECRET, user, 300)}&room=deploy`);
+        await expect.poll(() => p.textContent('#status')).toContain('connected to #deploy');
+        // Every status the page shows from here on (a string: this file is compiled without the DOM types).
+        await p.evaluate(`(() => {
+          const el = document.getElementById('status');
+          window.statuses = [];
+          new MutationObserver(() => window.statuses.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+        })()`);
+        return p;
+      }));
+      const [dana, eve] = pages as [typeof pages[0], typeof pages[0]];
+      await dana.fill('#text', 'before the deploy');
+      await dana.press('#text', 'Enter');
+      await expect.poll(() => eve.locator('#messages li .text').allTextContents()).toEqual(['before the deploy']);
+
+      fresh = await release('new', pNew);
+      await expect.poll(() => old.server.relay.connectedPeers + fresh!.server.relay.connectedPeers).toBe(2);
+      proxy.target = pNew;
+      const stopping = old.server.shutdown('deploy');
+      // Most likely refused with SHUTTING_DOWN and held until the page's 1012; sent again on the new release.
+      await dana.fill('#text', 'during the deploy');
+      await dana.press('#text', 'Enter');
+      await stopping;
+      for (const p of pages) {
+        await expect.poll(() => p.locator('#messages li .text').allTextContents(), { timeout: 10_000 }).toEqual(['before the deploy', 'during the deploy']);
+        await expect.poll(() => p.textContent('#status')).toContain('connected to #deploy');
+        const statuses = (await p.evaluate('window.statuses')) as string[];
+        expect(statuses.filter((t) => !t.startsWith('connected to'))).toEqual([]);
+      }
+      await expect.poll(() => fresh?.server.stats().connections).toBe(2);
+    } finally {
+      for (const c of contexts) await c.close();
+      await proxy.close();
+      await old.server.shutdown('test end');
+      await fresh?.server.shutdown('test end');
+    }
   });
 });

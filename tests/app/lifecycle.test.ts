@@ -83,9 +83,12 @@ describe('bundle', () => {
 });
 
 describe('graceful shutdown', () => {
-  it('closes with 1001 on SIGTERM; a reconnecting client catches up and loses no acked message', async () => {
+  it('closes with 1012 over the drain spread on SIGTERM; a reconnecting client catches up and loses no acked message', async () => {
     await db.createDatabase('shutdown');
-    const env = { MESSENGER_DB_NAME: 'shutdown', MESSENGER_DB_SOCKET: db.socketPath, MESSENGER_RATE_PER_SEC: '1000', MESSENGER_RATE_BURST: '1000' };
+    const env = {
+      MESSENGER_DB_NAME: 'shutdown', MESSENGER_DB_SOCKET: db.socketPath, MESSENGER_RATE_PER_SEC: '1000', MESSENGER_RATE_BURST: '1000',
+      MESSENGER_DRAIN_SPREAD_MS: '500',
+    };
     const app = await startApp(env);
     const url = `ws://127.0.0.1:${app.port}/ws`;
     const reader = await ChatClient.connect({ url, token: await mintToken(SECRET, 'reader', 300) });
@@ -112,8 +115,8 @@ describe('graceful shutdown', () => {
     await writing;
     await Promise.all(pending);
     expect(rc).toBe(0);
-    expect(rClose.code).toBe(1001);
-    expect(wClose.code).toBe(1001);
+    expect(rClose).toEqual({ code: 1012, reason: 'service restart' });
+    expect(wClose.code).toBe(1012);
     expect(acked.length).toBeGreaterThan(20);
     // Anything unacked was refused explicitly or cut off by the close, never silently "sent".
     expect(refused.filter((c) => c !== ErrorCode.SHUTTING_DOWN && c !== 'MI_ERR_CHAT_CLOSED')).toEqual([]);

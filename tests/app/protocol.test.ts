@@ -56,7 +56,7 @@ describe('loadConfig', () => {
   const base = { MESSENGER_JWT_SECRET: 's'.repeat(32), MESSENGER_DB_USER: 'chat', MESSENGER_DB_NAME: 'messenger' };
   it('applies the documented defaults', () => {
     const c = loadConfig(base);
-    expect(c).toMatchObject({ host: '127.0.0.1', port: 3000, pingIntervalMs: 30_000, instance: '0', peers: [], allowedOrigins: [] });
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 3000, pingIntervalMs: 30_000, instance: '0', peers: [], allowedOrigins: [], drainSpreadMs: 2000 });
     expect(c.db).toMatchObject({ host: '127.0.0.1', port: 3306, poolSize: 10 });
     expect(c.db.socketPath).toBeUndefined();
   });
@@ -66,8 +66,16 @@ describe('loadConfig', () => {
     expect(c.peers).toEqual([{ host: '127.0.0.1', port: 3001 }, { host: '::1', port: 3002 }]);
     expect(c.db.socketPath).toBe('/run/mysqld/mysqld.sock');
   });
+  it('takes the drain spread in ms, 0 meaning all sockets at once', () => {
+    expect(loadConfig({ ...base, MESSENGER_DRAIN_SPREAD_MS: '0' }).drainSpreadMs).toBe(0);
+    expect(loadConfig({ ...base, MESSENGER_DRAIN_SPREAD_MS: '1500' }).drainSpreadMs).toBe(1500);
+    expect(loadConfig({ ...base, MESSENGER_DRAIN_SPREAD_MS: '' }).drainSpreadMs).toBe(2000);
+  });
   it.each([
     [{ MESSENGER_JWT_SECRET: undefined }, 'MESSENGER_JWT_SECRET'],
+    [{ MESSENGER_DRAIN_SPREAD_MS: '2s' }, 'MESSENGER_DRAIN_SPREAD_MS'],
+    [{ MESSENGER_DRAIN_SPREAD_MS: '-1' }, 'MESSENGER_DRAIN_SPREAD_MS'],
+    [{ MESSENGER_DRAIN_SPREAD_MS: '60001' }, 'MESSENGER_DRAIN_SPREAD_MS'],
     [{ MESSENGER_JWT_SECRET: 'short' }, 'MESSENGER_JWT_SECRET'],
     [{ MESSENGER_PORT: 'abc' }, 'MESSENGER_PORT'],
     [{ MESSENGER_DB_POOL: '0' }, 'MESSENGER_DB_POOL'],

@@ -8,7 +8,10 @@ const stack = loadStack({ overrides: { tier: 'scale', domain: 'chat.messenger.te
 describe('logs', () => {
   it('asks the remote `logs` program for the units a name means', () => {
     expect(logsArgv({ source: 'app', follow: false, lines: 50 }, stack)).toEqual([
-      'logs', '-n', '50', '--', 'messenger-chat@3000.service', 'messenger-chat@3001.service', 'messenger-chat@3002.service',
+      // Both slots: a release that is draining (or failed to start) is in the logs too.
+      'logs', '-n', '50', '--',
+      'messenger-chat@3000.service', 'messenger-chat@3001.service', 'messenger-chat@3002.service',
+      'messenger-chat@3003.service', 'messenger-chat@3004.service', 'messenger-chat@3005.service',
     ]);
     expect(logsArgv({ source: 'nginx', follow: true, lines: 10, since: new Date('2026-12-01T10:00:00Z') }, stack)).toEqual([
       'logs', '-f', '-n', '10', '--since', '2026-12-01 10:00:00 UTC', '--nginx', '--', 'nginx.service',

@@ -6,18 +6,20 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
-import { HOST_PATHS } from '../../src/core/host-model.js';
+import { HOST_PATHS, type HostModel } from '../../src/core/host-model.js';
+import { seedUpstreamFile } from '../../src/core/release.js';
 import { freePort } from '../helpers/mariadb.js';
-import { NGINX_STATUS_PATH, NGINX_STATUS_PORT, renderHostFiles, type SitePhase } from '../../src/core/render.js';
+import { NGINX_LIVE_PATH, NGINX_LIVE_PORT, NGINX_STATUS_PATH, NGINX_STATUS_PORT, renderHostFiles, type SitePhase } from '../../src/core/render.js';
 import { DOMAIN, fileAt, model, run, tempDir, writeAt } from './fixtures.js';
 
 /**
  * The rendered nginx tree run for real (host nginx 1.22, Debian 12 flavour), on loopback only: the
- * listeners move from *:80/*:443 to free ports on 127.0.0.1, the upstream port to a small test
- * backend (an HTTP + `ws` server recording what it receives), paths into a temp prefix. Everything else
- * is as rendered, so this shows the site behaves: ACME webroot, redirect, TLS 1.3 only, HSTS,
- * forwarded headers, body limit, WebSocket upgrade through the proxy, /metrics kept off the public
- * site, the loopback stub_status (its port moved too), and the bootstrap 503.
+ * listeners move from *:80/*:443 to free ports on 127.0.0.1, paths into a temp prefix. The live
+ * upstream file the full site includes is the one the web step seeds on the host, its server moved
+ * to a small test backend (an HTTP + `ws` server recording what it receives). Everything else is as
+ * rendered, so this shows the site behaves: ACME webroot, redirect, TLS 1.3 only, HSTS, forwarded
+ * headers, body limit, WebSocket upgrade through the proxy, /metrics kept off the public site, the
+ * loopback stub_status and live check (their ports moved too), and the bootstrap 503.
  */
 const NGINX = '/usr/sbin/nginx';
 
@@ -37,6 +39,8 @@ interface Running {
   http: number;
   https: number;
   status: number;
+  /** nginx's loopback live check (8082 on the host). */
+  live: number;
   nginx: ChildProcess;
 }
 
@@ -74,11 +78,11 @@ async function stopNginx(r: Running): Promise<void> {
   rmSync(r.prefix, { recursive: true, force: true });
 }
 
-async function startNginx(phase: SitePhase): Promise<Running> {
-  const files = renderHostFiles(model('mvp', 'debian12'), phase);
+async function startNginx(phase: SitePhase, m: HostModel = model('mvp', 'debian12')): Promise<Running> {
+  const files = renderHostFiles(m, phase);
   const prefix = tempDir(`nginx-live-${phase}`);
   chmodSync(prefix, 0o755); // nginx workers run as www-data and read the webroot below
-  const [http, https, status] = [await freePort(), await freePort(), await freePort()];
+  const [http, https, status, live] = [await freePort(), await freePort(), await freePort(), await freePort()];
   let main = fileAt(files, HOST_PATHS.nginxMain).content;
   main = swap(main, `listen 127.0.0.1:${NGINX_STATUS_PORT};`, `listen 127.0.0.1:${status};`);
   main = swap(main, '/etc/nginx/conf.d/', `${prefix}/conf.d/`);
@@ -91,7 +95,10 @@ async function startNginx(phase: SitePhase): Promise<Running> {
   if (phase === 'full') {
     site = swap(site, 'listen 443 ', `listen 127.0.0.1:${https} `);
     site = swap(site, 'listen [::]:443 ', `listen [::1]:${https} `);
-    site = swap(site, 'server 127.0.0.1:3000 ', `server 127.0.0.1:${backendPort} `);
+    site = swap(site, `listen 127.0.0.1:${NGINX_LIVE_PORT};`, `listen 127.0.0.1:${live};`);
+    // The live upstream as the host has it before the first release (seeded: the first slot), its server the backend.
+    site = swap(site, `include ${HOST_PATHS.liveUpstream};`, `include ${prefix}/messenger-chat-upstream.inc;`);
+    writeAt(prefix, 'messenger-chat-upstream.inc', swap(seedUpstreamFile(m).content, `server 127.0.0.1:${m.app.slots[0][0]} `, `server 127.0.0.1:${backendPort} `));
     site = swap(site, `/etc/letsencrypt/live/${DOMAIN}/`, `${prefix}/certs/`);
     const res = run([
       'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
@@ -110,7 +117,7 @@ async function startNginx(phase: SitePhase): Promise<Running> {
   writeAt(prefix, 'logs/.keep', '');
   symlinkSync('/usr/share/nginx/modules', join(prefix, 'modules'));
   const nginx = spawn(NGINX, ['-p', `${prefix}/`, '-e', `${prefix}/logs/error.log`, '-c', `${prefix}/nginx.conf`, '-g', 'daemon off;'], { stdio: 'ignore' });
-  const r = { prefix, http, https, status, nginx };
+  const r = { prefix, http, https, status, live, nginx };
   running.push(r);
   // Ready when port 80's replacement answers (at most 10 s).
   for (let i = 0; ; i++) {
@@ -197,6 +204,13 @@ describe('the full site served by a real nginx', () => {
     expect((await get(`http://127.0.0.1:${r.status}/metrics`)).status).toBe(404);
   });
 
+  it("the loopback live check answers through the upstream from the health path, naming the instance (the release program's switch confirmation)", async () => {
+    const res = await get(`http://127.0.0.1:${r.live}${NGINX_LIVE_PATH}`);
+    expect([res.status, res.body]).toEqual([200, 'backend /readyz']);
+    expect(res.headers['x-mi-upstream']).toBe(`127.0.0.1:${backendPort}`);
+    expect((await get(`http://127.0.0.1:${r.live}/readyz`)).status).toBe(404);
+  });
+
   it('refuses TLS 1.2', async () => {
     const err = await new Promise<Error | null>((resolve) => {
       const s = tlsConnect({ host: '127.0.0.1', port: r.https, servername: DOMAIN, ca: cert, maxVersion: 'TLSv1.2' }, () => {
@@ -245,4 +259,39 @@ describe('the bootstrap site served by a real nginx', () => {
     // The status server lives in the main config, so it answers before the certificate exists too.
     expect((await get(`http://127.0.0.1:${r.status}${NGINX_STATUS_PATH}`)).body).toMatch(/^Active connections: \d+/);
   }, 30_000);
+});
+
+describe("a user's app site served by a real nginx", () => {
+  let r: Running;
+  let source: string;
+  beforeAll(async () => {
+    source = tempDir('nginx-live-app');
+    writeAt(source, 'package.json', '{"name":"shop","version":"1.0.0"}');
+    writeAt(source, 'package-lock.json', '{"lockfileVersion":3}');
+    r = await startNginx('full', model('mvp', 'debian12', { app: { source, start: 'node dist/main.js', health: '/api/health' } }));
+  }, 30_000);
+  afterAll(() => rmSync(source, { recursive: true, force: true }));
+
+  it('upgrades Socket.IO WebSockets under /socket.io/ and checks liveness on its own health path', async () => {
+    const options: ClientOptions & { servername: string } = { ca: cert, servername: DOMAIN, headers: { Host: DOMAIN } };
+    const ws = new WebSocket(`wss://127.0.0.1:${r.https}/socket.io/?EIO=4&transport=websocket`, options);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no echo in 5 s')), 5000);
+      ws.on('open', () => ws.send('40'));
+      ws.on('message', (data) => {
+        clearTimeout(timer);
+        resolve(data.toString());
+      });
+      ws.on('error', reject);
+    });
+    ws.close();
+    expect(reply).toBe('echo:40');
+    const live = await get(`http://127.0.0.1:${r.live}${NGINX_LIVE_PATH}`);
+    expect([live.status, live.body]).toEqual([200, 'backend /api/health']);
+  });
+
+  it('has no bundled-server locations: /metrics and /api/ reach the app like any path', async () => {
+    expect((await get(`https://127.0.0.1:${r.https}/metrics`, { tls: true })).body).toBe('backend /metrics');
+    expect((await get(`https://127.0.0.1:${r.https}/api/orders`, { tls: true })).body).toBe('backend /api/orders');
+  });
 });

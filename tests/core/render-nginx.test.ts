@@ -2,6 +2,7 @@ import { rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOST_PATHS } from '../../src/core/host-model.js';
+import { seedUpstreamFile } from '../../src/core/release.js';
 import { renderHostFiles, type SitePhase } from '../../src/core/render.js';
 import { TIER_NAMES } from '../../src/core/tiers.js';
 import { fileAt, model, run, tempDir, writeAt } from './fixtures.js';
@@ -9,11 +10,14 @@ import { fileAt, model, run, tempDir, writeAt } from './fixtures.js';
 /**
  * The rendered nginx tree checked by the real nginx (`nginx -t`, Debian package `nginx`; 1.22 here).
  * The files are written under a temp prefix; only the paths that point at the live host (our conf.d,
- * logs, pid file, the Let's Encrypt certificate) are redirected there, every directive stays as
- * rendered. mime.types and modules-enabled are the host package's own, as on a VPS.
+ * logs, pid file, the Let's Encrypt certificate, the live upstream file) are redirected there, every
+ * directive stays as rendered. The full site includes the live upstream, which the host has once the
+ * site goes live: the web step seeds it (the first slot), later each release rewrites it. mime.types and modules-enabled are the host package's own, as on a VPS.
  */
 const NGINX = '/usr/sbin/nginx';
 let certs: string;
+/** A user's app as app.source wants it. */
+let SOURCE: string;
 
 beforeAll(() => {
   certs = tempDir('nginx-cert');
@@ -22,9 +26,15 @@ beforeAll(() => {
     '-subj', '/CN=chat.messenger.test', '-keyout', join(certs, 'privkey.pem'), '-out', join(certs, 'fullchain.pem'),
   ]);
   expect(res.status, res.stderr).toBe(0);
+  SOURCE = tempDir('nginx-app');
+  writeAt(SOURCE, 'package.json', '{"name":"shop","version":"1.0.0"}');
+  writeAt(SOURCE, 'package-lock.json', '{"lockfileVersion":3}');
 });
 
-afterAll(() => rmSync(certs, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(certs, { recursive: true, force: true });
+  rmSync(SOURCE, { recursive: true, force: true });
+});
 
 /** Replaces `from` by `to` everywhere, failing if `from` is absent (so a rewrite can never silently miss). */
 function redirect(text: string, from: string, to: string): string {
@@ -32,15 +42,20 @@ function redirect(text: string, from: string, to: string): string {
   return text.split(from).join(to);
 }
 
-/** Writes main + site under a temp prefix and runs `nginx -t` on it. */
-function nginxTest(main: string, site: string): { status: number | null; output: string } {
+/** Writes main + site (and the live upstream file the full site includes) under a temp prefix and runs `nginx -t` on it. */
+function nginxTest(main: string, site: string, upstream?: string): { status: number | null; output: string } {
   const prefix = tempDir('nginx');
   try {
     let conf = redirect(main, '/etc/nginx/conf.d/', `${prefix}/conf.d/`);
     conf = redirect(conf, '/var/log/nginx/', `${prefix}/logs/`);
     conf = redirect(conf, '/run/nginx.pid', `${prefix}/nginx.pid`);
     writeAt(prefix, 'nginx.conf', conf);
-    writeAt(prefix, 'conf.d/messenger-chat.conf', site.includes('/etc/letsencrypt/') ? redirect(site, '/etc/letsencrypt/live/chat.messenger.test/', `${certs}/`) : site);
+    let s = site.includes('/etc/letsencrypt/') ? redirect(site, '/etc/letsencrypt/live/chat.messenger.test/', `${certs}/`) : site;
+    if (upstream !== undefined) {
+      s = redirect(s, HOST_PATHS.liveUpstream, `${prefix}/messenger-chat-upstream.inc`);
+      writeAt(prefix, 'messenger-chat-upstream.inc', upstream);
+    }
+    writeAt(prefix, 'conf.d/messenger-chat.conf', s);
     writeAt(prefix, 'logs/.keep', '');
     // Debian's module snippets load `modules/NAME.so` relative to the prefix, as /usr/share/nginx does.
     symlinkSync('/usr/share/nginx/modules', join(prefix, 'modules'));
@@ -51,15 +66,16 @@ function nginxTest(main: string, site: string): { status: number | null; output:
   }
 }
 
-function rendered(tier: (typeof TIER_NAMES)[number], os: 'debian12' | 'debian13', phase: SitePhase): { main: string; site: string } {
-  const files = renderHostFiles(model(tier, os), phase);
-  return { main: fileAt(files, HOST_PATHS.nginxMain).content, site: fileAt(files, HOST_PATHS.nginxSite).content };
+function rendered(tier: (typeof TIER_NAMES)[number], os: 'debian12' | 'debian13', phase: SitePhase): { main: string; site: string; upstream: string } {
+  const m = model(tier, os);
+  const files = renderHostFiles(m, phase);
+  return { main: fileAt(files, HOST_PATHS.nginxMain).content, site: fileAt(files, HOST_PATHS.nginxSite).content, upstream: seedUpstreamFile(m).content };
 }
 
 describe.each(TIER_NAMES)('nginx -t accepts the %s tier', (tier) => {
   it('full site, nginx <= 1.24 flavour (listen ... http2)', () => {
-    const { main, site } = rendered(tier, 'debian12', 'full');
-    const res = nginxTest(main, site);
+    const { main, site, upstream } = rendered(tier, 'debian12', 'full');
+    const res = nginxTest(main, site, upstream);
     expect(res.output).toContain('syntax is ok');
     expect(res.output).toContain('test is successful');
     expect(res.status, res.output).toBe(0);
@@ -70,6 +86,8 @@ describe.each(TIER_NAMES)('nginx -t accepts the %s tier', (tier) => {
   it('bootstrap site (port 80 only, no certificate needed)', () => {
     const { main, site } = rendered(tier, 'debian12', 'bootstrap');
     expect(site).not.toContain('/etc/letsencrypt/');
+    // Before the certificate there is no upstream: nothing to include.
+    expect(site).not.toContain(HOST_PATHS.liveUpstream);
     const res = nginxTest(main, site);
     expect(res.status, res.output).toBe(0);
     expect(res.output).not.toMatch(/\[warn\]/);
@@ -87,16 +105,38 @@ describe.each(TIER_NAMES)('nginx -t accepts the %s tier', (tier) => {
     ]);
     // nginx 1.22 does not know `http2 on;` (the real 1.26 check runs in the Debian 13 sandbox e2e test);
     // without that one line the file must be valid here.
-    const res = nginxTest(modern.main, redirect(modern.site, '    http2 on;\n', ''));
+    const res = nginxTest(modern.main, redirect(modern.site, '    http2 on;\n', ''), modern.upstream);
     expect(res.status, res.output).toBe(0);
   });
 });
 
 describe('nginx -t catches a broken tree (the check is real)', () => {
   it('fails on an unknown directive', () => {
-    const { main, site } = rendered('mvp', 'debian12', 'full');
-    const res = nginxTest(main, site.replace('proxy_buffering off;', 'proxy_bufering off;'));
+    const { main, site, upstream } = rendered('mvp', 'debian12', 'full');
+    const res = nginxTest(main, site.replace('proxy_buffering off;', 'proxy_bufering off;'), upstream);
     expect(res.status).not.toBe(0);
     expect(res.output).toContain('unknown directive "proxy_bufering"');
+  });
+
+  it('fails when the live upstream file is missing (why the web step seeds it before the full site)', () => {
+    const { main, site } = rendered('mvp', 'debian12', 'full');
+    const res = nginxTest(main, site);
+    expect(res.status).not.toBe(0);
+    expect(res.output).toContain(`open() "${HOST_PATHS.liveUpstream}" failed`);
+  });
+
+  it('fails on an upstream file with no server (nginx refuses an empty upstream)', () => {
+    const { main, site } = rendered('mvp', 'debian12', 'full');
+    const res = nginxTest(main, site, '');
+    expect(res.status).not.toBe(0);
+    expect(res.output).toContain('no servers are inside upstream');
+  });
+
+  it("a user's app site passes too: its WebSocket paths, sticky with two instances, no bundled locations", () => {
+    const m = model('growth', 'debian12', { app: { source: SOURCE, start: 'node dist/main.js', health: '/api/health', instances: 2 } });
+    const files = renderHostFiles(m, 'full');
+    const res = nginxTest(fileAt(files, HOST_PATHS.nginxMain).content, fileAt(files, HOST_PATHS.nginxSite).content, seedUpstreamFile(m).content);
+    expect(res.status, res.output).toBe(0);
+    expect(res.output).not.toMatch(/\[warn\]/);
   });
 });

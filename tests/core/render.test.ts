@@ -30,6 +30,13 @@ function block(text: string, head: string): string {
   throw new Error(`unclosed block "${head}"`);
 }
 
+/** The `server` block that listens as `listen` says (the site has several). */
+function serverBlock(text: string, listen: string): string {
+  const at = text.indexOf(`listen ${listen}`);
+  if (at < 0) throw new Error(`no server listening on ${listen}`);
+  return block(text.slice(text.lastIndexOf('server {', at)), 'server');
+}
+
 function directives(text: string): string[] {
   return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
 }
@@ -51,8 +58,9 @@ describe('strict rendering', () => {
     const view: Partial<ReturnType<typeof siteView>> = { ...siteView(model('mvp')) };
     delete view.http2Directive;
     expect(() => renderTemplate('nginx/site.conf.hbs', view)).toThrow(/\{\{#if\}\} on a field the view does not define/);
-    delete view.appPorts;
-    expect(() => renderTemplate('nginx/site.conf.hbs', view)).toThrow(/\{\{#each\}\} on a field/);
+    const noPaths: Partial<ReturnType<typeof siteView>> = { ...siteView(model('mvp')) };
+    delete noPaths.websocketPaths;
+    expect(() => renderTemplate('nginx/site.conf.hbs', noPaths)).toThrow(/\{\{#each\}\} on a field/);
   });
 
   it('an undefined, NaN or multi-line value in a view model is refused before rendering', () => {
@@ -87,7 +95,6 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
 
   it('has the metadata the executor relies on', () => {
     const ports = m.appPorts;
-    const restarts = ports.map((p) => ({ unit: `messenger-chat@${p}.service`, action: 'restart' }));
     const byPath = Object.fromEntries(files.map((f) => [f.path, f]));
     expect(files.map((f) => f.path)).toEqual([
       HOST_PATHS.sysctlConf,
@@ -102,15 +109,17 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     // nginx -t runs against the main config, which includes the site.
     expect(byPath[HOST_PATHS.nginxMain]).toMatchObject({ validate: `nginx:${HOST_PATHS.nginxMain}`, notify: [{ unit: 'nginx.service', action: 'reload' }], mode: 0o644 });
     expect(byPath[HOST_PATHS.nginxSite]).toMatchObject({ validate: `nginx:${HOST_PATHS.nginxMain}`, notify: [{ unit: 'nginx.service', action: 'reload' }] });
+    // The release program restarts instances (on the other slot); a file change never does by itself.
     expect(byPath[HOST_PATHS.systemdUnit]).toMatchObject({
       // A template unit is verified through its first instance.
       validate: `systemd:messenger-chat@${ports[0]}.service`,
-      notify: [{ unit: 'messenger-chat@.service', action: 'daemon-reload' }, ...restarts],
+      notify: [{ unit: 'messenger-chat@.service', action: 'daemon-reload' }],
     });
-    expect(byPath[HOST_PATHS.appEnvFile]).toMatchObject({ notify: restarts, mode: 0o644 });
-    ports.forEach((p, i) => {
-      expect(byPath[`${HOST_PATHS.instanceEnvDir}/instance-${p}.env`]).toMatchObject({ notify: [restarts[i]] });
-    });
+    expect(byPath[HOST_PATHS.appEnvFile]).toMatchObject({ notify: [], mode: 0o644 });
+    for (const p of ports) expect(byPath[`${HOST_PATHS.instanceEnvDir}/instance-${p}.env`]).toMatchObject({ notify: [], mode: 0o644 });
+    // Both slots: the instances of the live release and of the next one.
+    expect(ports).toEqual([...m.app.slots[0], ...m.app.slots[1]]);
+    expect(ports).toHaveLength(2 * s.app.instances);
     expect(byPath[HOST_PATHS.mariadbConf]).toMatchObject({ validate: 'mariadb', notify: [{ unit: 'mariadb.service', action: 'restart' }] });
     expect(byPath[HOST_PATHS.sysctlConf]).toMatchObject({ kernelWide: true, validate: `sysctl:${HOST_PATHS.sysctlConf}`, notify: [] });
     expect(byPath[HOST_PATHS.certbotDeployHook]).toMatchObject({ mode: 0o755, notify: [] });
@@ -122,6 +131,8 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     const d = directives(get(HOST_PATHS.nginxMain));
     expect(d).toContain(`worker_processes ${s.nginx.workerProcesses};`);
     expect(d).toContain(`worker_rlimit_nofile ${s.nginx.workerRlimitNofile};`);
+    // Old workers after a reload let a drained release's sockets go: drain (30 s) + the unit's stop grace (20 s) + 10 s.
+    expect(d).toContain('worker_shutdown_timeout 60s;');
     const events = directives(block(get(HOST_PATHS.nginxMain), 'events'));
     expect(events).toEqual(expect.arrayContaining([`worker_connections ${s.nginx.workerConnections};`, 'multi_accept on;', 'use epoll;']));
     expect(d).toEqual(expect.arrayContaining(['sendfile on;', 'server_tokens off;', 'gzip on;', 'include /etc/nginx/mime.types;', 'include /etc/nginx/conf.d/*.conf;']));
@@ -153,14 +164,36 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     expect(m.appPorts).not.toContain(NGINX_STATUS_PORT);
   });
 
-  it('site: upstream over every port, redirect, TLS 1.3, WebSocket proxying', () => {
+  it('site: upstream from the live file, live check, redirect, TLS 1.3, WebSocket proxying', () => {
     const site = get(HOST_PATHS.nginxSite);
     expect(directives(block(site, 'map $http_upgrade $connection_upgrade'))).toEqual(['map $http_upgrade $connection_upgrade {', 'default upgrade;', "'' close;", '}']);
-    const upstream = directives(block(site, 'upstream messenger_chat'));
-    expect(upstream[1]).toBe('least_conn;');
-    expect(upstream.filter((l) => l.startsWith('server '))).toEqual(m.appPorts.map((p) => `server 127.0.0.1:${p} max_fails=3 fail_timeout=10s;`));
+    // The servers are the live release's, in the file each switch writes; none in the site itself.
+    expect(directives(block(site, 'upstream messenger_chat'))).toEqual([
+      'upstream messenger_chat {',
+      'least_conn;',
+      'include /etc/nginx/messenger-chat-upstream.inc;',
+      'keepalive 32;',
+      '}',
+    ]);
+    expect(site).not.toMatch(/server 127\.0\.0\.1:\d+/);
+    // nginx's own check of a switch, on loopback: through the upstream to the health path, naming the instance.
+    expect(directives(serverBlock(site, '127.0.0.1:8082;'))).toEqual([
+      'server {',
+      'listen 127.0.0.1:8082;',
+      'access_log off;',
+      'location = /mi-live {',
+      'proxy_pass http://messenger_chat/readyz;',
+      'proxy_http_version 1.1;',
+      'proxy_set_header Connection "";',
+      'add_header X-Mi-Upstream $upstream_addr always;',
+      '}',
+      'location / {',
+      'return 404;',
+      '}',
+      '}',
+    ]);
 
-    const http = block(site, 'server');
+    const http = serverBlock(site, '80 default_server');
     expect(directives(http)).toEqual(
       expect.arrayContaining(['listen 80 default_server backlog=4096;', 'listen [::]:80 default_server backlog=4096;', 'root /var/www/acme;', `return 301 https://${DOMAIN}$request_uri;`]),
     );
@@ -179,7 +212,7 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
       ]),
     );
     expect(https).not.toMatch(/ssl_stapling/);
-    const ws = directives(block(https, 'location /ws'));
+    const ws = directives(block(https, 'location ^~ /ws'));
     expect(ws).toEqual(
       expect.arrayContaining([
         'proxy_pass http://messenger_chat;',
@@ -198,7 +231,7 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     expect(WS_PROXY_TIMEOUT_S * 1000).toBeGreaterThanOrEqual(3 * APP_PING_INTERVAL_MS);
     // The app's metrics are for the host only: the public site answers 404 itself, never proxying.
     expect(directives(block(https, 'location = /metrics'))).toEqual(['location = /metrics {', 'return 404;', '}']);
-    expect(block(site, 'server')).not.toContain('/metrics');
+    expect(http).not.toContain('/metrics');
     for (const loc of ['location /api/', 'location = /healthz', 'location = /readyz', 'location /']) {
       expect(directives(block(https, loc)), loc).toEqual(expect.arrayContaining(['proxy_pass http://messenger_chat;', 'proxy_set_header Connection "";']));
     }
@@ -214,8 +247,9 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     const boot = fileAt(renderHostFiles(m, 'bootstrap'), HOST_PATHS.nginxSite).content;
     const full = get(HOST_PATHS.nginxSite);
     expect(boot).not.toMatch(/listen 443|upstream|ssl_/);
-    const bootHttp = directives(block(boot, 'server'));
-    const fullHttp = directives(block(full, 'server'));
+    expect(boot).not.toContain('mi-live');
+    const bootHttp = directives(serverBlock(boot, '80 default_server'));
+    const fullHttp = directives(serverBlock(full, '80 default_server'));
     // Shared partial: identical apart from the fallback of `location /`.
     expect(bootHttp.filter((l) => !fullHttp.includes(l))).toEqual(['return 503 "TLS pending\\n";']);
     expect(fullHttp.filter((l) => !bootHttp.includes(l))).toEqual([`return 301 https://${DOMAIN}$request_uri;`]);
@@ -234,8 +268,9 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
         `EnvironmentFile=${HOST_PATHS.appEnvFile}`,
         `EnvironmentFile=${HOST_PATHS.secretsEnvFile}`,
         `EnvironmentFile=${HOST_PATHS.instanceEnvDir}/instance-%i.env`,
-        `ExecStart=${HOST_PATHS.nodeBin} --max-old-space-size=${s.app.heapMb} ${HOST_PATHS.appCurrent}/messenger-chat.mjs`,
-        `WorkingDirectory=${HOST_PATHS.appCurrent}`,
+        // Each instance runs the release its own link points at: two run side by side during a switch.
+        `ExecStart=/opt/messenger-node/current/bin/node --max-old-space-size=${s.app.heapMb} /srv/messenger-chat/instances/%i/messenger-chat.mjs`,
+        'WorkingDirectory=/srv/messenger-chat/instances/%i',
         'Restart=on-failure',
         'KillSignal=SIGTERM',
         `LimitNOFILE=${s.app.limitNofile}`,
@@ -262,6 +297,11 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     expect(d.find((l) => l.startsWith('TimeoutStopSec='))).toMatch(/^TimeoutStopSec=\d+$/);
     expect(d.find((l) => l.startsWith('RestartSec='))).toMatch(/^RestartSec=\d+$/);
     expect(d.some((l) => l.startsWith('MemoryDenyWriteExecute'))).toBe(false);
+    // The bundled server reads the generated secrets, never a user app's secrets file.
+    expect(d.filter((l) => l.startsWith('EnvironmentFile='))).toHaveLength(3);
+    expect(unit).not.toContain(HOST_PATHS.appSecretsFile);
+    // The stop grace covers the spread of closes (2 s at most).
+    expect(d).toContain('TimeoutStopSec=22');
     // The heap fits inside the cgroup limit with room for buffers and code.
     expect(s.app.heapMb).toBeLessThan(s.app.memoryMaxMb);
   });
@@ -277,11 +317,13 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
       'MESSENGER_DB_NAME=messenger_chat',
       `MESSENGER_DB_POOL=${s.app.dbPoolSize}`,
       `MESSENGER_PING_INTERVAL_MS=${APP_PING_INTERVAL_MS}`,
+      'MESSENGER_DRAIN_SPREAD_MS=2000',
     ]);
+    // Every port of both slots, its peers every other one: while two releases overlap, messages reach both.
     m.appPorts.forEach((port, i) => {
       const inst = directives(get(`${HOST_PATHS.instanceEnvDir}/instance-${port}.env`));
       const peers = m.appPorts.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`).join(',');
-      expect(inst).toEqual([`MESSENGER_PORT=${port}`, `MESSENGER_INSTANCE=${i}`, `MESSENGER_PEERS=${peers}`]);
+      expect(inst).toEqual([`PORT=${port}`, `MESSENGER_PORT=${port}`, `MESSENGER_INSTANCE=${i}`, `MESSENGER_PEERS=${peers}`]);
     });
     for (const f of files) expect(f.content, f.path).not.toMatch(/PASSWORD|JWT_SECRET=/);
   });
@@ -332,8 +374,11 @@ describe('model variations', () => {
     const m = model('scale', 'debian12', { app: { port: 4100, allowedOrigins: ['https://a.example.com', 'https://b.example.com'] } });
     const files = renderHostFiles(m, 'full');
     expect(fileAt(files, HOST_PATHS.appEnvFile).content).toContain('MESSENGER_ALLOWED_ORIGINS=https://a.example.com,https://b.example.com\n');
-    expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-4102.env`).content).toContain('MESSENGER_PEERS=127.0.0.1:4100,127.0.0.1:4101\n');
-    expect(fileAt(files, HOST_PATHS.nginxSite).content).toContain('server 127.0.0.1:4102 max_fails=3');
+    // scale: three instances a slot, 4100-4102 and 4103-4105.
+    expect(m.app.slots).toEqual([[4100, 4101, 4102], [4103, 4104, 4105]]);
+    expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-4102.env`).content).toContain('MESSENGER_PEERS=127.0.0.1:4100,127.0.0.1:4101,127.0.0.1:4103,127.0.0.1:4104,127.0.0.1:4105\n');
+    expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-4105.env`).content).toContain('PORT=4105\nMESSENGER_PORT=4105\nMESSENGER_INSTANCE=5\n');
+    expect(files.map((f) => f.path).filter((p) => p.includes('/instance-'))).toHaveLength(6);
   });
 
   it('a private ACME CA is rendered too: its bundle, and the drop-in that makes renewals trust it', () => {
@@ -348,10 +393,12 @@ describe('model variations', () => {
     expect(dropIn.notify).toEqual([{ unit: 'certbot.service', action: 'daemon-reload' }]);
   });
 
-  it('one instance has no peers', () => {
+  it('one instance a slot: its only peer is the other slot\'s instance', () => {
     const m = model('mvp');
-    expect(m.appPorts).toHaveLength(1);
-    expect(fileAt(renderHostFiles(m, 'full'), `${HOST_PATHS.instanceEnvDir}/instance-3000.env`).content).toMatch(/\nMESSENGER_PEERS=\n$/);
+    expect(m.app.slots).toEqual([[3000], [3001]]);
+    const files = renderHostFiles(m, 'full');
+    expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-3000.env`).content).toMatch(/\nMESSENGER_PEERS=127\.0\.0\.1:3001\n$/);
+    expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-3001.env`).content).toMatch(/\nMESSENGER_PEERS=127\.0\.0\.1:3000\n$/);
   });
 
   it('Ubuntu profiles render the same files as Debian 12 (so the real-program checks cover them)', () => {

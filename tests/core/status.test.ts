@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadStack } from '../../src/config/load.js';
 import { buildHostModel } from '../../src/core/host-model.js';
@@ -10,6 +11,11 @@ const model = buildHostModel(stack, OS_PROFILES.debian13);
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 
 const service = (state: string, since = 'Tue 2026-12-01 10:00:00 UTC') => ({ stdout: `LoadState=loaded\nActiveState=${state}\nSubState=${state === 'active' ? 'running' : 'dead'}\nActiveEnterTimestamp=${since}`, code: 0 });
+/** `facts file` of nginx's live upstream naming `ports`. */
+function upstream(...ports: number[]): string {
+  const content = ports.map((p) => `server 127.0.0.1:${p} max_fails=3 fail_timeout=10s;\n`).join('');
+  return `left\n644 root root\n${createHash('sha256').update(content).digest('hex')}\n${Buffer.from(content).toString('base64')}`;
+}
 const METRICS = '# TYPE messenger_connections gauge\nmessenger_connections 12\nmessenger_messages_in_total 340\nmessenger_messages_last_minute 7\n';
 
 function facts(overrides: Record<string, { stdout: string; code: number }> = {}) {
@@ -18,15 +24,19 @@ function facts(overrides: Record<string, { stdout: string; code: number }> = {})
     memory: { stdout: 'MemTotal:        2048000 kB\nMemAvailable:     1024000 kB\nSwapTotal:        1048576 kB\nSwapFree:          1048576 kB', code: 0 },
     'disk:/': { stdout: '/dev/vda1 20971520 5242880 15728640 25% /', code: 0 },
     'timer:certbot.timer': { stdout: 'NextElapseUSecRealtime=Tue 2026-12-01 23:43:00 UTC\nLastTriggerUSec=Tue 2026-12-01 11:43:00 UTC', code: 0 },
-    'link:/opt/messenger-chat/current': { stdout: 'left\n/opt/messenger-chat/releases/0.1.0-abcdef123456', code: 0 },
-    'release-manifest': { stdout: '{"name":"messenger-chat","version":"0.1.0"}', code: 0 },
+    'link:/srv/messenger-chat/current': { stdout: 'left\n/srv/messenger-chat/releases/20261130T080000Z-abcdef123456', code: 0 },
+    'release-manifest': { stdout: '{"id":"20261130T080000Z-abcdef123456","hash":"abcdef123456","kind":"bundled","version":"0.1.0","migrates":false}', code: 0 },
+    'file:/etc/nginx/messenger-chat-upstream.inc': { stdout: upstream(3000), code: 0 },
     'nginx-status': { stdout: 'Active connections: 15 \nserver accepts handled requests\n 1 1 1 \n', code: 0 },
     'cert-end:chat.messenger.test': { stdout: 'notAfter=Feb 28 10:00:00 2027 GMT', code: 0 },
     'service:nginx.service': service('active'),
     'service:mariadb.service': service('active'),
     'service:messenger-chat@3000.service': service('active'),
+    // The other slot: nothing there between releases.
+    'service:messenger-chat@3001.service': { stdout: 'LoadState=loaded\nActiveState=inactive\nSubState=dead\nActiveEnterTimestamp=', code: 0 },
     'service:redis-server.service': { stdout: 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nActiveEnterTimestamp=', code: 0 },
     'metrics:3000': { stdout: METRICS, code: 0 },
+    'metrics:3001': { stdout: '', code: 7 },
     ...overrides,
   };
   // Parse through the facts' own parsers, as gathering would.
@@ -43,7 +53,7 @@ describe('status from facts', () => {
       ['mariadb', 'active', '2026-12-01T10:00:00.000Z'],
       ['app:3000', 'active', '2026-12-01T10:00:00.000Z'],
     ]);
-    expect(r.release).toEqual({ id: '0.1.0-abcdef123456', version: '0.1.0' });
+    expect(r.release).toEqual({ id: '20261130T080000Z-abcdef123456', version: '0.1.0' });
     expect(r.app).toEqual({ instances: 1, scraped: 1, connections: 12, messagesIn: 340, messagesLastMinute: 7 });
     expect(r.nginx.activeConnections).toBe(15);
     expect(r.certificate).toMatchObject({ notAfter: '2027-02-28T10:00:00.000Z', daysLeft: 88, nextRenewal: '2026-12-01T23:43:00.000Z' });
@@ -72,6 +82,26 @@ describe('status from facts', () => {
       'the disk is 95% full',
     ]);
     expect(r.app.connections).toBeNull();
+  });
+
+  it('follows the live slot: the upstream names 3001, so 3001 must run; 3000 is listed only while it drains', () => {
+    const live = { 'file:/etc/nginx/messenger-chat-upstream.inc': { stdout: upstream(3001), code: 0 }, 'metrics:3001': { stdout: METRICS, code: 0 }, 'metrics:3000': { stdout: '', code: 7 } };
+    const settled = buildStatus(
+      facts({ ...live, 'service:messenger-chat@3000.service': { stdout: 'LoadState=loaded\nActiveState=inactive\nSubState=dead\nActiveEnterTimestamp=', code: 0 }, 'service:messenger-chat@3001.service': service('active') }),
+      model,
+      { label: 'h', os: 'Debian 13' },
+      NOW,
+    );
+    expect(settled.services.map((s) => s.name)).toEqual(['nginx', 'mariadb', 'app:3001']);
+    expect([settled.ok, settled.app.instances, settled.app.scraped, settled.app.connections]).toEqual([true, 1, 1, 12]);
+
+    const draining = buildStatus(facts({ ...live, 'service:messenger-chat@3001.service': service('active') }), model, { label: 'h', os: 'Debian 13' }, NOW);
+    expect(draining.services.map((s) => s.name)).toEqual(['nginx', 'mariadb', 'app:3000', 'app:3001']);
+    // The draining instance is not scraped or counted: only the live release is.
+    expect([draining.ok, draining.app.instances, draining.app.scraped]).toEqual([true, 1, 1]);
+
+    const down = buildStatus(facts({ ...live, 'service:messenger-chat@3001.service': service('failed') }), model, { label: 'h', os: 'Debian 13' }, NOW);
+    expect([down.ok, down.problems]).toEqual([false, ['messenger-chat@3001.service is failed (dead)']]);
   });
 
   it('lists Redis once it is installed', () => {

@@ -1,14 +1,18 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'vitest';
+import { loadStack, type StackOverrides } from '../../src/config/load.js';
 import type { Command } from '../../src/core/command.js';
-import { buildDesiredState, type DesiredState } from '../../src/core/desired-state.js';
+import { buildDesiredState, type AppBundle, type DesiredState, type ReleaseIntent } from '../../src/core/desired-state.js';
 import type { Fact } from '../../src/core/facts.js';
 import { sha256 } from '../../src/core/file-plan.js';
+import { OS_PROFILES } from '../../src/core/os-profiles.js';
 import type { RenderedFile, SitePhase } from '../../src/core/render.js';
 import type { Step, StepPlan } from '../../src/core/step.js';
 import { desiredStamp } from '../../src/core/steps/app.js';
-import { secretsFact } from '../../src/core/steps/secrets.js';
+import { appSecretsFact, secretsFact } from '../../src/core/steps/secrets.js';
 import type { TierName } from '../../src/core/tiers.js';
-import { desired } from '../executor/fixtures.js';
 
 /**
  * Step fixtures as data (pyinfra-style): the raw stdout of each fact exactly as `mi-remote facts`
@@ -25,10 +29,21 @@ export const UNIT_FILE = '/etc/systemd/system/messenger-chat@.service';
 export const CHAT_ENV = '/etc/messenger-chat/chat.env';
 export const instanceEnv = (port: number) => `/etc/messenger-chat/instance-${port}.env`;
 export const STAMP_FILE = '/etc/messenger-chat/.applied';
-export const RELEASES = '/opt/messenger-chat/releases';
+export const APP_SECRETS = '/etc/messenger-chat/app-secrets.env';
+export const RELEASES = '/srv/messenger-chat/releases';
+export const CURRENT = '/srv/messenger-chat/current';
+export const INSTANCES = '/srv/messenger-chat/instances';
+export const NPM_CACHE = '/srv/messenger-chat/.npm-cache';
+export const UPSTREAM = '/etc/nginx/messenger-chat-upstream.inc';
 export const BUNDLE_ID = '1.0.0-abcdef123456';
-export const RELEASE = `${RELEASES}/${BUNDLE_ID}`;
-export const CURRENT = '/opt/messenger-chat/current';
+/** When the fixtures' release is made (its id starts with it), and by whom. */
+export const NOW = new Date('2026-12-01T12:03:01Z');
+export const BY = 'ops@laptop';
+export const NEW_TIME = '20261201T120301Z';
+/** Older releases kept on the host (other content); OLD_1 is the newer of the two. */
+export const OLD_1 = '20261120T080000Z-0123456789ab';
+export const OLD_2 = '20261110T080000Z-ba9876543210';
+export const release = (id: string) => `${RELEASES}/${id}`;
 export const NGINX_MAIN = '/etc/nginx/nginx.conf';
 export const SITE = '/etc/nginx/conf.d/messenger-chat.conf';
 export const WEBROOT = '/var/www/acme';
@@ -49,25 +64,60 @@ export interface DesiredOpts {
   acmeCaBundle?: string;
   /** metrics.nodeExporter in the stack. */
   nodeExporter?: boolean;
+  /** A user's app (app.source = SOURCE_DIR, start `node dist/main.js`, health /api/health) instead of the bundled server. */
+  source?: boolean;
+  /** How the host installs a source release: `ci` (built there) or `production` (built locally). */
+  install?: 'ci' | 'production';
+  /** More of the stack's app section. */
+  app?: StackOverrides['app'];
+  intent?: ReleaseIntent;
+  /** app.secrets as the CLI resolved them. */
+  appSecrets?: Record<string, string>;
 }
 
-/** `desired()` of the executor fixtures, plus what it does not take (SSH port, private ACME CA). */
+/** A user's Node.js project as app.source wants it: package.json with a build script, and a lock file. */
+export const SOURCE_DIR = (() => {
+  const dir = mkdtempSync(join(tmpdir(), 'mi-core-source-'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'shop', version: '2.3.0', scripts: { build: 'nest build' } }));
+  writeFileSync(join(dir, 'package-lock.json'), '{"lockfileVersion":3}\n');
+  mkdirSync(join(dir, 'src'));
+  writeFileSync(join(dir, 'src/main.ts'), 'console.log(1)\n');
+  return dir;
+})();
+
+export const BUNDLED: AppBundle = { kind: 'bundled', version: '1.0.0', id: BUNDLE_ID, files: [{ name: 'messenger-chat.mjs', content: Buffer.from('console.log(1)\n') }] };
+
+function sourceBundle(install: 'ci' | 'production'): AppBundle {
+  const files = [
+    { name: 'package-lock.json', content: Buffer.from('{"lockfileVersion":3}\n') },
+    { name: 'package.json', content: Buffer.from('{"name":"shop","version":"2.3.0"}') },
+    { name: 'src/main.ts', content: Buffer.from('console.log(1)\n') },
+  ];
+  return { kind: 'source', version: '2.3.0', id: '2.3.0-0a1b2c3d4e5f', files, install };
+}
+
+/** A desired state as `up` builds it (the real loader, a fixed time), for a host that is not touched. */
 export function state(opts: DesiredOpts = {}): DesiredState {
-  const base = desired(opts.tier ?? 'mvp', {
-    ...(opts.container === undefined ? {} : { container: opts.container }),
-    ...(opts.jwtSecret === undefined ? {} : { jwtSecret: opts.jwtSecret }),
-    stack: {
+  const stack = loadStack({
+    overrides: {
+      tier: opts.tier ?? 'mvp',
+      domain: DOMAIN,
+      email: 'ops@messenger.test',
       ...(opts.acmeCaBundle === undefined ? {} : { acme: { server: PEBBLE } }),
       ...(opts.nodeExporter === undefined ? {} : { metrics: { nodeExporter: opts.nodeExporter } }),
+      app: { ...(opts.source ? { source: SOURCE_DIR, start: 'node dist/main.js', health: '/api/health' } : {}), ...opts.app },
     },
   });
-  if (opts.sshPort === undefined && opts.acmeCaBundle === undefined) return base;
   return buildDesiredState({
-    stack: base.stack,
-    host: { ...base.host, sshPort: opts.sshPort ?? base.host.sshPort },
-    bundle: base.bundle,
-    ...(base.jwtSecret === undefined ? {} : { jwtSecret: base.jwtSecret }),
+    stack,
+    host: { os: OS_PROFILES.debian13, arch: 'x64', container: opts.container ?? null, sshPort: opts.sshPort ?? 22 },
+    bundle: opts.source ? sourceBundle(opts.install ?? 'ci') : BUNDLED,
+    ...(opts.jwtSecret === undefined ? {} : { jwtSecret: opts.jwtSecret }),
+    ...(opts.appSecrets === undefined ? {} : { appSecrets: opts.appSecrets }),
     ...(opts.acmeCaBundle === undefined ? {} : { acmeCaBundle: opts.acmeCaBundle }),
+    ...(opts.intent === undefined ? {} : { intent: opts.intent }),
+    now: NOW,
+    by: BY,
   });
 }
 
@@ -121,28 +171,71 @@ export function unitsText(active: Record<number, string>, enabled: readonly numb
   ].join('\n') + '\n';
 }
 
-/** The stamp `mi-remote release` must write, for the secrets fact the host reports. */
-export function stampFor(d: DesiredState, secretsStdout: string): string {
-  return desiredStamp(d, new Map([[secretsFact.id, secretsFact.parse(secretsStdout, 0)]]));
+/** The stamp `mi-remote release` must write for `releaseId`, for the secrets facts the host reports. */
+export function stampFor(d: DesiredState, releaseId: string, secretsStdout = SECRETS_OK, appSecretsStdout = ''): string {
+  return desiredStamp(
+    d,
+    new Map<string, unknown>([
+      [secretsFact.id, secretsFact.parse(secretsStdout, 0)],
+      [appSecretsFact.id, appSecretsFact.parse(appSecretsStdout, 0)],
+    ]),
+    releaseId,
+  );
 }
 
-/** Every app fact of a converged host: all instances active and enabled, files and stamp as desired. */
-export function appConverged(d: DesiredState): RawFacts {
-  const ports = d.model.appPorts;
+/** The manifest of a release as the host keeps it (`.mi-manifest.json`). */
+export interface HostReleaseSpec {
+  id: string;
+  hash: string;
+  kind?: 'bundled' | 'source';
+  migrates?: boolean;
+}
+
+/** `facts releases DIR`: per complete release, newest first, its name and manifest on one line. */
+export function releasesText(...releases: HostReleaseSpec[]): string {
+  return releases
+    .map((r) => `${r.id} ${JSON.stringify({ id: r.id, hash: r.hash, kind: r.kind ?? 'bundled', version: '0.9.0', createdAt: '2026-11-20T08:00:00.000Z', by: 'ci@runner', migrates: r.migrates ?? false })}`)
+    .join('\n') + '\n';
+}
+
+/** The live release of a converged host: the run's content, built at an earlier time. */
+export const liveId = (d: DesiredState) => `20261130T080000Z-${d.release.hash.slice(0, 12)}`;
+export const liveRelease = (d: DesiredState): HostReleaseSpec => ({ id: liveId(d), hash: d.release.hash });
+export const OLD_RELEASES: HostReleaseSpec[] = [
+  { id: OLD_1, hash: '1'.repeat(64) },
+  { id: OLD_2, hash: '2'.repeat(64) },
+];
+
+/** `facts file` of nginx's live upstream naming `ports` (as `mi-remote release` writes it). */
+export function upstreamText(ports: readonly number[], left = ''): string {
+  const content = ports.map((p) => `server 127.0.0.1:${p} max_fails=3 fail_timeout=10s;\n`).join('');
+  return `left${left ? ` ${left}` : ''}\n644 root root\n${sha256(content)}\n${Buffer.from(content).toString('base64')}`;
+}
+
+/** The app's config files: the unit, the shared env file, one env file per port of both slots. */
+export const appFiles = (d: DesiredState) => [UNIT_FILE, CHAT_ENV, ...d.model.appPorts.map(instanceEnv)];
+
+/**
+ * Every fact of the `app` step on a converged host: the live release (this run's content) on the
+ * first slot, its instances active and enabled, the upstream naming them, files and stamp as desired.
+ */
+export function appConverged(d: DesiredState, appSecrets = ''): RawFacts {
+  const live = d.model.app.slots[0];
   return {
-    'app-user': '998\n',
-    [`link:${CURRENT}`]: link(RELEASE),
-    'app-stamp': `${stampFor(d, SECRETS_OK)}\n`,
-    'app-instances': unitsText(Object.fromEntries(ports.map((p) => [p, 'active'])), ports),
+    [`link:${CURRENT}`]: link(release(liveId(d))),
+    'app-stamp': `${stampFor(d, liveId(d), SECRETS_OK, appSecrets)}\n`,
+    'app-instances': unitsText(Object.fromEntries(live.map((p) => [p, 'active'])), live),
     secrets: SECRETS_OK,
-    [`exists:${RELEASE}/.complete`]: 'yes\n',
-    ...files(d, [UNIT_FILE, CHAT_ENV, ...ports.map(instanceEnv)]),
+    'app-secrets': appSecrets,
+    'app-releases': releasesText(liveRelease(d), ...OLD_RELEASES),
+    [`file:${UPSTREAM}`]: upstreamText(live),
+    ...files(d, appFiles(d)),
   };
 }
 
-/** nginx step facts: unit, webroot, cert and the two nginx files. */
+/** nginx step facts: unit, webroot, cert, the live upstream (written by a release) and the two nginx files. */
 export function webFacts(cert: string, nginx: RawFacts, rest: RawFacts = {}): RawFacts {
-  return { 'unit:nginx': 'active enabled\n', [`exists:${WEBROOT}`]: 'yes\n', [`cert:${DOMAIN}`]: cert, ...nginx, ...rest };
+  return { 'unit:nginx': 'active enabled\n', [`exists:${WEBROOT}`]: 'yes\n', [`cert:${DOMAIN}`]: cert, [`file:${UPSTREAM}`]: upstreamText([3000]), ...nginx, ...rest };
 }
 
 export const CERT_OK = `fresh\n${DOMAIN}\nserver ${LE}\n`;
@@ -202,8 +295,9 @@ export function runFixture(f: Fixture): StepPlan {
   for (const [i, errors] of Object.entries(want.errors ?? {})) expect(plan.commands[Number(i)]?.errors).toEqual(errors);
   if (want.diffs) expect(plan.diffs.map((diff) => /^\+\+\+ (\S+)/m.exec(diff)?.[1])).toEqual(want.diffs);
 
-  // What holds for every plan: ok means no commands, and a supplied secret never reaches a command line.
+  // What holds for every plan: ok means no commands, and a supplied secret (JWT, the app's) never reaches a command line.
   expect(plan.changes.length > 0).toBe(plan.commands.length > 0);
-  if (d.jwtSecret) expect(plan.commands.flatMap((c) => c.argv).join(' ')).not.toContain(d.jwtSecret);
+  const argv = plan.commands.flatMap((c) => c.argv).join(' ');
+  for (const secret of [d.jwtSecret, ...Object.values(d.appSecrets)]) if (secret) expect(argv).not.toContain(secret);
   return plan;
 }

@@ -1,19 +1,24 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { DesiredState } from '../../src/core/desired-state.js';
+import { MiError } from '../../src/errors/index.js';
 import type { Step } from '../../src/core/step.js';
-import { appStep } from '../../src/core/steps/app.js';
-import { UP_STEPS } from '../../src/core/steps/index.js';
+import { appBuildStep, appStep } from '../../src/core/steps/app.js';
+import { DEPLOY_STEPS, SWITCH_STEPS, UP_STEPS } from '../../src/core/steps/index.js';
 import { firewallStep, swapStep, sysctlStep } from '../../src/core/steps/kernel.js';
 import { databaseStep, mariadbConfigStep } from '../../src/core/steps/mariadb.js';
 import { nodeExporterStep } from '../../src/core/steps/metrics.js';
 import { nodeStep } from '../../src/core/steps/node.js';
 import { packagesStep } from '../../src/core/steps/packages.js';
-import { secretsStep } from '../../src/core/steps/secrets.js';
+import { appSecretsFact, appSecretsStep, secretsFact, secretsStep } from '../../src/core/steps/secrets.js';
 import { certificateStep, nginxStep, siteStep } from '../../src/core/steps/web.js';
-import { NODE_RELEASE } from '../../src/core/versions.js';
+import { NODE_RELEASE, NPM_RELEASE } from '../../src/core/versions.js';
 import {
+  APP_SECRETS,
   appConverged,
+  appFiles,
   BUNDLE_ID,
+  BY,
   CA_BUNDLE,
   CA_DROP_IN,
   CERT_OK,
@@ -27,15 +32,25 @@ import {
   HOOK,
   installed,
   instanceEnv,
+  INSTANCES,
   LE,
   link,
+  liveId,
+  liveRelease,
   MARIADB_CNF,
   missing,
+  MISSING_FILE,
+  NEW_TIME,
   NGINX_MAIN,
+  NPM_CACHE,
+  OLD_1,
+  OLD_2,
+  OLD_RELEASES,
   PACKAGES,
   PEBBLE,
   PEM,
-  RELEASE,
+  release,
+  releasesText,
   RELEASES,
   runFixture,
   SECRETS,
@@ -48,9 +63,13 @@ import {
   SYSCTL,
   UNIT_FILE,
   unitsText,
+  UPSTREAM,
+  upstreamText,
   webFacts,
   WEBROOT,
+  type DesiredOpts,
   type Fixture,
+  type RawFacts,
 } from './step-fixtures.js';
 
 /**
@@ -99,27 +118,139 @@ const NODE_INSTALL = [
   '/usr/local/bin/node',
 ];
 
+
+const hex = (integrity: string) => Buffer.from(integrity.replace(/^sha512-/, ''), 'base64').toString('hex');
+const NPM = NPM_RELEASE.version;
+const NPM_INSTALL = [
+  'mi-remote',
+  'npm-install',
+  `https://registry.npmjs.org/npm/-/npm-${NPM}.tgz`,
+  hex(NPM_RELEASE.integrity),
+  '/opt/messenger-node/npm',
+  '/usr/local/bin/npm',
+  '/usr/local/bin/npx',
+];
+/** npm installed as the node step leaves it: its package.json (read, not run) and the link on PATH. */
+const NPM_OK: RawFacts = {
+  'npm-version': `{"name":"npm","version":"${NPM}","bin":{"npm":"bin/npm-cli.js"}}\n`,
+  'link:/usr/local/bin/npm': link('/opt/messenger-node/npm/bin/npm-cli.js'),
+};
+const NODE_OK: RawFacts = { 'node-version': `v${NODE}\n`, 'link:/usr/local/bin/node': link('/opt/messenger-node/current/bin/node') };
+const NPM_CHANGE = (now: string) => `install npm ${NPM} (${now} now) for builds and operators`;
+
 const JWT = 'supplied-jwt-secret-0123456789abcdefghij';
 const DB_SQL = ['mi-remote', 'sql', '--secret', `db_password=${SECRETS}:MESSENGER_DB_PASSWORD`];
-const GRANT_SQL = `EXECUTE IMMEDIATE CONCAT('CREATE USER IF NOT EXISTS ''messenger_chat''@''localhost'' IDENTIFIED BY ', QUOTE(@db_password));
-EXECUTE IMMEDIATE CONCAT('ALTER USER ''messenger_chat''@''localhost'' IDENTIFIED BY ', QUOTE(@db_password));
-REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'messenger_chat'@'localhost';
-GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON messenger_chat.* TO 'messenger_chat'@'localhost';
+const GRANTS = 'SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES, CREATE VIEW, SHOW VIEW, TRIGGER, CREATE ROUTINE, ALTER ROUTINE, EXECUTE, LOCK TABLES, CREATE TEMPORARY TABLES';
+/** The same privileges as SHOW GRANTS prints them (MariaDB's own order). */
+const GRANTS_MARIADB_ORDER = 'SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, TRIGGER';
+/** Both accounts: localhost (the bundled server's socket) and 127.0.0.1 (an app dialling TCP). */
+const accountSql = (db: string, host: string) => `EXECUTE IMMEDIATE CONCAT('CREATE USER IF NOT EXISTS ''messenger_chat''@''${host}'' IDENTIFIED BY ', QUOTE(@db_password));
+EXECUTE IMMEDIATE CONCAT('ALTER USER ''messenger_chat''@''${host}'' IDENTIFIED BY ', QUOTE(@db_password));
+REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'messenger_chat'@'${host}';
+GRANT ${GRANTS} ON ${db}.* TO 'messenger_chat'@'${host}';
 `;
-const CREATE_SQL = `DROP DATABASE IF EXISTS test;
-CREATE DATABASE IF NOT EXISTS messenger_chat CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-${GRANT_SQL}`;
-const DB_OK = 'db messenger_chat\nuser messenger_chat\ngrants SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX, ALTER\nlogin-ok\n';
-const GRANT_CHANGE = 'grant SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX on messenger_chat.* (only)';
+const createSql = (db = 'messenger_chat') => `DROP DATABASE IF EXISTS test;
+CREATE DATABASE IF NOT EXISTS ${db} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+${accountSql(db, 'localhost')}${accountSql(db, '127.0.0.1')}`;
+const CREATE_SQL = createSql();
+const dbOk = (db = 'messenger_chat') =>
+  `db ${db}\nuser messenger_chat@localhost\nuser messenger_chat@127.0.0.1\ngrants@localhost ${GRANTS_MARIADB_ORDER}\ngrants@127.0.0.1 ${GRANTS_MARIADB_ORDER}\nlogin-ok\n`;
+const DB_OK = dbOk();
+const grantChange = (host: string, db = 'messenger_chat') => `grant ${GRANTS} on ${db}.* (only) to messenger_chat@${host}`;
 
-const APP_FILES = [UNIT_FILE, CHAT_ENV, instanceEnv(3000)];
-const APP_ERRORS = { 10: 'MI_ERR_SYSTEMD_INVALID', 11: 'MI_ERR_ACTIVATION_FAILED', 12: 'MI_ERR_HEALTH_GATE' } as const;
-/** `mi-remote release` for the mvp tier (one instance on 3000); `extra` goes between --ready and --stamp. */
-const release = (stamp: string, extra: string[] = [], tail: string[] = ['--']) => [
-  'mi-remote', 'release', '--link', CURRENT, '--target', RELEASE, '--unit', 'messenger-chat@3000.service', '--ready', '3000',
-  ...extra, '--stamp', STAMP_FILE, stamp, '--releases', RELEASES, '--keep', '3', ...tail,
+const APP_ERRORS = { 10: 'MI_ERR_SYSTEMD_INVALID', 11: 'MI_ERR_ACTIVATION_FAILED', 12: 'MI_ERR_HEALTH_GATE', 17: 'MI_ERR_MIGRATION_FAILED' } as const;
+const unit = (port: number) => `messenger-chat@${port}.service`;
+
+interface ReleaseArgs {
+  id: string;
+  /** The slot the release starts on. */
+  ports: number[];
+  /** Instances that serve now (they drain once the switch is confirmed; in place, they restart). */
+  old?: number[];
+  stale?: string[];
+  stamp: string;
+  /** A user's app (no --relay: its instances do not relay to each other). */
+  source?: boolean;
+  health?: string;
+  drainAfter?: number;
+  /** --migrate CMD --user USER --env-file ... */
+  migrate?: string[];
+  validate?: string[];
+  files?: string[];
+}
+
+/** `mi-remote release`, spelled out: the defaults are the bundled server's on the mvp tier. */
+const releaseArgv = (r: ReleaseArgs) => [
+  'mi-remote', 'release',
+  '--release', release(r.id),
+  '--current', CURRENT,
+  '--instances', INSTANCES,
+  ...r.ports.flatMap((p) => ['--port', String(p)]),
+  ...(r.old ?? []).flatMap((p) => ['--old', String(p)]),
+  ...(r.stale ?? []).flatMap((u) => ['--stale', u]),
+  '--upstream', UPSTREAM,
+  '--health', r.health ?? '/readyz',
+  '--timeout', '60',
+  '--drain-after', String(r.drainAfter ?? 0),
+  '--live-check', '8082',
+  // The bundled server's instances relay to each other: both releases linked before the switch.
+  ...(r.source ? [] : ['--relay']),
+  ...(r.migrate ?? []),
+  '--stamp', STAMP_FILE, r.stamp,
+  '--releases', RELEASES,
+  '--keep', '5',
+  ...(r.validate ?? []).flatMap((v) => ['--validate', v]),
+  '--', ...(r.files ?? []),
 ];
-const RESTART = 'restart messenger-chat@3000.service';
+const DRAIN_3000 = 'drain messenger-chat@3000.service (sockets closed with 1012, spread)';
+/** A host whose live release is OLD_1 (other content): this run's release is new. */
+const newRelease = (d: DesiredState): RawFacts => ({
+  ...appConverged(d),
+  [`link:${CURRENT}`]: link(release(OLD_1)),
+  'app-stamp': `${stampFor(d, OLD_1)}\n`,
+  'app-releases': releasesText({ id: d.release.newId, hash: d.release.hash }, ...OLD_RELEASES),
+});
+/** A user's app (mvp: one instance a slot) whose app secrets file holds a DB password and an API key. */
+const SOURCE: DesiredOpts = { source: true };
+/** `facts secrets FILE MI_INPUTS` of a user's app secrets file: its mode and the hash of what it was composed from. */
+const APP_SECRETS_OK = secretsText('600 root:root', { MI_INPUTS: 'inputs of an earlier run' });
+
+/** The app-secrets fact of a host where `secret write` ran with this plan's stdin (read back: mode and MI_INPUTS). */
+function appSecretsWritten(d: DesiredState, secrets = SECRETS_OK): string {
+  const facts = new Map<string, unknown>([
+    [appSecretsFact.id, appSecretsFact.parse('', 0)],
+    [secretsFact.id, secretsFact.parse(secrets, 0)],
+  ]);
+  const stdin = String(appSecretsStep.plan(facts, d).commands[0]?.stdin);
+  const inputs = /^MI_INPUTS=([0-9a-f]{64})$/m.exec(stdin)?.[1];
+  if (inputs === undefined) throw new Error(`no MI_INPUTS line in ${stdin}`);
+  return secretsText('600 root:root', { MI_INPUTS: inputs });
+}
+const MIGRATE = 'npx prisma migrate deploy';
+const migrateArgs = ['--migrate', MIGRATE, '--user', 'messenger-chat', '--env-file', CHAT_ENV, '--env-file', APP_SECRETS];
+
+/** Tries a plan that must refuse: the MiError it throws. */
+function planError(step: Step, opts: DesiredOpts, raw: (d: DesiredState) => RawFacts): MiError {
+  const d = state(opts);
+  const facts = new Map(step.facts(d).map((f) => {
+    const value = raw(d)[f.id]!;
+    const [stdout, code] = typeof value === 'string' ? [value, 0] : value;
+    return [f.id, f.parse(stdout, code)] as const;
+  }));
+  try {
+    step.plan(facts, d);
+  } catch (err) {
+    if (err instanceof MiError) return err;
+    throw err;
+  }
+  throw new Error('the plan did not refuse');
+}
+
+/** The files of a release archive as GNU tar lists them, and one file's bytes. */
+const tarList = (archive: Buffer) => spawnSync('tar', ['-tf', '-'], { input: archive, encoding: 'utf8' }).stdout.trim().split('\n');
+const tarRead = (archive: Buffer, name: string) => spawnSync('tar', ['-xOf', '-', name], { input: archive, encoding: 'utf8' }).stdout;
+const USERADD = ['useradd', '--system', '--user-group', '--home-dir', '/srv/messenger-chat', '--no-create-home', '--shell', '/usr/sbin/nologin', 'messenger-chat'];
+const UPSTREAM_3000 = 'server 127.0.0.1:3000 max_fails=3 fail_timeout=10s;\n';
 
 const CERT_ID = `cert:${DOMAIN}`;
 const EXPORTER_DEFAULTS = '/etc/default/prometheus-node-exporter';
@@ -130,6 +261,14 @@ const fullSiteStaged = (d: DesiredState) => ({
   errors: { 1: NGINX_ERRORS },
   changes: [`write ${SITE}`],
   diffs: [SITE],
+});
+/** The full site and the first upstream file (the first slot), which it includes: one validated activation. */
+const fullSiteSeeded = (d: DesiredState) => ({
+  commands: [stage(UPSTREAM), stage(SITE), [...NGINX_ACTIVATE, UPSTREAM, SITE]],
+  stdin: { 0: UPSTREAM_3000, 1: fileAt(d, SITE).content },
+  errors: { 2: NGINX_ERRORS },
+  changes: [`write ${UPSTREAM}`, `write ${SITE}`],
+  diffs: [UPSTREAM, SITE],
 });
 /** With a public ACME CA, the private CA's files are looked for (to remove them) and not there. */
 const NO_PRIVATE_CA = { [`file:${CA_BUNDLE}`]: 'left\nmissing\n', [`file:${CA_DROP_IN}`]: 'left\nmissing\n' };
@@ -222,20 +361,24 @@ const FIXTURES: Fixture[] = [
   // --- node -----------------------------------------------------------------------------------------
   {
     step: nodeStep,
-    name: 'no node: the pinned release, checked against its sha512',
-    facts: { 'node-version': ['', 127], 'link:/usr/local/bin/node': link('') },
-    expect: { commands: [NODE_INSTALL], errors: { 0: { 14: 'MI_ERR_DOWNLOAD' } }, changes: [`install Node.js ${NODE} (none now)`] },
+    name: 'no node, no npm: the pinned releases, each checked against its sha512',
+    facts: { 'node-version': ['', 127], 'link:/usr/local/bin/node': link(''), 'npm-version': ['', 1], 'link:/usr/local/bin/npm': link('') },
+    expect: {
+      commands: [NODE_INSTALL, NPM_INSTALL],
+      errors: { 0: { 14: 'MI_ERR_DOWNLOAD' }, 1: { 14: 'MI_ERR_DOWNLOAD' } },
+      changes: [`install Node.js ${NODE} (none now)`, NPM_CHANGE('none')],
+    },
   },
   {
     step: nodeStep,
     name: 'another version: replaced',
-    facts: { 'node-version': 'v18.20.4\n', 'link:/usr/local/bin/node': link('/opt/messenger-node/current/bin/node') },
+    facts: { 'node-version': 'v18.20.4\n', 'link:/usr/local/bin/node': link('/opt/messenger-node/current/bin/node'), ...NPM_OK },
     expect: { commands: [NODE_INSTALL], changes: [`install Node.js ${NODE} (v18.20.4 now)`] },
   },
   {
     step: nodeStep,
     name: 'right version, /usr/local/bin/node missing: only the link',
-    facts: { 'node-version': `v${NODE}\n`, 'link:/usr/local/bin/node': link('') },
+    facts: { 'node-version': `v${NODE}\n`, 'link:/usr/local/bin/node': link(''), ...NPM_OK },
     expect: {
       commands: [['mi-remote', 'swap-link', '/opt/messenger-node/current/bin/node', '/usr/local/bin/node']],
       changes: ['link /usr/local/bin/node to /opt/messenger-node/current/bin/node'],
@@ -243,10 +386,29 @@ const FIXTURES: Fixture[] = [
   },
   {
     step: nodeStep,
-    name: 'converged: ok',
-    facts: { 'node-version': `v${NODE}\n`, 'link:/usr/local/bin/node': link('/opt/messenger-node/current/bin/node') },
-    expect: { commands: [], changes: [] },
+    name: 'node there, no npm (a host from before builds ran there): only npm',
+    facts: { ...NODE_OK, 'npm-version': ['', 1], 'link:/usr/local/bin/npm': link('') },
+    expect: { commands: [NPM_INSTALL], errors: { 0: { 14: 'MI_ERR_DOWNLOAD' } }, changes: [NPM_CHANGE('none')] },
   },
+  {
+    step: nodeStep,
+    name: 'npm of another version: replaced',
+    facts: { ...NODE_OK, ...NPM_OK, 'npm-version': '{"name":"npm","version":"10.9.0"}\n' },
+    expect: { commands: [NPM_INSTALL], changes: [NPM_CHANGE('10.9.0')] },
+  },
+  {
+    step: nodeStep,
+    name: "the right npm, but /usr/local/bin/npm is someone else's: installed again (it links too)",
+    facts: { ...NODE_OK, ...NPM_OK, 'link:/usr/local/bin/npm': link('/usr/share/nodejs/npm/bin/npm-cli.js') },
+    expect: { commands: [NPM_INSTALL], changes: [NPM_CHANGE(NPM)] },
+  },
+  {
+    step: nodeStep,
+    name: "a damaged npm package.json: npm replaced, as if there were none",
+    facts: { ...NODE_OK, ...NPM_OK, 'npm-version': '{"name":"npm",\n' },
+    expect: { commands: [NPM_INSTALL], changes: [NPM_CHANGE('none')] },
+  },
+  { step: nodeStep, name: 'converged: ok', facts: { ...NODE_OK, ...NPM_OK }, expect: { commands: [], changes: [] } },
 
   // --- mariadb-config -------------------------------------------------------------------------------
   {
@@ -361,19 +523,27 @@ const FIXTURES: Fixture[] = [
   // --- database -------------------------------------------------------------------------------------
   {
     step: databaseStep,
-    name: 'fresh server: anonymous user and test dropped, database, user and grants; password from the host file',
-    facts: { database: 'anon localhost\ndb test\nlogin-failed\n' },
+    name: 'fresh server: anonymous user and test dropped, database, both accounts and grants; password from the host file',
+    facts: { 'database:messenger_chat': 'anon localhost\ndb test\nlogin-failed\n' },
     expect: {
       commands: [DB_SQL],
       stdin: { 0: `DROP USER IF EXISTS ''@'localhost';\n${CREATE_SQL}` },
       errors: { 0: { 1: 'MI_ERR_DATABASE' } },
-      changes: ["drop anonymous user ''@'localhost'", 'drop database test', 'create database messenger_chat', 'create user messenger_chat@localhost', GRANT_CHANGE],
+      changes: [
+        "drop anonymous user ''@'localhost'",
+        'drop database test',
+        'create database messenger_chat',
+        'create user messenger_chat@localhost',
+        'create user messenger_chat@127.0.0.1',
+        grantChange('localhost'),
+        grantChange('127.0.0.1'),
+      ],
     },
   },
   {
     step: databaseStep,
     name: 'no shell expansion in the SQL, and an odd anonymous host is escaped',
-    facts: { database: "anon it's\\here\n" + DB_OK },
+    facts: { 'database:messenger_chat': "anon it's\\here\n" + DB_OK },
     expect: {
       commands: [DB_SQL],
       stdin: {
@@ -389,169 +559,513 @@ const FIXTURES: Fixture[] = [
   },
   {
     step: databaseStep,
-    name: 'user there but its password does not log in: reset from the secrets file',
-    facts: { database: DB_OK.replace('login-ok', 'login-failed') },
+    name: 'users there but the password does not log in: reset from the secrets file (both accounts)',
+    facts: { 'database:messenger_chat': DB_OK.replace('login-ok', 'login-failed') },
     expect: { commands: [DB_SQL], stdin: { 0: CREATE_SQL }, changes: [`reset messenger_chat's password to the one in ${SECRETS}`] },
   },
   {
     step: databaseStep,
-    name: 'extra privileges: re-granted (only the listed ones)',
-    facts: { database: DB_OK.replace('ALTER', 'ALTER, DROP') },
-    expect: { commands: [DB_SQL], changes: [GRANT_CHANGE] },
+    name: 'extra privileges on one account: that one re-granted (only the listed ones)',
+    facts: { 'database:messenger_chat': DB_OK.replace('ALTER, CREATE TEMPORARY', 'ALTER, EVENT, CREATE TEMPORARY') },
+    expect: { commands: [DB_SQL], stdin: { 0: CREATE_SQL }, changes: [grantChange('localhost')] },
+  },
+  {
+    step: databaseStep,
+    name: 'a host from before apps dialled TCP: the 127.0.0.1 account added, the narrow old grants widened',
+    facts: { 'database:messenger_chat': 'db messenger_chat\nuser messenger_chat@localhost\ngrants@localhost SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX, ALTER\nlogin-ok\n' },
+    expect: { commands: [DB_SQL], stdin: { 0: CREATE_SQL }, changes: ['create user messenger_chat@127.0.0.1', grantChange('localhost'), grantChange('127.0.0.1')] },
   },
   {
     step: databaseStep,
     name: 'MariaDB not installed yet (plan on a bare host): the whole setup',
-    facts: { database: 'absent\n' },
-    expect: { commands: [DB_SQL], stdin: { 0: CREATE_SQL }, changes: ['create database messenger_chat', 'create user messenger_chat@localhost', GRANT_CHANGE] },
+    facts: { 'database:messenger_chat': 'absent\n' },
+    expect: {
+      commands: [DB_SQL],
+      stdin: { 0: CREATE_SQL },
+      changes: ['create database messenger_chat', 'create user messenger_chat@localhost', 'create user messenger_chat@127.0.0.1', grantChange('localhost'), grantChange('127.0.0.1')],
+    },
   },
-  { step: databaseStep, name: 'converged (grants in MariaDB order): ok', facts: { database: DB_OK }, expect: { commands: [], changes: [] } },
+  { step: databaseStep, name: 'converged (grants in MariaDB order): ok', facts: { 'database:messenger_chat': DB_OK }, expect: { commands: [], changes: [] } },
+  {
+    step: databaseStep,
+    name: "database.name from the stack: that database, the grants on it alone (any other database's revoked)",
+    desired: { app: { database: { name: 'shop' } } },
+    // The users exist (from messenger_chat) and log in, but hold nothing on shop yet.
+    facts: { 'database:shop': 'user messenger_chat@localhost\nuser messenger_chat@127.0.0.1\nlogin-ok\n' },
+    expect: { commands: [DB_SQL], stdin: { 0: createSql('shop') }, changes: ['create database shop', grantChange('localhost', 'shop'), grantChange('127.0.0.1', 'shop')] },
+  },
+  { step: databaseStep, name: 'database.name, converged: ok', desired: { app: { database: { name: 'shop' } } }, facts: { 'database:shop': dbOk('shop') }, expect: { commands: [], changes: [] } },
+
+  // --- app-build ------------------------------------------------------------------------------------
+  {
+    step: appBuildStep,
+    name: 'fresh host: the user, then the bundled release unpacked into its own folder, manifest included',
+    facts: { 'app-user': ['', 1], 'app-releases': '' },
+    expect: (d) => ({
+      commands: [USERADD, ['mi-remote', 'unpack', release(d.release.newId)]],
+      stdin: {
+        1: (tar) => {
+          expect(Buffer.isBuffer(tar)).toBe(true);
+          expect(tarList(tar as Buffer)).toEqual(['messenger-chat.mjs', '.mi-manifest.json']);
+          expect(tarRead(tar as Buffer, 'messenger-chat.mjs')).toBe('console.log(1)\n');
+          expect(JSON.parse(tarRead(tar as Buffer, '.mi-manifest.json'))).toEqual({
+            id: d.release.newId,
+            hash: d.release.hash,
+            kind: 'bundled',
+            version: '1.0.0',
+            createdAt: '2026-12-01T12:03:01.000Z',
+            by: BY,
+            migrates: false,
+          });
+        },
+      },
+      changes: ['create system user messenger-chat', `upload release ${d.release.newId} (${BUNDLE_ID})`],
+    }),
+  },
+  {
+    step: appBuildStep,
+    name: 'a new bundle, older releases kept: uploaded beside them, nothing live touched',
+    facts: { 'app-user': '998\n', 'app-releases': releasesText(...OLD_RELEASES) },
+    expect: (d) => ({ commands: [['mi-remote', 'unpack', release(d.release.newId)]], changes: [`upload release ${d.release.newId} (${BUNDLE_ID})`] }),
+  },
+  {
+    step: appBuildStep,
+    name: 'a release with the same content is on the host already: nothing to build',
+    facts: (d) => ({ 'app-user': '998\n', 'app-releases': releasesText(liveRelease(d), ...OLD_RELEASES) }),
+    expect: { commands: [], changes: [] },
+  },
+  {
+    step: appBuildStep,
+    name: "a user's app built on the host: npm ci, the build command from package.json, prune",
+    desired: SOURCE,
+    facts: { 'app-user': '998\n', 'app-releases': '' },
+    expect: (d) => ({
+      commands: [['mi-remote', 'build', release(d.release.newId), 'messenger-chat', NPM_CACHE, 'ci', 'npm run build']],
+      stdin: {
+        0: (tar) => {
+          expect(tarList(tar as Buffer)).toEqual(['package-lock.json', 'package.json', 'src/main.ts', '.mi-manifest.json']);
+          expect(JSON.parse(tarRead(tar as Buffer, '.mi-manifest.json'))).toMatchObject({ kind: 'source', version: '2.3.0', migrates: false });
+        },
+      },
+      errors: { 0: { 16: 'MI_ERR_BUILD_FAILED' } },
+      changes: [`upload release ${d.release.newId} (3 files), npm ci, npm run build, prune`],
+    }),
+  },
+  {
+    step: appBuildStep,
+    name: "a user's app with its own build command and a migration: both in the release's manifest",
+    desired: { ...SOURCE, app: { build: 'npm run compile -- --prod', migrate: MIGRATE } },
+    facts: { 'app-user': '998\n', 'app-releases': '' },
+    expect: (d) => ({
+      commands: [['mi-remote', 'build', release(d.release.newId), 'messenger-chat', NPM_CACHE, 'ci', 'npm run compile -- --prod']],
+      stdin: { 0: (tar) => expect(JSON.parse(tarRead(tar as Buffer, '.mi-manifest.json'))).toMatchObject({ migrates: true }) },
+      changes: [`upload release ${d.release.newId} (3 files), npm ci, npm run compile -- --prod, prune`],
+    }),
+  },
+  {
+    step: appBuildStep,
+    name: "a user's app built locally (--build local): production dependencies only, no build command",
+    desired: { ...SOURCE, install: 'production' },
+    facts: { 'app-user': '998\n', 'app-releases': '' },
+    expect: (d) => ({
+      commands: [['mi-remote', 'build', release(d.release.newId), 'messenger-chat', NPM_CACHE, 'production']],
+      errors: { 0: { 16: 'MI_ERR_BUILD_FAILED' } },
+      changes: [`upload release ${d.release.newId} (3 files), npm ci --omit=dev (built locally)`],
+    }),
+  },
+  {
+    step: appBuildStep,
+    name: "a user's app whose release is on the host: nothing to build",
+    desired: SOURCE,
+    facts: (d) => ({ 'app-user': '998\n', 'app-releases': releasesText(liveRelease(d)) }),
+    expect: { commands: [], changes: [] },
+  },
+  {
+    step: appBuildStep,
+    name: 'rollback: a kept release goes live, nothing is built (even with new content here)',
+    desired: { intent: { action: 'rollback' } },
+    facts: { 'app-user': '998\n', 'app-releases': releasesText(...OLD_RELEASES) },
+    expect: { commands: [], changes: [] },
+  },
+  {
+    step: appBuildStep,
+    name: 'restart on a fresh user: only the user',
+    desired: { intent: { action: 'restart' } },
+    facts: { 'app-user': ['', 1], 'app-releases': releasesText(...OLD_RELEASES) },
+    expect: { commands: [USERADD], changes: ['create system user messenger-chat'] },
+  },
+
+  // --- app-secrets ----------------------------------------------------------------------------------
+  {
+    step: appSecretsStep,
+    name: "fresh: the app's secrets on stdin, DB_PASSWORD composed on the host from the generated one",
+    desired: { ...SOURCE, app: { secrets: { STRIPE_KEY: { env: 'STRIPE_KEY' } } }, appSecrets: { STRIPE_KEY: 'sk_live_0123456789' } },
+    facts: { 'app-secrets': '', secrets: SECRETS_OK },
+    expect: {
+      commands: [['mi-remote', 'secret', 'write', APP_SECRETS, '--derive', 'DB_PASSWORD', SECRETS, 'MESSENGER_DB_PASSWORD', '', '']],
+      stdin: { 0: (stdin) => expect(String(stdin)).toMatch(/^STRIPE_KEY=sk_live_0123456789\nMI_INPUTS=[0-9a-f]{64}\n$/) },
+      changes: [`write ${APP_SECRETS} (STRIPE_KEY, DB_PASSWORD; 0600)`],
+    },
+  },
+  {
+    step: appSecretsStep,
+    name: 'database.url: one mysql:// URL variable holding the password, to the stack database over 127.0.0.1',
+    desired: { ...SOURCE, app: { database: { name: 'shop', url: 'DATABASE_URL' } } },
+    facts: { 'app-secrets': '', secrets: SECRETS_OK },
+    expect: {
+      commands: [['mi-remote', 'secret', 'write', APP_SECRETS, '--derive', 'DATABASE_URL', SECRETS, 'MESSENGER_DB_PASSWORD', 'mysql://messenger_chat:', '@127.0.0.1:3306/shop']],
+      stdin: { 0: (stdin) => expect(String(stdin)).toMatch(/^MI_INPUTS=[0-9a-f]{64}\n$/) },
+      changes: [`write ${APP_SECRETS} (DATABASE_URL; 0600)`],
+    },
+  },
+  {
+    step: appSecretsStep,
+    name: 'database.env names the password variable: the derived line takes that name',
+    desired: { ...SOURCE, app: { database: { env: { password: 'TYPEORM_PASSWORD' } } } },
+    facts: { 'app-secrets': '', secrets: SECRETS_OK },
+    expect: {
+      commands: [['mi-remote', 'secret', 'write', APP_SECRETS, '--derive', 'TYPEORM_PASSWORD', SECRETS, 'MESSENGER_DB_PASSWORD', '', '']],
+      changes: [`write ${APP_SECRETS} (TYPEORM_PASSWORD; 0600)`],
+    },
+  },
+  {
+    step: appSecretsStep,
+    name: 'written from the same inputs (MI_INPUTS matches), 0600 root: ok',
+    desired: { ...SOURCE, app: { secrets: { STRIPE_KEY: { env: 'STRIPE_KEY' } } }, appSecrets: { STRIPE_KEY: 'sk_live_0123456789' } },
+    facts: (d) => ({ 'app-secrets': appSecretsWritten(d), secrets: SECRETS_OK }),
+    expect: { commands: [], changes: [] },
+  },
+  {
+    step: appSecretsStep,
+    name: 'a secret changed on the operator machine: the file written again',
+    desired: { ...SOURCE, app: { secrets: { STRIPE_KEY: { env: 'STRIPE_KEY' } } }, appSecrets: { STRIPE_KEY: 'sk_live_rotated' } },
+    facts: () => ({ 'app-secrets': appSecretsWritten(state({ ...SOURCE, app: { secrets: { STRIPE_KEY: { env: 'STRIPE_KEY' } } }, appSecrets: { STRIPE_KEY: 'sk_live_0123456789' } })), secrets: SECRETS_OK }),
+    expect: {
+      commands: [['mi-remote', 'secret', 'write', APP_SECRETS, '--derive', 'DB_PASSWORD', SECRETS, 'MESSENGER_DB_PASSWORD', '', '']],
+      stdin: { 0: (stdin) => expect(String(stdin)).toMatch(/^STRIPE_KEY=sk_live_rotated\nMI_INPUTS=[0-9a-f]{64}\n$/) },
+      changes: [`write ${APP_SECRETS} (STRIPE_KEY, DB_PASSWORD; 0600)`],
+    },
+  },
+  {
+    step: appSecretsStep,
+    name: 'the database password on the host changed: the derived line composed again',
+    desired: SOURCE,
+    facts: (d) => ({ 'app-secrets': appSecretsWritten(d), secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'reset', MESSENGER_JWT_SECRET: 'jwt-secret' }) }),
+    expect: {
+      commands: [['mi-remote', 'secret', 'write', APP_SECRETS, '--derive', 'DB_PASSWORD', SECRETS, 'MESSENGER_DB_PASSWORD', '', '']],
+      changes: [`write ${APP_SECRETS} (DB_PASSWORD; 0600)`],
+    },
+  },
+  {
+    step: appSecretsStep,
+    name: 'same inputs but the file is 644: written again (0600)',
+    desired: SOURCE,
+    facts: (d) => ({ 'app-secrets': appSecretsWritten(d).replace('mode 600 root:root', 'mode 644 root:root'), secrets: SECRETS_OK }),
+    expect: {
+      commands: [['mi-remote', 'secret', 'write', APP_SECRETS, '--derive', 'DB_PASSWORD', SECRETS, 'MESSENGER_DB_PASSWORD', '', '']],
+      changes: [`write ${APP_SECRETS} (DB_PASSWORD; 0600)`],
+    },
+  },
 
   // --- app ------------------------------------------------------------------------------------------
   {
     step: appStep,
-    name: 'fresh host: user, release upload, config staged, one release transaction',
+    name: 'first release, no upstream yet: config staged, started on the first slot, nothing to drain',
     facts: (d) => ({
-      'app-user': ['', 1],
       [`link:${CURRENT}`]: link(''),
       'app-stamp': ['', 1],
       'app-instances': '',
       secrets: SECRETS_OK,
-      [`exists:${RELEASE}/.complete`]: 'no\n',
-      ...missing(d, APP_FILES),
+      'app-secrets': '',
+      // app-build has just made it.
+      'app-releases': releasesText({ id: d.release.newId, hash: d.release.hash }),
+      [`file:${UPSTREAM}`]: MISSING_FILE,
+      ...missing(d, appFiles(d)),
     }),
     expect: (d) => ({
       commands: [
-        ['useradd', '--system', '--user-group', '--home-dir', '/opt/messenger-chat', '--no-create-home', '--shell', '/usr/sbin/nologin', 'messenger-chat'],
-        ['mi-remote', 'unpack', RELEASE],
         stage(UNIT_FILE),
         stage(CHAT_ENV),
         stage(instanceEnv(3000)),
-        [
-          'mi-remote', 'release',
-          '--link', CURRENT,
-          '--target', RELEASE,
-          '--unit', 'messenger-chat@3000.service',
-          '--ready', '3000',
-          '--stamp', STAMP_FILE, stampFor(d, SECRETS_OK),
-          '--releases', RELEASES,
-          '--keep', '3',
-          '--validate', 'systemd:messenger-chat@3000.service',
-          '--', UNIT_FILE, CHAT_ENV, instanceEnv(3000),
-        ],
+        stage(instanceEnv(3001)),
+        releaseArgv({ id: d.release.newId, ports: [3000], stamp: stampFor(d, d.release.newId), validate: ['systemd:messenger-chat@3000.service'], files: appFiles(d) }),
       ],
       stdin: {
-        // A ustar archive: the first header starts with the bundle file's name.
-        1: (tar) => expect(Buffer.isBuffer(tar) && tar.subarray(0, 19).toString('latin1')).toBe('messenger-chat.mjs\0'),
-        2: fileAt(d, UNIT_FILE).content,
-        3: fileAt(d, CHAT_ENV).content,
-        4: fileAt(d, instanceEnv(3000)).content,
+        0: fileAt(d, UNIT_FILE).content,
+        1: fileAt(d, CHAT_ENV).content,
+        2: fileAt(d, instanceEnv(3000)).content,
+        3: fileAt(d, instanceEnv(3001)).content,
       },
-      errors: { 5: APP_ERRORS },
-      changes: [
-        'create system user messenger-chat',
-        `upload release ${BUNDLE_ID}`,
-        ...APP_FILES.map((p) => `write ${p}`),
-        `switch ${CURRENT} to ${BUNDLE_ID}`,
-        RESTART,
-      ],
-      diffs: APP_FILES,
+      errors: { 4: APP_ERRORS },
+      changes: [...appFiles(d).map((p) => `write ${p}`), `release ${d.release.newId} on ${unit(3000)}`],
+      diffs: appFiles(d),
     }),
   },
-  { step: appStep, name: 'converged (files, stamp, link, instances): ok', facts: appConverged, expect: { commands: [], changes: [] } },
   {
     step: appStep,
-    name: 'a stale instance from a bigger tier: restart with --stale',
-    facts: (d) => ({ ...appConverged(d), 'app-instances': unitsText({ 3000: 'active', 3001: 'active' }, [3000, 3001]) }),
+    name: 'first release after the site seeded the upstream (the first slot named, nothing running there): started on that slot',
+    facts: (d) => ({
+      ...appConverged(d),
+      [`link:${CURRENT}`]: link(''),
+      'app-stamp': ['', 1],
+      'app-instances': '',
+      'app-releases': releasesText({ id: d.release.newId, hash: d.release.hash }),
+    }),
     expect: (d) => ({
-      commands: [release(stampFor(d, SECRETS_OK), ['--stale', 'messenger-chat@3001.service'])],
-      errors: { 0: APP_ERRORS },
-      changes: [RESTART, 'stop and disable messenger-chat@3001.service'],
+      commands: [releaseArgv({ id: d.release.newId, ports: [3000], stamp: stampFor(d, d.release.newId) })],
+      changes: [`release ${d.release.newId} on ${unit(3000)}`],
     }),
   },
+  { step: appStep, name: 'converged (files, stamp, current, upstream, instances): ok', facts: appConverged, expect: { commands: [], changes: [] } },
   {
     step: appStep,
-    name: 'leftover mi-prev on the current link: restart, though all else matches',
-    facts: (d) => ({ ...appConverged(d), [`link:${CURRENT}`]: link(RELEASE, 'mi-prev') }),
-    expect: (d) => ({ commands: [release(stampFor(d, SECRETS_OK))], changes: [`finish the interrupted release (left: ${CURRENT}.mi-prev)`, RESTART] }),
+    name: 'converged, the previous release still draining on the other slot: ok',
+    facts: (d) => ({ ...appConverged(d), 'app-instances': unitsText({ 3000: 'active', 3001: 'active' }, [3000]) }),
+    expect: { commands: [], changes: [] },
   },
   {
     step: appStep,
-    name: 'a secret changed (stamp differs): restart only',
-    facts: (d) => ({ ...appConverged(d), secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db-password', MESSENGER_JWT_SECRET: 'rotated' }) }),
+    name: 'a new release while the previous one still drains on the other slot: that drain ends there, not a restart in place',
+    facts: (d) => ({ ...newRelease(d), 'app-instances': unitsText({ 3000: 'active', 3001: 'active' }, [3000]) }),
     expect: (d) => ({
-      commands: [release(stampFor(d, secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db-password', MESSENGER_JWT_SECRET: 'rotated' })))],
-      changes: [RESTART],
+      // 3001 is no --old: with --old equal to --port the release program would restart in place.
+      commands: [releaseArgv({ id: d.release.newId, ports: [3001], old: [3000], stamp: stampFor(d, d.release.newId) })],
+      changes: [`release ${d.release.newId} on ${unit(3001)}`, DRAIN_3000],
     }),
   },
   {
     step: appStep,
-    name: 'instance stopped: restart',
-    facts: (d) => ({ ...appConverged(d), 'app-instances': unitsText({ 3000: 'failed' }, [3000]) }),
-    expect: (d) => ({ commands: [release(stampFor(d, SECRETS_OK))], changes: [RESTART] }),
-  },
-  {
-    step: appStep,
-    name: 'new bundle: upload and switch, config untouched',
-    facts: (d) => ({ ...appConverged(d), [`link:${CURRENT}`]: link(`${RELEASES}/0.9.0-0123456789ab`), [`exists:${RELEASE}/.complete`]: 'no\n' }),
-    expect: (d) => ({
-      commands: [['mi-remote', 'unpack', RELEASE], release(stampFor(d, SECRETS_OK))],
-      changes: [`upload release ${BUNDLE_ID}`, `switch ${CURRENT} to ${BUNDLE_ID}`, RESTART],
-    }),
-  },
-  {
-    step: appStep,
-    name: 'chat.env changed: staged and released without a validator',
+    name: 'chat.env changed: staged, the same release started on the other slot, the live one drains',
     facts: (d) => ({ ...appConverged(d), ...files(d, [CHAT_ENV], (f) => fileText(f, { content: 'OLD=1\n' })) }),
     expect: (d) => ({
-      commands: [stage(CHAT_ENV), release(stampFor(d, SECRETS_OK), [], ['--', CHAT_ENV])],
+      commands: [stage(CHAT_ENV), releaseArgv({ id: liveId(d), ports: [3001], old: [3000], stamp: stampFor(d, liveId(d)), files: [CHAT_ENV] })],
       stdin: { 0: fileAt(d, CHAT_ENV).content },
-      changes: [`write ${CHAT_ENV}`, RESTART],
+      errors: { 1: APP_ERRORS },
+      changes: [`write ${CHAT_ENV}`, `release ${liveId(d)} on ${unit(3001)}`, DRAIN_3000],
       diffs: [CHAT_ENV],
     }),
   },
   {
     step: appStep,
-    name: 'scale tier, one instance down: every instance in the transaction',
-    desired: { tier: 'scale' },
-    facts: (d) => ({ ...appConverged(d), 'app-instances': unitsText({ 3000: 'active', 3001: 'active', 3002: 'inactive' }, [3000, 3001, 3002]) }),
+    name: 'live on the second slot, a secret changed (stamp differs): back to the first slot',
+    facts: (d) => {
+      const rotated = secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db-password', MESSENGER_JWT_SECRET: 'rotated' });
+      return {
+        ...appConverged(d),
+        'app-instances': unitsText({ 3001: 'active' }, [3001]),
+        [`file:${UPSTREAM}`]: upstreamText([3001]),
+        secrets: rotated,
+      };
+    },
     expect: (d) => ({
       commands: [
-        [
-          'mi-remote', 'release', '--link', CURRENT, '--target', RELEASE,
-          '--unit', 'messenger-chat@3000.service', '--unit', 'messenger-chat@3001.service', '--unit', 'messenger-chat@3002.service',
-          '--ready', '3000', '--ready', '3001', '--ready', '3002',
-          '--stamp', STAMP_FILE, stampFor(d, SECRETS_OK), '--releases', RELEASES, '--keep', '3', '--',
-        ],
+        releaseArgv({ id: liveId(d), ports: [3000], old: [3001], stamp: stampFor(d, liveId(d), secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db-password', MESSENGER_JWT_SECRET: 'rotated' })) }),
       ],
-      changes: ['restart messenger-chat@3000.service, messenger-chat@3001.service, messenger-chat@3002.service'],
+      changes: [`release ${liveId(d)} on ${unit(3000)}`, 'drain messenger-chat@3001.service (sockets closed with 1012, spread)'],
     }),
   },
   {
     step: appStep,
-    name: 'a stale instance already stopped and disabled, left failed: forgotten, no restart of the live ones',
-    facts: (d) => ({ ...appConverged(d), 'app-instances': unitsText({ 3000: 'active', 3001: 'failed' }, [3000]) }),
+    name: 'a new release (built by app-build): started on the other slot, the old one drains',
+    facts: newRelease,
+    expect: (d) => ({
+      commands: [releaseArgv({ id: d.release.newId, ports: [3001], old: [3000], stamp: stampFor(d, d.release.newId) })],
+      changes: [`release ${d.release.newId} on ${unit(3001)}`, DRAIN_3000],
+    }),
+  },
+  {
+    step: appStep,
+    name: 'a stale instance from a bigger tier (outside both slots): stopped with the switch (--stale)',
+    facts: (d) => ({ ...appConverged(d), 'app-instances': unitsText({ 3000: 'active', 3002: 'active' }, [3000, 3002]) }),
+    expect: (d) => ({
+      commands: [releaseArgv({ id: liveId(d), ports: [3001], old: [3000], stale: [unit(3002)], stamp: stampFor(d, liveId(d)) })],
+      errors: { 0: APP_ERRORS },
+      changes: [`release ${liveId(d)} on ${unit(3001)}`, DRAIN_3000, `stop and disable ${unit(3002)}`],
+    }),
+  },
+  {
+    step: appStep,
+    name: 'a stale instance already stopped and disabled, left failed: forgotten, no switch',
+    facts: (d) => ({ ...appConverged(d), 'app-instances': unitsText({ 3000: 'active', 3002: 'failed' }, [3000]) }),
     expect: {
-      commands: [['systemctl', 'reset-failed', 'messenger-chat@3001.service']],
-      changes: ['forget the failed instance(s) messenger-chat@3001.service'],
+      commands: [['systemctl', 'reset-failed', 'messenger-chat@3002.service']],
+      changes: ['forget the failed instance(s) messenger-chat@3002.service'],
     },
   },
   {
     step: appStep,
-    name: 'leftover mi-prev on chat.env, same bytes: finished, no diff',
+    name: 'leftover mi-prev on the current link: the interrupted release finished by a new switch',
+    facts: (d) => ({ ...appConverged(d), [`link:${CURRENT}`]: link(release(liveId(d)), 'mi-prev') }),
+    expect: (d) => ({
+      commands: [releaseArgv({ id: liveId(d), ports: [3001], old: [3000], stamp: stampFor(d, liveId(d)) })],
+      changes: [`finish the interrupted release (left: ${CURRENT}.mi-prev)`, `release ${liveId(d)} on ${unit(3001)}`, DRAIN_3000],
+    }),
+  },
+  {
+    step: appStep,
+    name: 'every live instance failed: started again on the live slot (nothing serves to run beside), nothing to drain',
+    facts: (d) => ({ ...appConverged(d), 'app-instances': unitsText({ 3000: 'failed' }, [3000]) }),
+    expect: (d) => ({ commands: [releaseArgv({ id: liveId(d), ports: [3000], stamp: stampFor(d, liveId(d)) })], changes: [`release ${liveId(d)} on ${unit(3000)}`] }),
+  },
+  {
+    step: appStep,
+    name: 'scale tier, one live instance down: the whole release on the other slot, the two still running drain',
+    desired: { tier: 'scale' },
+    facts: (d) => ({
+      ...appConverged(d),
+      'app-instances': unitsText({ 3000: 'active', 3001: 'active', 3002: 'inactive' }, [3000, 3001, 3002]),
+    }),
+    expect: (d) => ({
+      commands: [releaseArgv({ id: liveId(d), ports: [3003, 3004, 3005], old: [3000, 3001], stamp: stampFor(d, liveId(d)) })],
+      changes: [
+        `release ${liveId(d)} on ${unit(3003)}, ${unit(3004)}, ${unit(3005)}`,
+        `drain ${unit(3000)}, ${unit(3001)} (sockets closed with 1012, spread)`,
+      ],
+    }),
+  },
+  {
+    step: appStep,
+    name: 'leftover mi-prev on chat.env, same bytes: finished by a switch, no diff',
     facts: (d) => ({ ...appConverged(d), ...files(d, [CHAT_ENV], (f) => fileText(f, { left: 'mi-prev' })) }),
     expect: (d) => ({
-      commands: [stage(CHAT_ENV), release(stampFor(d, SECRETS_OK), [], ['--', CHAT_ENV])],
-      changes: [`finish the interrupted activation of ${CHAT_ENV} (left: ${CHAT_ENV}.mi-prev)`, RESTART],
+      commands: [stage(CHAT_ENV), releaseArgv({ id: liveId(d), ports: [3001], old: [3000], stamp: stampFor(d, liveId(d)), files: [CHAT_ENV] })],
+      changes: [`finish the interrupted activation of ${CHAT_ENV} (left: ${CHAT_ENV}.mi-prev)`, `release ${liveId(d)} on ${unit(3001)}`, DRAIN_3000],
       diffs: [],
     }),
   },
+  {
+    step: appStep,
+    name: 'a changed unit file: validated through the first instance inside the release transaction',
+    facts: (d) => ({ ...appConverged(d), ...files(d, [UNIT_FILE], (f) => fileText(f, { content: '[Service]\n' })) }),
+    expect: (d) => ({
+      commands: [
+        stage(UNIT_FILE),
+        releaseArgv({ id: liveId(d), ports: [3001], old: [3000], stamp: stampFor(d, liveId(d)), validate: ['systemd:messenger-chat@3000.service'], files: [UNIT_FILE] }),
+      ],
+      changes: [`write ${UNIT_FILE}`, `release ${liveId(d)} on ${unit(3001)}`, DRAIN_3000],
+      diffs: [UNIT_FILE],
+    }),
+  },
+  {
+    step: appStep,
+    name: 'strategy restart: in place on the live ports (--port and --old the same)',
+    desired: { app: { strategy: 'restart' } },
+    facts: (d) => ({ ...appConverged(d), ...files(d, [CHAT_ENV], (f) => fileText(f, { content: 'OLD=1\n' })) }),
+    expect: (d) => ({
+      commands: [stage(CHAT_ENV), releaseArgv({ id: liveId(d), ports: [3000], old: [3000], stamp: stampFor(d, liveId(d)), files: [CHAT_ENV] })],
+      changes: [`write ${CHAT_ENV}`, `release ${liveId(d)} on ${unit(3000)} (in place: open connections drop)`],
+    }),
+  },
+  {
+    step: appStep,
+    name: 'strategy restart, live on the second slot: stays there',
+    desired: { app: { strategy: 'restart' } },
+    facts: (d) => ({ ...newRelease(d), 'app-instances': unitsText({ 3001: 'active' }, [3001]), [`file:${UPSTREAM}`]: upstreamText([3001]) }),
+    expect: (d) => ({
+      commands: [releaseArgv({ id: d.release.newId, ports: [3001], old: [3001], stamp: stampFor(d, d.release.newId) })],
+      changes: [`release ${d.release.newId} on ${unit(3001)} (in place: open connections drop)`],
+    }),
+  },
+  {
+    step: appStep,
+    name: 'restart intent: a switch even when converged, the live release onto the other slot',
+    desired: { intent: { action: 'restart' } },
+    facts: appConverged,
+    expect: (d) => ({
+      commands: [releaseArgv({ id: liveId(d), ports: [3001], old: [3000], stamp: stampFor(d, liveId(d)) })],
+      changes: [`restart ${liveId(d)} on ${unit(3001)}`, DRAIN_3000],
+    }),
+  },
+  {
+    step: appStep,
+    name: 'rollback: to the newest kept release older than the live one',
+    desired: { intent: { action: 'rollback' } },
+    facts: appConverged,
+    expect: (d) => ({
+      commands: [releaseArgv({ id: OLD_1, ports: [3001], old: [3000], stamp: stampFor(d, OLD_1) })],
+      changes: [`roll back to ${OLD_1} on ${unit(3001)}`, DRAIN_3000],
+    }),
+  },
+  {
+    step: appStep,
+    name: 'rollback to a named release',
+    desired: { intent: { action: 'rollback', to: OLD_2 } },
+    facts: appConverged,
+    expect: (d) => ({
+      commands: [releaseArgv({ id: OLD_2, ports: [3001], old: [3000], stamp: stampFor(d, OLD_2) })],
+      changes: [`roll back to ${OLD_2} on ${unit(3001)}`, DRAIN_3000],
+    }),
+  },
+  {
+    step: appStep,
+    name: "rollback past releases that migrated: a user's app, no migration run, and a note that the schema stays newer",
+    desired: { ...SOURCE, app: { migrate: MIGRATE }, intent: { action: 'rollback', to: OLD_2 } },
+    facts: (d) => ({
+      ...appConverged(d, APP_SECRETS_OK),
+      'app-releases': releasesText(
+        { ...liveRelease(d), kind: 'source', migrates: true },
+        { id: OLD_1, hash: '1'.repeat(64), kind: 'source', migrates: true },
+        { id: OLD_2, hash: '2'.repeat(64), kind: 'source', migrates: true },
+      ),
+    }),
+    expect: (d) => ({
+      commands: [releaseArgv({ id: OLD_2, ports: [3001], old: [3000], stamp: stampFor(d, OLD_2, SECRETS_OK, APP_SECRETS_OK), source: true, health: '/api/health', drainAfter: 30 })],
+      changes: [
+        `roll back to ${OLD_2} on ${unit(3001)}`,
+        'drain messenger-chat@3000.service (SIGTERM after 30 s)',
+        `note: ${liveId(d)}, ${OLD_1} ran migrations after ${OLD_2}; the database keeps the newer schema (migrations are forward-only)`,
+      ],
+    }),
+  },
+  {
+    step: appStep,
+    name: "a user's app with a migration: it runs in the new release with the app's env files, before the start",
+    desired: { ...SOURCE, app: { migrate: MIGRATE } },
+    facts: (d) => ({ ...newRelease(d), 'app-secrets': APP_SECRETS_OK, 'app-stamp': `${stampFor(d, OLD_1, SECRETS_OK, APP_SECRETS_OK)}\n` }),
+    expect: (d) => ({
+      commands: [
+        releaseArgv({
+          id: d.release.newId,
+          ports: [3001],
+          old: [3000],
+          stamp: stampFor(d, d.release.newId, SECRETS_OK, APP_SECRETS_OK),
+          source: true,
+          health: '/api/health',
+          drainAfter: 30,
+          migrate: migrateArgs,
+        }),
+      ],
+      errors: { 0: APP_ERRORS },
+      changes: [`migrate: ${MIGRATE}`, `release ${d.release.newId} on ${unit(3001)}`, 'drain messenger-chat@3000.service (SIGTERM after 30 s)'],
+    }),
+  },
+  {
+    step: appStep,
+    name: "a user's app: its secrets file changed (app-secrets hashes differ): a switch",
+    desired: SOURCE,
+    facts: (d) => ({ ...appConverged(d, APP_SECRETS_OK), 'app-secrets': secretsText('600 root:root', { MI_INPUTS: 'other inputs' }) }),
+    expect: (d) => ({
+      commands: [
+        releaseArgv({
+          id: liveId(d),
+          ports: [3001],
+          old: [3000],
+          stamp: stampFor(d, liveId(d), SECRETS_OK, secretsText('600 root:root', { MI_INPUTS: 'other inputs' })),
+          source: true,
+          health: '/api/health',
+          drainAfter: 30,
+        }),
+      ],
+      changes: [`release ${liveId(d)} on ${unit(3001)}`, 'drain messenger-chat@3000.service (SIGTERM after 30 s)'],
+    }),
+  },
+  { step: appStep, name: "a user's app, converged: ok", desired: SOURCE, facts: (d) => appConverged(d, APP_SECRETS_OK), expect: { commands: [], changes: [] } },
 
   // --- nginx ----------------------------------------------------------------------------------------
   {
     step: nginxStep,
-    name: 'no certificate: webroot and the port-80 bootstrap site, validated then reloaded',
-    facts: (d) => webFacts('missing\n', missing(d, [NGINX_MAIN, SITE]), { [`exists:${WEBROOT}`]: 'no\n' }),
+    name: 'no certificate: webroot and the port-80 bootstrap site, validated then reloaded (no upstream needed)',
+    facts: (d) => webFacts('missing\n', missing(d, [NGINX_MAIN, SITE]), { [`exists:${WEBROOT}`]: 'no\n', [`file:${UPSTREAM}`]: MISSING_FILE }),
     expect: (d) => ({
       commands: [['mkdir', '-p', `${WEBROOT}/.well-known/acme-challenge`], stage(NGINX_MAIN), stage(SITE), [...NGINX_ACTIVATE, NGINX_MAIN, SITE]],
       stdin: { 1: fileAt(d, NGINX_MAIN).content, 2: fileAt(d, SITE, 'bootstrap').content },
@@ -562,7 +1076,13 @@ const FIXTURES: Fixture[] = [
   },
   {
     step: nginxStep,
-    name: 'certificate present, bootstrap site live: the full TLS site',
+    name: 'certificate present, bootstrap site live, no upstream yet: the full TLS site with the first slot seeded',
+    facts: (d) => webFacts(CERT_OK, { ...files(d, [NGINX_MAIN]), ...files(d, [SITE], fileText, 'bootstrap') }, { [`file:${UPSTREAM}`]: MISSING_FILE }),
+    expect: fullSiteSeeded,
+  },
+  {
+    step: nginxStep,
+    name: 'certificate present, bootstrap site live, upstream there: only the full TLS site',
     facts: (d) => webFacts(CERT_OK, { ...files(d, [NGINX_MAIN]), ...files(d, [SITE], fileText, 'bootstrap') }),
     expect: fullSiteStaged,
   },
@@ -579,6 +1099,18 @@ const FIXTURES: Fixture[] = [
     expect: { commands: [['systemctl', 'enable', '--now', 'nginx']], changes: ['enable and start nginx'] },
   },
   { step: nginxStep, name: 'converged: ok', facts: (d) => webFacts(CERT_OK, files(d, [NGINX_MAIN, SITE])), expect: { commands: [], changes: [] } },
+  {
+    step: nginxStep,
+    name: "the upstream names the second slot (a release's doing): never rewritten",
+    facts: (d) => webFacts(CERT_OK, files(d, [NGINX_MAIN, SITE]), { [`file:${UPSTREAM}`]: upstreamText([3001]) }),
+    expect: { commands: [], changes: [] },
+  },
+  {
+    step: nginxStep,
+    name: 'an interrupted switch left the upstream beside its backup: left to the release program, not seeded',
+    facts: (d) => webFacts(CERT_OK, files(d, [NGINX_MAIN, SITE]), { [`file:${UPSTREAM}`]: 'left mi-none mi-new\nmissing\n' }),
+    expect: { commands: [], changes: [] },
+  },
   {
     step: nginxStep,
     name: 'leftovers mi-none and mi-new on the site, same bytes: activated again, no diff',
@@ -675,6 +1207,12 @@ const FIXTURES: Fixture[] = [
     facts: (d) => webFacts(CERT_OK, { ...missing(d, [NGINX_MAIN]), ...files(d, [SITE], fileText, 'bootstrap') }),
     expect: fullSiteStaged,
   },
+  {
+    step: siteStep,
+    name: 'certificate exists, no upstream yet: the site and the seeded upstream, validated together',
+    facts: (d) => webFacts(CERT_OK, { ...missing(d, [NGINX_MAIN]), ...files(d, [SITE], fileText, 'bootstrap') }, { [`file:${UPSTREAM}`]: MISSING_FILE }),
+    expect: fullSiteSeeded,
+  },
   { step: siteStep, name: 'converged: ok', facts: (d) => webFacts(CERT_OK, files(d, [NGINX_MAIN, SITE])), expect: { commands: [], changes: [] } },
 ];
 
@@ -693,8 +1231,61 @@ describe('step plans: raw facts → exact commands', () => {
     expect(fileAt(state({ nodeExporter: true }), EXPORTER_DEFAULTS).content).toContain('ARGS="--web.listen-address=127.0.0.1:9100"\n');
   });
 
+  it("writes a user's app secrets only for a user's app (the bundled server has its own secrets file)", () => {
+    expect(appSecretsStep.applies!(state())).toBe(false);
+    expect(appSecretsStep.applies!(state(SOURCE))).toBe(true);
+  });
+
+  it('refuses a rollback or restart the host cannot do, naming the releases it keeps', () => {
+    const unknown = planError(appStep, { intent: { action: 'rollback', to: '20250101T000000Z-ffffffffffff' } }, appConverged);
+    expect(unknown.code).toBe('MI_ERR_RELEASE_UNKNOWN');
+    expect(unknown.message).toBe(`release 20250101T000000Z-ffffffffffff is not on the host (kept: 20261130T080000Z-${state().release.hash.slice(0, 12)}, ${OLD_1}, ${OLD_2})`);
+
+    const onlyLive = planError(appStep, { intent: { action: 'rollback' } }, (d) => ({ ...appConverged(d), 'app-releases': releasesText(liveRelease(d)) }));
+    expect([onlyLive.code, onlyLive.message]).toEqual(['MI_ERR_RELEASE_UNKNOWN', `no release older than ${liveId(state())} is kept (kept: ${liveId(state())})`]);
+
+    const nothing = planError(appStep, { intent: { action: 'rollback' } }, (d) => ({ ...appConverged(d), [`link:${CURRENT}`]: link(''), 'app-releases': '' }));
+    expect([nothing.code, nothing.message]).toEqual(['MI_ERR_RELEASE_UNKNOWN', 'no release older than the live one is kept (kept: none)']);
+
+    // A release of the other kind (the bundled server, while the stack names app.source) is refused too.
+    const kind = planError(appStep, { ...SOURCE, intent: { action: 'rollback', to: OLD_1 } }, (d) => ({ ...appConverged(d, APP_SECRETS_OK) }));
+    expect([kind.code, kind.message]).toEqual([
+      'MI_ERR_RELEASE_UNKNOWN',
+      `release ${OLD_1} is the bundled chat server but the stack deploys your app (app.source); roll back with the stack that release was deployed with`,
+    ]);
+
+    const restart = planError(appStep, { intent: { action: 'restart' } }, (d) => ({ ...appConverged(d), [`link:${CURRENT}`]: link('') }));
+    expect([restart.code, restart.message]).toEqual(['MI_ERR_RELEASE_UNKNOWN', 'no release is live yet; run `up` or `deploy` first']);
+    // A usage error (exit 2), not a failed host.
+    expect(restart.exitCode).toBe(2);
+  });
+
+  it('names a new release by its time and content: same content, same hash; other content, another', () => {
+    const d = state();
+    expect(d.release.newId).toBe(`${NEW_TIME}-${d.release.hash.slice(0, 12)}`);
+    expect(d.release.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(state({ intent: { action: 'restart' } }).release.hash).toBe(d.release.hash);
+    expect(state(SOURCE).release.hash).not.toBe(d.release.hash);
+  });
+
   it('covers every step of up', () => {
     const ids = (UP_STEPS as unknown[]).flat(3).map((s) => (s as Step).id);
     expect(new Set(FIXTURES.map((f) => f.step.id))).toEqual(new Set(ids));
+  });
+
+  it('runs the steps in the order up, deploy, restart and rollback need', () => {
+    const ids = (steps: readonly unknown[]) => JSON.parse(JSON.stringify(steps, (_k, v: unknown) => (v && typeof v === 'object' && 'id' in v ? (v as Step).id : v))) as unknown;
+    expect(ids(UP_STEPS)).toEqual([
+      'swap',
+      'sysctl',
+      ['packages', 'node'],
+      'firewall',
+      [['mariadb-config', 'secrets', 'database', 'app-secrets'], ['nginx', 'certificate', 'site'], 'app-build', 'node-exporter'],
+      'app',
+    ]);
+    // deploy: nginx too (its config carries the app's paths and drain), but neither apt nor certbot.
+    expect(ids(DEPLOY_STEPS)).toEqual([['node', ['secrets', 'database', 'app-secrets'], 'nginx'], 'app-build', 'app']);
+    // One chain: the app secrets are composed from the DB password the secrets step keeps.
+    expect(ids(SWITCH_STEPS)).toEqual([[['secrets', 'app-secrets']], 'app']);
   });
 });

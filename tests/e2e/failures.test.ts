@@ -81,11 +81,15 @@ describe('failure handling on a converged sandbox', () => {
     const { report } = await runUp({ stack, target, bundle: readBundle(dir), emit: () => {} });
     const app = report.steps.find((s) => s.step === 'app')!;
     expect(app.status).toBe('failed');
-    expect(app.reason).toMatch(/instance on port 3000 not ready after 30 s\nactivation failed; previous files restored/);
+    // The new release started beside the live one (port 3001) and never answered; the live one (3000) was not touched.
+    expect(app.code).toBe('MI_ERR_HEALTH_GATE');
+    expect(app.reason).toMatch(/boom: this release cannot start/);
+    expect(app.reason).toMatch(/instance on port 3001 did not answer \/readyz with 2xx \(it exited; its last lines are above\)\nthe new release failed its health gate; the live release keeps serving$/);
     // nginx and TLS run in a chain of their own, untouched by the app's failure.
     expect(report.steps.filter((s) => s.status === 'failed').map((s) => s.step)).toEqual(['app']);
     expect((await sb.ssh(['readlink', HOST_PATHS.appCurrent])).stdout.trim()).toBe(current);
     expect((await sb.ssh(['systemctl', 'is-active', 'messenger-chat@3000.service'])).stdout.trim()).toBe('active');
+    expect((await sb.ssh(['systemctl', 'is-active', 'messenger-chat@3001.service'])).stdout.trim()).not.toBe('active');
     await stillServing();
   }, 120_000);
 
@@ -108,7 +112,7 @@ describe('failure handling on a converged sandbox', () => {
   const RUN_DIR = '/run/messenger-infra';
   /** Every file an interrupted transaction can leave beside a managed path, one per line. */
   async function leftovers(): Promise<string> {
-    const found = await sb.ssh(['sh', '-c', `"find /etc /opt /var/www -xdev -name '*.mi-prev' -o -name '*.mi-new' -o -name '*.mi-none' -o -name '*.mi-prev.tmp'"`]);
+    const found = await sb.ssh(['sh', '-c', `"find /etc /opt /srv /var/www -xdev -name '*.mi-prev' -o -name '*.mi-new' -o -name '*.mi-none' -o -name '*.mi-prev.tmp'"`]);
     expect(found.code, found.stderr).toBe(0);
     return found.stdout.trim();
   }

@@ -35,7 +35,7 @@ export function upSandboxSuite(os: SandboxOs): SandboxHandle {
   it('a second up changes nothing and says so', async () => {
     const second = await runCli(['up', '--sandbox', '--os', os, '--tier', 'mvp', '--no-verify']);
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stdout).toMatch(/^no changes: 9 ok, 0 changed, 0 failed, 3 skipped/m);
+    expect(second.stdout).toMatch(/^no changes: 10 ok, 0 changed, 0 failed, 3 skipped/m);
     const plan = await runCli(['plan', '--sandbox', '--os', os, '--tier', 'mvp', '--json']);
     const doc = jsonLines(plan.stdout)[0] as { changes: number; os: string };
     expect(doc).toMatchObject({ changes: 0, os });

@@ -16,7 +16,7 @@ export function desired(tier: TierName = 'mvp', opts: { os?: OsId; container?: s
   return buildDesiredState({
     stack,
     host: { os: OS_PROFILES[opts.os ?? 'debian13'], arch: 'x64', container: opts.container === undefined ? null : opts.container, sshPort: 22 },
-    bundle: { version: '1.0.0', id: '1.0.0-abcdef123456', files: [{ name: 'messenger-chat.mjs', content: Buffer.from('console.log(1)\n') }] },
+    bundle: { kind: 'bundled', version: '1.0.0', id: '1.0.0-abcdef123456', files: [{ name: 'messenger-chat.mjs', content: Buffer.from('console.log(1)\n') }] },
     ...(opts.jwtSecret ? { jwtSecret: opts.jwtSecret } : {}),
   });
 }

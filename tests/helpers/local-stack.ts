@@ -286,26 +286,27 @@ export interface Proxy {
   stop(): Promise<void>;
 }
 
-/** The nginx configuration of one variant: the product's site template, reduced to what is tested. */
-export function nginxConfig(prefix: string, backend: Pick<ChatBackend, 'appPort' | 'pki'>, ports: { http: number; https: number }, v: ProxyVariant): string {
-  const cert = backend.pki.cert(v.cert ?? 'good');
-  const timeout = v.readTimeoutS ?? 3600;
+/** The proxy lines of a location (to `upstream`), and the Upgrade pair unless a variant leaves it out. */
+export function proxyLines(upstream: string, upgradeHeaders = true): { forwarded: string; upgrade: string } {
   const forwarded = [
-    'proxy_pass http://messenger_chat;',
+    `proxy_pass http://${upstream};`,
     'proxy_http_version 1.1;',
     'proxy_set_header Host $host;',
     'proxy_set_header X-Real-IP $remote_addr;',
     'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
     'proxy_set_header X-Forwarded-Proto $scheme;',
   ].join('\n        ');
-  const upgrade = v.upgradeHeaders === false ? '# (variant) Upgrade and Connection are not forwarded' : 'proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection $connection_upgrade;';
-  const httpRoot = v.redirect === false ? `${forwarded}\n        proxy_set_header Connection "";` : `return 301 https://$host:${ports.https}$request_uri;`;
-  return `# local-stack variant: ${JSON.stringify(v)}
-user root;
+  const upgrade = upgradeHeaders ? 'proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection $connection_upgrade;' : '# (variant) Upgrade and Connection are not forwarded';
+  return { forwarded, upgrade };
+}
+
+/** A test nginx's main part, everything in PREFIX, up to the upgrade map inside `http {`. */
+export function nginxHead(prefix: string, workerConnections = 1024): string {
+  return `user root;
 worker_processes 1;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
-events { worker_connections ${v.workerConnections ?? 1024}; }
+events { worker_connections ${workerConnections}; }
 http {
     access_log ${prefix}/access.log;
     client_body_temp_path ${prefix}/tmp/body;
@@ -318,7 +319,17 @@ http {
     map $http_upgrade $connection_upgrade {
         default upgrade;
         '' close;
-    }
+    }`;
+}
+
+/** The nginx configuration of one variant: the product's site template, reduced to what is tested. */
+export function nginxConfig(prefix: string, backend: Pick<ChatBackend, 'appPort' | 'pki'>, ports: { http: number; https: number }, v: ProxyVariant): string {
+  const cert = backend.pki.cert(v.cert ?? 'good');
+  const timeout = v.readTimeoutS ?? 3600;
+  const { forwarded, upgrade } = proxyLines('messenger_chat', v.upgradeHeaders !== false);
+  const httpRoot = v.redirect === false ? `${forwarded}\n        proxy_set_header Connection "";` : `return 301 https://$host:${ports.https}$request_uri;`;
+  return `# local-stack variant: ${JSON.stringify(v)}
+${nginxHead(prefix, v.workerConnections ?? 1024)}
     upstream messenger_chat {
         least_conn;
         server 127.0.0.1:${backend.appPort} max_fails=3 fail_timeout=10s;

@@ -2,7 +2,7 @@ import { remote } from '../command.js';
 import { factValue, queryFact, unitFact } from '../facts.js';
 import { fileFacts, planFileGroup } from '../file-plan.js';
 import type { RenderedFile } from '../render.js';
-import { APP_DB_NAME, APP_DB_USER, HOST_PATHS } from '../host-model.js';
+import { APP_DB_USER, HOST_PATHS } from '../host-model.js';
 import { REMOTE_EXIT } from '../remote-exit.js';
 import { ensureRunning, mergePlans, noChange, type Step } from '../step.js';
 
@@ -26,53 +26,68 @@ export const mariadbConfigStep: Step = {
   },
 };
 
-const GRANTS = 'SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX';
+/**
+ * What the app's user may do, on its own database only: what a migration tool needs (tables, indexes,
+ * keys, views, triggers, routines) and nothing outside it.
+ */
+export const GRANTS = [
+  'SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'ALTER', 'INDEX', 'DROP', 'REFERENCES', 'CREATE VIEW', 'SHOW VIEW',
+  'TRIGGER', 'CREATE ROUTINE', 'ALTER ROUTINE', 'EXECUTE', 'LOCK TABLES', 'CREATE TEMPORARY TABLES',
+].join(', ');
 const DB_PASSWORD_KEY = 'MESSENGER_DB_PASSWORD';
+/** The bundled server connects through the socket; a user's app usually dials 127.0.0.1 (skip-name-resolve). */
+const ACCOUNT_HOSTS = ['localhost', '127.0.0.1'] as const;
 
 /** Anonymous users, test database, app database, app user, its grants, and whether it can log in. */
-export const databaseFact = queryFact('database', ['database', APP_DB_NAME, APP_DB_USER, HOST_PATHS.secretsEnvFile, DB_PASSWORD_KEY]);
+export function databaseFact(dbName: string) {
+  return queryFact(`database:${dbName}`, ['database', dbName, APP_DB_USER, HOST_PATHS.secretsEnvFile, DB_PASSWORD_KEY]);
+}
 
 /** A SQL string literal (MariaDB's default sql_mode treats backslash as an escape). */
 function sqlString(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
-const APP_ACCOUNT = `${sqlString(APP_DB_USER)}@'localhost'`;
+const account = (host: string) => `${sqlString(APP_DB_USER)}@${sqlString(host)}`;
 
 export const databaseStep: Step = {
   id: 'database',
   title: 'database and least-privilege user',
-  facts: () => [databaseFact],
-  plan(facts) {
-    const lines = factValue(facts, databaseFact).stdout.split('\n').map((l) => l.trim());
+  facts: (desired) => [databaseFact(desired.model.app.dbName)],
+  plan(facts, desired) {
+    const dbName = desired.model.app.dbName;
+    const lines = factValue(facts, databaseFact(dbName)).stdout.split('\n').map((l) => l.trim());
     const anon = lines.filter((l) => l.startsWith('anon ')).map((l) => l.slice(5));
     const hasTest = lines.includes('db test');
-    const hasDb = lines.includes(`db ${APP_DB_NAME}`);
-    const hasUser = lines.includes(`user ${APP_DB_USER}`);
+    const hasDb = lines.includes(`db ${dbName}`);
     // MariaDB prints privileges in its own order; compare them as sets.
     const sorted = (list: string) => list.split(', ').sort().join(', ');
-    const grants = sorted(lines.find((l) => l.startsWith('grants '))?.slice(7) ?? '');
+    const missingUsers = ACCOUNT_HOSTS.filter((h) => !lines.includes(`user ${APP_DB_USER}@${h}`));
+    const wrongGrants = ACCOUNT_HOSTS.filter((h) => sorted(lines.find((l) => l.startsWith(`grants@${h} `))?.slice(`grants@${h} `.length) ?? '') !== sorted(GRANTS));
     const loginOk = lines.includes('login-ok');
     const changes = [
       ...anon.map((h) => `drop anonymous user ''@'${h}'`),
       ...(hasTest ? ['drop database test'] : []),
-      ...(hasDb ? [] : [`create database ${APP_DB_NAME}`]),
-      ...(hasUser ? [] : [`create user ${APP_DB_USER}@localhost`]),
-      ...(grants === sorted(GRANTS) ? [] : [`grant ${GRANTS} on ${APP_DB_NAME}.* (only)`]),
-      ...(hasUser && !loginOk ? [`reset ${APP_DB_USER}'s password to the one in ${HOST_PATHS.secretsEnvFile}`] : []),
+      ...(hasDb ? [] : [`create database ${dbName}`]),
+      ...missingUsers.map((h) => `create user ${APP_DB_USER}@${h}`),
+      ...wrongGrants.map((h) => `grant ${GRANTS} on ${dbName}.* (only) to ${APP_DB_USER}@${h}`),
+      ...(missingUsers.length < ACCOUNT_HOSTS.length && !loginOk ? [`reset ${APP_DB_USER}'s password to the one in ${HOST_PATHS.secretsEnvFile}`] : []),
     ];
     if (changes.length === 0) return noChange();
     // @db_password is defined by `mi-remote sql` from the 0600 secrets file on the host: the password
     // never crosses the wire, and the SQL reaches the client exactly as written here.
-    const setPassword = (verb: string) => `EXECUTE IMMEDIATE CONCAT(${sqlString(`${verb} ${APP_ACCOUNT} IDENTIFIED BY `)}, QUOTE(@db_password));`;
+    const setPassword = (verb: string, host: string) => `EXECUTE IMMEDIATE CONCAT(${sqlString(`${verb} ${account(host)} IDENTIFIED BY `)}, QUOTE(@db_password));`;
     const sql = [
       ...anon.map((h) => `DROP USER IF EXISTS ''@${sqlString(h)};`),
       'DROP DATABASE IF EXISTS test;',
-      `CREATE DATABASE IF NOT EXISTS ${APP_DB_NAME} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;`,
-      setPassword('CREATE USER IF NOT EXISTS'),
-      setPassword('ALTER USER'),
-      `REVOKE ALL PRIVILEGES, GRANT OPTION FROM ${APP_ACCOUNT};`,
-      `GRANT ${GRANTS} ON ${APP_DB_NAME}.* TO ${APP_ACCOUNT};`,
+      `CREATE DATABASE IF NOT EXISTS ${dbName} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;`,
+      ...ACCOUNT_HOSTS.flatMap((h) => [
+        setPassword('CREATE USER IF NOT EXISTS', h),
+        setPassword('ALTER USER', h),
+        // Grants on any other database (an old database.name) go: only the named one is the app's.
+        `REVOKE ALL PRIVILEGES, GRANT OPTION FROM ${account(h)};`,
+        `GRANT ${GRANTS} ON ${dbName}.* TO ${account(h)};`,
+      ]),
       '',
     ].join('\n');
     return {

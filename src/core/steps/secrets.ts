@@ -1,7 +1,11 @@
+import { DEFAULT_DATABASE_ENV } from '../../config/schema.js';
 import { cmd, remote, type Command } from '../command.js';
+import type { DesiredState } from '../desired-state.js';
 import { factValue, queryFact } from '../facts.js';
 import { sha256 } from '../file-plan.js';
-import { HOST_PATHS } from '../host-model.js';
+import { APP_DB_USER, HOST_PATHS } from '../host-model.js';
+import { MARIADB_TCP_PORT } from '../render.js';
+import { noChange } from '../step.js';
 import type { Step } from '../step.js';
 
 /** Secrets kept on the host in the unit's EnvironmentFile: generated once, never printed. */
@@ -20,6 +24,47 @@ export function parseSecrets(stdout: string): { mode: string | null; hashes: Map
   }
   return { mode, hashes };
 }
+
+/** A user's app secrets file: per key the sha256 of its value; MI_INPUTS says what it was composed from. */
+const APP_SECRETS_INPUTS = 'MI_INPUTS';
+export const appSecretsFact = queryFact('app-secrets', ['secrets', HOST_PATHS.appSecretsFile, APP_SECRETS_INPUTS]);
+
+/** How the app reads the database password: its own variable, or a mysql:// URL holding it. */
+function derivedDatabaseSecret(desired: DesiredState): string[] {
+  const db = desired.stack.app.database;
+  const src = [HOST_PATHS.secretsEnvFile, 'MESSENGER_DB_PASSWORD'];
+  // The generated password is 48 alphanumerics: it needs no escaping inside a URL.
+  if (db.url) return ['--derive', db.url, ...src, `mysql://${APP_DB_USER}:`, `@127.0.0.1:${MARIADB_TCP_PORT}/${db.name}`];
+  const name = db.env?.password ?? DEFAULT_DATABASE_ENV.password;
+  return ['--derive', name, ...src, '', ''];
+}
+
+/**
+ * A user's app: its secrets (app.secrets, resolved and checked on the operator's machine) and the database
+ * password (or URL) in one 0600 file, written whole so a secret removed from the stack goes too.
+ * The database password is composed on the host from the secrets file: it never leaves the host.
+ */
+export const appSecretsStep: Step = {
+  id: 'app-secrets',
+  title: "app secrets (the app's own, database credentials)",
+  applies: (desired) => desired.bundle.kind === 'source',
+  facts: () => [appSecretsFact, secretsFact],
+  plan(facts, desired) {
+    const dbPassword = parseSecrets(factValue(facts, secretsFact).stdout).hashes.get('MESSENGER_DB_PASSWORD') ?? '';
+    const derive = derivedDatabaseSecret(desired);
+    const keys = Object.keys(desired.appSecrets).sort();
+    // The composition's inputs, hashed: values only as hashes, so the fact can say whether it changed.
+    const inputs = sha256(JSON.stringify({ secrets: keys.map((k) => [k, sha256(desired.appSecrets[k] ?? '')]), derive, dbPassword }));
+    const { mode, hashes } = parseSecrets(factValue(facts, appSecretsFact).stdout);
+    if (hashes.get(APP_SECRETS_INPUTS) === sha256(inputs) && mode === '600 root:root') return noChange();
+    const stdin = [...keys.map((k) => `${k}=${desired.appSecrets[k]}`), `${APP_SECRETS_INPUTS}=${inputs}`, ''].join('\n');
+    return {
+      commands: [remote('write the app secrets', ['secret', 'write', HOST_PATHS.appSecretsFile, ...derive], { stdin })],
+      changes: [`write ${HOST_PATHS.appSecretsFile} (${[...keys, derive[1]].join(', ')}; 0600)`],
+      diffs: [],
+    };
+  },
+};
 
 /** KEY=VALUE into the secrets file, 0600 root; the value is generated on the host or comes on stdin. */
 function setSecret(label: string, key: string, value?: string): Command {

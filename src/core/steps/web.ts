@@ -3,6 +3,7 @@ import { filesUnder, NGINX_PREFIX, type DesiredState } from '../desired-state.js
 import { factValue, fileFact, pathExistsFact, queryFact, unitFact, type FactValues } from '../facts.js';
 import { fileFacts, planFileGroup } from '../file-plan.js';
 import { HOST_PATHS } from '../host-model.js';
+import { liveUpstreamFact, seedUpstreamFile } from '../release.js';
 import { REMOTE_EXIT } from '../remote-exit.js';
 import type { RenderedFile, SitePhase } from '../render.js';
 import { ensureRunning, mergePlans, noChange, type Step, type StepPlan } from '../step.js';
@@ -47,8 +48,11 @@ function nginxFiles(files: readonly RenderedFile[]): RenderedFile[] {
 function planNginx(desired: DesiredState, facts: FactValues, phase: SitePhase, onlySite = false): StepPlan {
   const unit = factValue(facts, nginxUnit);
   const webroot = factValue(facts, pathExistsFact(HOST_PATHS.acmeWebroot));
+  // The full site includes the live upstream: seeded when missing, then left to the releases.
+  const live = factValue(facts, liveUpstreamFact);
+  const seed = phase === 'full' && !live.exists && live.leftovers.length === 0 ? [seedUpstreamFile(desired.model)] : [];
   const files = planFileGroup(
-    nginxFiles(desired.files[phase]).filter((f) => !onlySite || f.path === HOST_PATHS.nginxSite),
+    [...seed, ...nginxFiles(desired.files[phase]).filter((f) => !onlySite || f.path === HOST_PATHS.nginxSite)],
     facts,
     `validate (nginx -t) and reload nginx (${phase} site)`,
   );
@@ -60,7 +64,7 @@ function planNginx(desired: DesiredState, facts: FactValues, phase: SitePhase, o
 }
 
 function webFacts(desired: DesiredState) {
-  return [nginxUnit, pathExistsFact(HOST_PATHS.acmeWebroot), certFact(desired.stack.domain), ...fileFacts(nginxFiles(desired.files.full))];
+  return [nginxUnit, pathExistsFact(HOST_PATHS.acmeWebroot), certFact(desired.stack.domain), liveUpstreamFact, ...fileFacts(nginxFiles(desired.files.full))];
 }
 
 /** nginx main config and the site in whichever phase the certificate allows right now. */
