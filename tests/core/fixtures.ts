@@ -48,3 +48,15 @@ export function run(argv: string[], timeoutMs = 30_000): RunResult {
   if (res.error) throw res.error;
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
+
+/** The block starting at `head {` up to its matching `}` (nginx and sections of text). */
+export function block(text: string, head: string): string {
+  const start = text.indexOf(`${head} {`);
+  if (start < 0) throw new Error(`no block "${head}"`);
+  let depth = 0;
+  for (let i = text.indexOf('{', start); i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    if (text[i] === '}' && --depth === 0) return text.slice(start, i + 1);
+  }
+  throw new Error(`unclosed block "${head}"`);
+}

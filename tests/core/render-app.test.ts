@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { StackOverrides } from '../../src/config/load.js';
 import { HOST_PATHS } from '../../src/core/host-model.js';
 import { envQuote, execStartOf, renderHostFiles } from '../../src/core/render.js';
-import { fileAt, model } from './fixtures.js';
+import { block, fileAt, model } from './fixtures.js';
 
 /** What a user's app (`app.source`) gets rendered, against the bundled chat server's files. */
 const SOURCE = mkdtempSync(join(tmpdir(), 'mi-render-app-'));
@@ -19,16 +19,6 @@ const files = (m: ReturnType<typeof model>) => renderHostFiles(m, 'full');
 const site = (m: ReturnType<typeof model>) => fileAt(files(m), HOST_PATHS.nginxSite).content;
 const directives = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
 
-function block(text: string, head: string): string {
-  const start = text.indexOf(`${head} {`);
-  if (start < 0) throw new Error(`no block "${head}"`);
-  let depth = 0;
-  for (let i = text.indexOf('{', start); i < text.length; i++) {
-    if (text[i] === '{') depth++;
-    if (text[i] === '}' && --depth === 0) return text.slice(start, i + 1);
-  }
-  throw new Error(`unclosed block "${head}"`);
-}
 
 describe("a user's app site", () => {
   it('proxies its WebSocket paths with Upgrade (Socket.IO and /ws by default), everything else through `location /`', () => {

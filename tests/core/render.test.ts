@@ -14,21 +14,10 @@ import {
 import { deriveSizing } from '../../src/core/sizing.js';
 import { renderTemplate } from '../../src/core/templates.js';
 import { TIER_NAMES } from '../../src/core/tiers.js';
-import { DOMAIN, fileAt, model } from './fixtures.js';
+import { block, DOMAIN, fileAt, model } from './fixtures.js';
 
 /** Directive-level assertions on the rendered files (no golden files), and the strict-rendering guarantees. */
 
-/** The block starting at `head {` up to its matching `}` (nginx and sections of text). */
-function block(text: string, head: string): string {
-  const start = text.indexOf(`${head} {`);
-  if (start < 0) throw new Error(`no block "${head}"`);
-  let depth = 0;
-  for (let i = text.indexOf('{', start); i < text.length; i++) {
-    if (text[i] === '{') depth++;
-    if (text[i] === '}' && --depth === 0) return text.slice(start, i + 1);
-  }
-  throw new Error(`unclosed block "${head}"`);
-}
 
 /** The `server` block that listens as `listen` says (the site has several). */
 function serverBlock(text: string, listen: string): string {

@@ -135,7 +135,7 @@ function httpStatus(port: number, path: string): Promise<number> {
   });
 }
 
-function tcpOpen(port: number): Promise<boolean> {
+export function tcpOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port });
     s.once('connect', () => {

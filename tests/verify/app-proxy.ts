@@ -7,10 +7,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { STACK_HOST, makePki, nginxHead, proxyLines, type Pki } from '../helpers/local-stack.js';
+import { STACK_HOST, makePki, nginxHead, proxyLines, tcpOpen, type Pki } from '../helpers/local-stack.js';
 import { freePort } from '../helpers/mariadb.js';
 
 export interface AppProxyOptions {
@@ -68,16 +67,6 @@ ${wsLocations}
 `;
 }
 
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** Stops a child we started, by its own PID. */
 async function stopChild(child: ChildProcess): Promise<void> {
