@@ -18,6 +18,8 @@ export default defineConfig({
       'tests/core/logs.test.ts',
       'tests/core/status.test.ts',
       'tests/core/release.test.ts',
+      'tests/core/limits.test.ts',
+      'tests/app/drain-spread.test.ts',
       'tests/core/render.test.ts',
       'tests/core/render-app.test.ts',
       'tests/core/sizing.test.ts',

@@ -1,4 +1,5 @@
 import type { StackConfig } from '../src/config/schema.js';
+import { capacityWarning, type Capacity } from '../src/core/limits.js';
 import type { Step, StepPlan } from '../src/core/step.js';
 import type { StepEvent } from '../src/executor/events.js';
 import type { SshTarget } from '../src/executor/ssh-host.js';
@@ -13,6 +14,8 @@ export interface PlanView {
   os: { id: string; name: string };
   tier: StackConfig['tier'];
   plans: Array<{ step: Step; plan: StepPlan }>;
+  /** WebSocket clients the host can hold, against the tier's plan. */
+  capacity?: Capacity;
 }
 
 function statusOf(plan: StepPlan): 'ok' | 'changed' | 'skipped' {
@@ -31,6 +34,7 @@ export function planEvent(step: Step, plan: StepPlan): StepEvent {
  * The plan as text. Human: a header saying it is a plan, the step lines of the shared renderer, a
  * recap. `--json` is one object whose schema scripts and the end-to-end tests read, kept as it is:
  *   { type: 'plan', host: 'user@host:port', os: '<os id>', changes: <steps that would change>,
+ *     capacity?: { clients, planned, limitedBy: string | null },
  *     steps: [{ step, title, status: 'ok' | 'change' | 'skipped', reason?, changes: string[],
  *               diffs: string[], commands: string[] (labels) }] }
  */
@@ -42,6 +46,7 @@ export function formatPlan(view: PlanView, json: boolean): string {
       host: view.host,
       os: view.os.id,
       changes: changing,
+      ...(view.capacity ? { capacity: view.capacity } : {}),
       steps: view.plans.map(({ step, plan }) => ({
         step: step.id,
         title: step.title,
@@ -54,6 +59,8 @@ export function formatPlan(view: PlanView, json: boolean): string {
     });
   }
   let text = `plan for ${view.host} (${view.os.name}, tier ${view.tier}):\n`;
+  const short = view.capacity ? capacityWarning(view.capacity, view.tier) : null;
+  if (short) text += `warning: ${short}\n`;
   const renderer = createRenderer({ json: false, tty: false, write: (t) => (text += t) });
   for (const { step, plan } of view.plans) renderer.emit(planEvent(step, plan));
   renderer.close();
@@ -64,7 +71,7 @@ export function formatPlan(view: PlanView, json: boolean): string {
 export async function printPlan(input: CheckedInput & { target: SshTarget }, json: boolean): Promise<number> {
   const { desired, plans } = await runPlan(input);
   const { target } = input;
-  const view: PlanView = { host: `${target.user}@${target.host}:${target.port}`, os: desired.host.os, tier: input.stack.tier, plans };
+  const view: PlanView = { host: `${target.user}@${target.host}:${target.port}`, os: desired.host.os, tier: input.stack.tier, plans, capacity: desired.model.capacity };
   process.stdout.write(formatPlan(view, json));
   return 0;
 }

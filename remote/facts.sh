@@ -4,6 +4,8 @@
 #   @@MI-FACT <index>\n<output>\n@@MI-END <index> <exit status>\n
 # for the parsers in src/core/facts.ts. Kinds:
 #   host                    os-release ID and VERSION_ID, uname -m, container (or none), uid
+#   limits                  PID 1's hard nofile limit and whether it may raise it, nr_open, file-max,
+#                           somaxconn, the ephemeral port range
 #   file PATH               leftovers of an interrupted transaction, then mode/owner/group, sha256
 #                           and base64 content, or "missing"
 #   link PATH               leftovers, then the link's target
@@ -46,6 +48,17 @@ fact_host() {
   uname -m
   systemd-detect-virt --container 2>/dev/null || true
   id -u
+}
+
+# The descriptor and network limits a service gets: PID 1's hard nofile limit, whether PID 1 may
+# raise it (CAP_SYS_RESOURCE, bit 24, in its bounding set; not in most containers), fs.nr_open,
+# fs.file-max, somaxconn and the ephemeral port range.
+fact_limits() {
+  printf 'nofile-hard %s\n' "$(sed -n 's/^Max open files *[0-9a-z]* *\([0-9a-z]*\) .*/\1/p' /proc/1/limits)"
+  bnd=$(sed -n 's/^CapBnd:\t*//p' /proc/1/status)
+  if [ $((0x$bnd >> 24 & 1)) -eq 1 ]; then echo 'raise yes'; else echo 'raise no'; fi
+  printf 'nr-open %s\nfile-max %s\nsomaxconn %s\nports %s\n' "$(cat /proc/sys/fs/nr_open)" "$(cat /proc/sys/fs/file-max)" \
+    "$(cat /proc/sys/net/core/somaxconn)" "$(tr -s '\t ' ' ' </proc/sys/net/ipv4/ip_local_port_range)"
 }
 
 fact_file() {
@@ -166,7 +179,7 @@ fact_one() {
   done
   [ "$j" -ge "$count" ] || die "$MI_EXIT_USAGE" "facts: $kind needs $count argument(s)"
   case $kind in
-    host | file | link | exists | read | packages | releases | unit | units | user | version | swap | ufw | secrets | database | cert | \
+    host | file | limits | link | exists | read | packages | releases | unit | units | user | version | swap | ufw | secrets | database | cert | \
       cert-end | uptime | service | timer | http | disk | memory)
       "fact_$(printf %s "$kind" | tr - _)" "$@"
       ;;

@@ -16,6 +16,8 @@ import type { LookupFunction } from 'node:net';
 import WebSocket, { type ClientOptions } from 'ws';
 import {
   parseServerFrame,
+  WS_PROTOCOL,
+  WS_TOKEN_PROTOCOL_PREFIX,
   type AckFrame,
   type ClientFrame,
   type ErrorFrame,
@@ -60,10 +62,12 @@ export class ChatClientError extends Error {
 export interface ChatClientOptions {
   /** Full WebSocket URL including the path, e.g. `ws://127.0.0.1:3000/ws` or `wss://chat.example.com/ws`. */
   url: string;
-  /** JWT; sent as `Authorization: Bearer` unless `tokenInQuery` is set. */
+  /** JWT; sent as `Authorization: Bearer` unless `tokenInQuery` or `tokenInProtocol` is set. */
   token?: string;
   /** Send the token as the `token` query parameter, as browsers do. */
   tokenInQuery?: boolean;
+  /** Send the token as the `bearer.<JWT>` subprotocol beside `messenger`, as the web client does. */
+  tokenInProtocol?: boolean;
   /** Origin header (omit for a non-browser client). */
   origin?: string;
   /** Extra request headers (e.g. Host). */
@@ -152,7 +156,8 @@ export class ChatClient extends EventEmitter {
     const url = new URL(opts.url);
     if (opts.token && opts.tokenInQuery) url.searchParams.set('token', opts.token);
     const headers: Record<string, string> = { ...(opts.wsOptions?.headers as Record<string, string> | undefined), ...opts.headers };
-    if (opts.token && !opts.tokenInQuery) headers.authorization = `Bearer ${opts.token}`;
+    if (opts.token && !opts.tokenInQuery && !opts.tokenInProtocol) headers.authorization = `Bearer ${opts.token}`;
+    const protocols = opts.token && opts.tokenInProtocol ? [WS_PROTOCOL, `${WS_TOKEN_PROTOCOL_PREFIX}${opts.token}`] : [];
     // ws hands lookup/servername through to http(s).request / tls.connect.
     const wsOpts: ClientOptions & { lookup?: LookupFunction; servername?: string } = { perMessageDeflate: false, handshakeTimeout: timeoutMs, ...opts.wsOptions, headers };
     if (opts.origin !== undefined) wsOpts.origin = opts.origin;
@@ -160,7 +165,7 @@ export class ChatClient extends EventEmitter {
     if (opts.servername !== undefined) wsOpts.servername = opts.servername;
     if (opts.ca !== undefined) wsOpts.ca = opts.ca;
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, wsOpts);
+      const ws = new WebSocket(url, protocols, wsOpts);
       let settled = false;
       const done = (err: Error | undefined) => {
         if (settled) return;

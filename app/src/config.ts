@@ -10,6 +10,8 @@ export interface PeerAddress { host: string; port: number }
 /** Default and largest MESSENGER_DRAIN_SPREAD_MS; the largest stays well inside systemd's stop timeout. */
 export const DEFAULT_DRAIN_SPREAD_MS = 2_000;
 export const MAX_DRAIN_SPREAD_MS = 60_000;
+/** Reconnects per second a draining instance aims at when it has many sockets. */
+export const DEFAULT_DRAIN_RATE = 200;
 
 export interface ChatConfig {
   host: string;
@@ -33,7 +35,10 @@ export interface ChatConfig {
    * Graceful shutdown closes each WebSocket at its own uniformly random moment within this many ms (0 = all at
    * once), so the clients of a draining instance reconnect spread out instead of in one stampede.
    */
+  /** The longest spread of 1012 closes on shutdown (MESSENGER_DRAIN_SPREAD_MS). */
   drainSpreadMs: number;
+  /** Reconnects per second the spread aims at: more sockets spread over longer (MESSENGER_DRAIN_RATE). */
+  drainRatePerSec: number;
   /** Optional extras (not part of the fixed contract): per-connection frames/s and burst. */
   ratePerSec: number;
   rateBurst: number;
@@ -121,6 +126,7 @@ export function loadConfig(env: Env = process.env): ChatConfig {
     instance,
     peers: list(env, 'MESSENGER_PEERS').map((p) => parsePeer('MESSENGER_PEERS', p)),
     drainSpreadMs: int(env, 'MESSENGER_DRAIN_SPREAD_MS', DEFAULT_DRAIN_SPREAD_MS, 0, MAX_DRAIN_SPREAD_MS),
+    drainRatePerSec: int(env, 'MESSENGER_DRAIN_RATE', DEFAULT_DRAIN_RATE, 1, 100_000),
     ratePerSec: int(env, 'MESSENGER_RATE_PER_SEC', 20, 1, 100_000),
     rateBurst: int(env, 'MESSENGER_RATE_BURST', 40, 1, 100_000),
   };

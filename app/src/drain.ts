@@ -9,6 +9,16 @@ import WebSocket from 'ws';
 import type { Member } from './hub.js';
 import { CloseCode } from './protocol.js';
 
+/**
+ * How long the closes of `connections` sockets spread: long enough that their reconnects arrive at no
+ * more than `ratePerSec` (each one a TLS handshake, an upgrade and a join at the new release), at least
+ * `minMs`, at most `maxMs` (the configured spread, which systemd's stop timeout allows for).
+ */
+export function spreadFor(connections: number, ratePerSec: number, maxMs: number, minMs = 2_000): number {
+  if (maxMs <= 0) return 0;
+  return Math.min(maxMs, Math.max(Math.min(minMs, maxMs), Math.ceil((connections / ratePerSec) * 1000)));
+}
+
 /** Resolves with true when `p` settles within `ms`, false otherwise; never leaves a timer behind. */
 export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

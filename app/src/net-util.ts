@@ -1,5 +1,6 @@
 /** Small helpers about peers and HTTP requests. */
 import type { IncomingMessage } from 'node:http';
+import { WS_PROTOCOL, WS_TOKEN_PROTOCOL_PREFIX } from './protocol.js';
 import type { Duplex } from 'node:stream';
 
 /** True for 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
@@ -32,14 +33,27 @@ export function clientAddress(req: IncomingMessage): string {
   return peer;
 }
 
-/** The bearer token from `Authorization`, else the `token` query parameter (browsers cannot set headers). */
+/**
+ * The bearer token: `Authorization`, else the `bearer.<JWT>` subprotocol (what browsers send), else the
+ * `token` query parameter (older clients; nginx's access log drops such a query).
+ */
 export function tokenOf(req: IncomingMessage, url: URL): string | undefined {
   const auth = req.headers.authorization;
   if (typeof auth === 'string') {
     const m = /^Bearer\s+(\S+)$/i.exec(auth);
     if (m) return m[1];
   }
+  const offered = req.headers['sec-websocket-protocol'];
+  const fromProtocol = (typeof offered === 'string' ? offered.split(',') : [])
+    .map((p) => p.trim())
+    .find((p) => p.startsWith(WS_TOKEN_PROTOCOL_PREFIX));
+  if (fromProtocol) return fromProtocol.slice(WS_TOKEN_PROTOCOL_PREFIX.length);
   return url.searchParams.get('token') ?? undefined;
+}
+
+/** The subprotocol the server answers with: `messenger` when offered, none otherwise (never the token). */
+export function selectProtocol(offered: Set<string>): string | false {
+  return offered.has(WS_PROTOCOL) ? WS_PROTOCOL : false;
 }
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };

@@ -23,6 +23,14 @@
  * and catch up with `history` after the highest id they saw (reconnecting-client.ts, web/app.js).
  */
 
+/**
+ * Browsers cannot set headers on a WebSocket, so they carry the token as a subprotocol: they offer
+ * [`messenger`, `bearer.<JWT>`] and the server selects `messenger`. A JWT is base64url and dots, both
+ * valid in a subprotocol. Unlike `?token=`, it never lands in an access log's request line.
+ */
+export const WS_PROTOCOL = 'messenger';
+export const WS_TOKEN_PROTOCOL_PREFIX = 'bearer.';
+
 /** Room names: lower-case ASCII letters, digits, `_` and `-`, 1 to 64 characters. */
 export const ROOM_NAME_RE = /^[a-z0-9_-]{1,64}$/;
 /** Largest accepted WebSocket payload; bigger frames are closed with 1009 by `ws`. */

@@ -11,7 +11,7 @@ import { WebSocketServer } from 'ws';
 import type { ChatConfig } from './config.js';
 import type { Conn, ServerContext, ServerState } from './context.js';
 import { MessageStore } from './db.js';
-import { closeSpread, settlesWithin } from './drain.js';
+import { closeSpread, settlesWithin, spreadFor } from './drain.js';
 import { createHttpRouter } from './http-router.js';
 import { sendError } from './http-util.js';
 import { RoomHub } from './hub.js';
@@ -23,6 +23,7 @@ import { migrateUntilReady } from './migrate.js';
 import { ErrorCode, MAX_PAYLOAD_BYTES } from './protocol.js';
 import { Relay } from './relay.js';
 import { createTokenVerifier } from './token.js';
+import { selectProtocol } from './net-util.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { APP_VERSION } from './version.js';
 import { loadWebAssets } from './web-assets.js';
@@ -84,7 +85,7 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
 
   const ctx: ServerContext = { config, limits, log, verifyToken, allowedOrigins, store, hub, relay, metrics, conns, pollers, state };
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false, clientTracking: false });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false, clientTracking: false, handleProtocols: selectProtocol });
   const sessions = createWsSessions(ctx);
   const onUpgrade = createUpgradeHandler(ctx, wss, sessions.onConnection);
   const onRequest = createHttpRouter(ctx, assets, createMessagesApi(ctx));
@@ -159,7 +160,10 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
       hub.wakeAll();
       // The relay and the heartbeat keep running while the closes spread, so the sockets still open keep
       // getting what the other instances (the new release among them) store.
-      await closeSpread(conns, config.drainSpreadMs, limits.shutdownTimeoutMs / 2);
+      // Many sockets spread over longer (within the configured bound), so reconnects come at a steady rate.
+      const spreadMs = spreadFor(conns.size, config.drainRatePerSec, config.drainSpreadMs);
+      log.info('closing sockets', { connections: conns.size, spreadMs });
+      await closeSpread(conns, spreadMs, limits.shutdownTimeoutMs / 2);
       for (const t of timers) clearInterval(t);
       relay.stop();
       wss.close();

@@ -3,7 +3,8 @@
 // 1001, or abnormal) it reconnects after a small random delay, then with capped exponential backoff and full
 // jitter; re-joins and catches up from the last seen id; shows each id once, in id order; and sends again
 // whatever was not acked (closed before the ack, or refused with SHUTTING_DOWN: held until the draining
-// server's own 1012, at most DRAIN_WAIT_MS). The token comes from #token=... or the token field.
+// server's own 1012, at most DRAIN_WAIT_MS). The token comes from #token=... or the token field, and goes
+// to the server as the `bearer.<JWT>` subprotocol.
 const $ = (id) => document.getElementById(id);
 
 // The schedule of app/src/backoff.ts: the first retry within 100 ms (after a deploy another instance is
@@ -98,7 +99,8 @@ function maybeLeave() {
 function connect() {
   clearTimeout(state.timer);
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+  // The token rides as a subprotocol (app/src/protocol.ts WS_PROTOCOL): never in a URL an access log keeps.
+  const ws = new WebSocket(`${proto}//${location.host}/ws`, ['messenger', `bearer.${state.token}`]);
   state.ws = ws;
   if (state.attempt === 0) setStatus('connecting…', 'connecting');
   ws.onopen = () => send({ type: 'join', room: state.room, ref: 'join' });

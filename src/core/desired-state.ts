@@ -1,5 +1,6 @@
 import type { StackConfig } from '../config/schema.js';
 import { buildHostModel, HOST_PATHS, type HostModel } from './host-model.js';
+import type { HostLimits } from './limits.js';
 import type { OsProfile } from './os-profiles.js';
 import { desiredRelease, type DesiredRelease } from './release.js';
 import { renderHostFiles, type RenderedFile } from './render.js';
@@ -17,6 +18,8 @@ export interface HostBasics {
   container: string | null;
   /** The SSH port, which the firewall must keep open. */
   sshPort: number;
+  /** What a service may hold here (descriptors, ports); the tier's sizing is fitted to it. */
+  limits?: HostLimits;
 }
 
 export interface BundleFile {
@@ -83,7 +86,7 @@ export interface DesiredInput {
 }
 
 export function buildDesiredState(input: DesiredInput): DesiredState {
-  const model = buildHostModel(input.stack, input.host.os, input.acmeCaBundle);
+  const model = buildHostModel(input.stack, input.host.os, input.acmeCaBundle, input.host.limits);
   const version = input.stack.node.version;
   const integrity = input.stack.node.integrity ?? NODE_RELEASE.integrity[input.host.arch];
   return {

@@ -1,5 +1,6 @@
 import { DEFAULT_WEBSOCKET_PATHS, type StackConfig } from '../config/schema.js';
 import type { OsProfile } from './os-profiles.js';
+import { fitToLimits, type Capacity, type HostLimits } from './limits.js';
 import { deriveSizing, type Sizing } from './sizing.js';
 
 /**
@@ -61,7 +62,10 @@ export const MARIADB_SOCKET = '/run/mysqld/mysqld.sock';
 
 export interface HostModel {
   stack: StackConfig;
+  /** The tier's sizing within the host's limits (when they are known). */
   sizing: Sizing;
+  /** WebSocket clients the host can hold against the tier's plan. */
+  capacity: Capacity;
   os: OsProfile;
   paths: typeof HOST_PATHS;
   app: AppModel;
@@ -125,10 +129,12 @@ export function appModelOf(stack: StackConfig): AppModel {
   };
 }
 
-export function buildHostModel(stack: StackConfig, os: OsProfile, acmeCaBundle?: string): HostModel {
+export function buildHostModel(stack: StackConfig, os: OsProfile, acmeCaBundle?: string, limits?: HostLimits): HostModel {
+  const { sizing, capacity } = fitToLimits(deriveSizing(stack.tier), limits);
   return {
     stack,
-    sizing: deriveSizing(stack.tier),
+    sizing,
+    capacity,
     os,
     paths: HOST_PATHS,
     app: appModelOf(stack),

@@ -45,8 +45,11 @@ export const APP_PING_INTERVAL_MS = 30_000;
 export const WS_PROXY_TIMEOUT_S = (3 * APP_PING_INTERVAL_MS) / 1000;
 /** Grace period for the app's shutdown (close its sockets, drain DB writes) before systemd sends SIGKILL. */
 export const APP_STOP_TIMEOUT_S = 20;
-/** The bundled server closes its sockets at random moments over this long (at most), so reconnects spread. */
-export const DRAIN_SPREAD_MAX_MS = 2_000;
+/**
+ * The bundled server closes its sockets at random moments over 2 s, longer with many sockets (about 200
+ * reconnects a second, see app/src/drain.ts), but never over more than this or app.drainSeconds.
+ */
+export const DRAIN_SPREAD_MAX_MS = 30_000;
 /** nginx's loopback live check: answered through the upstream, so a switch is confirmed by nginx itself. */
 export const NGINX_LIVE_PORT = 8082;
 export const NGINX_LIVE_PATH = '/mi-live';
@@ -69,7 +72,7 @@ export const NGINX_UNIT = 'nginx.service';
 export const MARIADB_UNIT = 'mariadb.service';
 const UPSTREAM_NAME = 'messenger_chat';
 
-/** The bundled server's spread of 1012 closes: a few seconds at most, never beyond the drain. */
+/** The longest spread of the bundled server's 1012 closes: never beyond the drain. */
 export function drainSpreadMs(model: HostModel): number {
   return Math.min(DRAIN_SPREAD_MAX_MS, model.app.drainSeconds * 1000);
 }

@@ -1,4 +1,5 @@
 import { factValue, queryFact, type Fact, type FactValues } from '../core/facts.js';
+import { limitsFact, parseLimits } from '../core/limits.js';
 import { osFromRelease, OS_PROFILES } from '../core/os-profiles.js';
 import type { HostBasics } from '../core/desired-state.js';
 import type { NodeArch } from '../core/versions.js';
@@ -27,7 +28,7 @@ export async function detectHost(host: Host, sshPort: number): Promise<HostBasic
 /** detectHost, and `extra` facts read in the same round trip (all that `status` needs). */
 export async function inspectHost(host: Host, sshPort: number, extra: readonly Fact[] = []): Promise<{ basics: HostBasics; facts: FactValues }> {
   const programs = remotePrograms();
-  const facts = uniqueFacts([hostFact, ...extra]);
+  const facts = uniqueFacts([hostFact, limitsFact, ...extra]);
   const result = await host.run(bootstrapCommand(programs, ['facts', ...factsArgv(facts)]), { timeoutMs: 60_000 });
   if (result.code === BOOTSTRAP_FAILED) {
     throw new MiError('MI_ERR_REMOTE_PROGRAMS', `cannot install the remote programs in ${programs.dir} on ${host.label}: ${lastLine(result.stderr)}`, { host: host.label });
@@ -46,5 +47,6 @@ export async function inspectHost(host: Host, sshPort: number, extra: readonly F
   }
   const arch = ARCHES[machine];
   if (!arch) throw new MiError('MI_ERR_UNSUPPORTED_ARCH', `${host.label} is ${machine}; supported: x86_64, aarch64`, { host: host.label });
-  return { basics: { os, arch, container: virt && virt !== 'none' ? virt : null, sshPort }, facts: values };
+  const limits = parseLimits(factValue(values, limitsFact).stdout);
+  return { basics: { os, arch, container: virt && virt !== 'none' ? virt : null, sshPort, ...(limits ? { limits } : {}) }, facts: values };
 }

@@ -9,6 +9,6 @@ import type { SshTarget } from './ssh-host.js';
 export async function runStatus(stack: StackConfig, target: SshTarget): Promise<StatusReport> {
   return withHost(target, async (host) => {
     const { basics, facts } = await inspectHost(host, target.port, statusFacts(stack));
-    return buildStatus(facts, buildHostModel(stack, basics.os), { label: host.label, os: basics.os.name });
+    return buildStatus(facts, buildHostModel(stack, basics.os, undefined, basics.limits), { label: host.label, os: basics.os.name });
   });
 }

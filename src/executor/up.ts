@@ -4,6 +4,7 @@ import type { StackConfig } from '../config/schema.js';
 import { remote } from '../core/command.js';
 import { HOST_PATHS } from '../core/host-model.js';
 import { buildDesiredState, type AppBundle, type DesiredState, type ReleaseIntent } from '../core/desired-state.js';
+import { capacityWarning } from '../core/limits.js';
 import type { Step, StepPlan } from '../core/step.js';
 import { UP_STEPS } from '../core/steps/index.js';
 import { resolveJwtSecret } from '../config/jwt-secret.js';
@@ -79,6 +80,8 @@ export async function runUp(options: UpOptions): Promise<{ desired: DesiredState
   return withHost(options.target, async (host) => {
     const desired = await prepare(host, options);
     options.emit({ type: 'info', message: `${host.label}: ${desired.host.os.name} (${desired.host.arch})${desired.host.container ? `, container ${desired.host.container}` : ''}; tier ${options.stack.tier}` });
+    const short = capacityWarning(desired.model.capacity, options.stack.tier);
+    if (short) options.emit({ type: 'info', message: `warning: ${short}` });
     const lock = await acquireHostLock(host, options.lockWaitSeconds ?? LOCK_WAIT_SECONDS);
     let report: ConvergeReport;
     try {

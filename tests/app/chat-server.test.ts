@@ -161,6 +161,19 @@ describe('chat over /ws', () => {
     expect(await upgradeStatus({ url: srv.url, token: good, origin: ALLOWED_ORIGIN })).toBe(101);
     expect(await upgradeStatus({ url: srv.url, token: good, tokenInQuery: true, origin: ALLOWED_ORIGIN })).toBe(101);
     expect(await upgradeStatus({ url: srv.url.replace('/ws', '/nope'), token: good })).toBe(404);
+    expect(await upgradeStatus({ url: srv.url, token: 'garbage', tokenInProtocol: true, origin: ALLOWED_ORIGIN })).toBe(401);
+  });
+
+  it("takes the token as the browser's `bearer.<JWT>` subprotocol and answers with `messenger`, never echoing the token", async () => {
+    const good = await mintToken(SECRET, 'carol', 60);
+    const client = await ChatClient.connect({ url: srv.url, token: good, tokenInProtocol: true, origin: ALLOWED_ORIGIN });
+    try {
+      // What the server selected in its 101.
+      expect(client.ws.protocol).toBe('messenger');
+      await client.join('protocol-token');
+    } finally {
+      await client.close();
+    }
   });
 
   it('logs the X-Forwarded-For address when the peer is loopback', async () => {

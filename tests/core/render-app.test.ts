@@ -138,7 +138,7 @@ describe("a user's app env files", () => {
 
   it('the bundled chat.env takes the stack env too, quoted, after its own settings', () => {
     const env = fileAt(files(model('mvp', 'debian12', { app: { env: { APP_VERSION: '2026.12.1', NOTE: 'a "b"' } } })), HOST_PATHS.appEnvFile).content;
-    expect(directives(env).slice(-3)).toEqual(['MESSENGER_DRAIN_SPREAD_MS=2000', 'APP_VERSION="2026.12.1"', 'NOTE="a \\"b\\""']);
+    expect(directives(env).slice(-3)).toEqual(['MESSENGER_DRAIN_SPREAD_MS=30000', 'APP_VERSION="2026.12.1"', 'NOTE="a \\"b\\""']);
   });
 
   it('a short drain shortens the spread of closes (never beyond it)', () => {

@@ -140,7 +140,7 @@ interface Reply {
 function get(url: string, opts: { method?: string; body?: Buffer; tls?: boolean } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const common = { host: '127.0.0.1', port: u.port, path: u.pathname, method: opts.method ?? 'GET', headers: { Host: DOMAIN } };
+    const common = { host: '127.0.0.1', port: u.port, path: u.pathname + u.search, method: opts.method ?? 'GET', headers: { Host: DOMAIN } };
     const req = opts.tls
       ? httpsRequest({ ...common, servername: DOMAIN, ca: cert, agent: false })
       : httpRequest(common);
@@ -244,6 +244,33 @@ describe('the full site served by a real nginx', () => {
     expect(reply).toBe('echo:hello');
     const up = seen.filter((s) => s.url === '/ws').at(-1);
     expect(up?.headers).toMatchObject({ upgrade: 'websocket', connection: 'upgrade', 'x-forwarded-proto': 'https', host: DOMAIN });
+  });
+
+  it('the access log never keeps a token: a query carrying one is dropped, the subprotocol is not logged (issue 14, finding 1)', async () => {
+    const token = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNob3VsZC1uZXZlci1iZS1sb2dnZWQ';
+    await get(`https://127.0.0.1:${r.https}/ws?room=lobby&token=${token}`, { tls: true });
+    await get(`https://127.0.0.1:${r.https}/rooms?token=${token}`, { tls: true });
+    await get(`https://127.0.0.1:${r.https}/api/rooms/lobby/messages?after=5`, { tls: true });
+    const options: ClientOptions & { servername: string } = { ca: cert, servername: DOMAIN, headers: { Host: DOMAIN } };
+    const ws = new WebSocket(`wss://127.0.0.1:${r.https}/ws`, ['messenger', `bearer.${token}`], options);
+    await new Promise<void>((resolve, reject) => {
+      ws.on('open', () => resolve());
+      ws.on('error', reject);
+    });
+    ws.close();
+    // The token did reach the app (as a subprotocol), so this is a real request, not a refused one.
+    expect(seen.filter((s) => s.url === '/ws').at(-1)?.headers['sec-websocket-protocol']).toBe(`messenger,bearer.${token}`);
+    let log = '';
+    for (let i = 0; i < 50 && !log.includes('/api/rooms/lobby/messages'); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      log = readFileSync(join(r.prefix, 'logs/access.log'), 'utf8');
+    }
+    expect(log).not.toContain(token);
+    const uris = log.trim().split('\n').map((l) => (JSON.parse(l) as { uri: string }).uri);
+    expect(uris, uris.join('\n')).toContain('/ws?[query with a token removed]');
+    expect(uris).toContain('/rooms?[query with a token removed]');
+    // Other queries are logged as they came.
+    expect(uris).toContain('/api/rooms/lobby/messages?after=5');
   });
 });
 

@@ -289,8 +289,8 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     // The bundled server reads the generated secrets, never a user app's secrets file.
     expect(d.filter((l) => l.startsWith('EnvironmentFile='))).toHaveLength(3);
     expect(unit).not.toContain(HOST_PATHS.appSecretsFile);
-    // The stop grace covers the spread of closes (2 s at most).
-    expect(d).toContain('TimeoutStopSec=22');
+    // The stop grace covers the longest spread of closes (drainSeconds, 30 s by default).
+    expect(d).toContain('TimeoutStopSec=50');
     // The heap fits inside the cgroup limit with room for buffers and code.
     expect(s.app.heapMb).toBeLessThan(s.app.memoryMaxMb);
   });
@@ -306,7 +306,7 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
       'MESSENGER_DB_NAME=messenger_chat',
       `MESSENGER_DB_POOL=${s.app.dbPoolSize}`,
       `MESSENGER_PING_INTERVAL_MS=${APP_PING_INTERVAL_MS}`,
-      'MESSENGER_DRAIN_SPREAD_MS=2000',
+      'MESSENGER_DRAIN_SPREAD_MS=30000',
     ]);
     // Every port of both slots, its peers every other one: while two releases overlap, messages reach both.
     m.appPorts.forEach((port, i) => {

@@ -37,9 +37,22 @@ export function upSandboxSuite(os: SandboxOs): SandboxHandle {
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/^no changes: 10 ok, 0 changed, 0 failed, 3 skipped/m);
     const plan = await runCli(['plan', '--sandbox', '--os', os, '--tier', 'mvp', '--json']);
-    const doc = jsonLines(plan.stdout)[0] as { changes: number; os: string };
+    const doc = jsonLines(plan.stdout)[0] as { changes: number; os: string; capacity: { clients: number; planned: number } };
     expect(doc).toMatchObject({ changes: 0, os });
+    expect(doc.capacity.clients).toBeGreaterThan(1000);
   }, 120_000);
+
+  it("nginx's workers hold the descriptors they were sized for: the host's hard limit read as a fact, not exceeded", async () => {
+    const hard = Number((await sb.ssh(['sh', '-c', `"sed -n 's/^Max open files *[0-9]* *\\([0-9]*\\).*/\\1/p' /proc/1/limits"`])).stdout.trim());
+    const configured = Number(/^worker_rlimit_nofile (\d+);$/m.exec((await sb.ssh(['cat', '/etc/nginx/nginx.conf'])).stdout)?.[1]);
+    expect(configured).toBeLessThanOrEqual(hard);
+    const workers = (await sb.ssh(['pgrep', '-f', "'nginx: worker'"])).stdout.trim().split('\n');
+    for (const pid of workers) {
+      const soft = (await sb.ssh(['sh', '-c', `"sed -n 's/^Max open files *\\([0-9]*\\).*/\\1/p' /proc/${pid}/limits"`])).stdout.trim();
+      // Not the 1,024 nginx falls back to when worker_rlimit_nofile is above what it may set.
+      expect(Number(soft)).toBe(configured);
+    }
+  }, 60_000);
 
   it('carries a message between two clients through nginx over TLS, stored in MariaDB', async () => {
     const info = sb.info;
