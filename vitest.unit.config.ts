@@ -20,6 +20,7 @@ export default defineConfig({
       'tests/core/release.test.ts',
       'tests/core/limits.test.ts',
       'tests/app/drain-spread.test.ts',
+      'tests/app/readiness.test.ts',
       'tests/core/render.test.ts',
       'tests/core/render-app.test.ts',
       'tests/core/sizing.test.ts',

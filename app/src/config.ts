@@ -3,6 +3,7 @@
  * Invalid values throw ConfigError naming the variable; main.ts logs it on one line and exits 1.
  */
 import type { ErrorCode } from '../../src/errors/catalogue.js';
+import type { TokenClaims } from './token.js';
 import { MIN_SECRET_LENGTH } from './token.js';
 
 export interface PeerAddress { host: string; port: number }
@@ -17,6 +18,8 @@ export interface ChatConfig {
   host: string;
   port: number;
   jwtSecret: string;
+  /** `aud` / `iss` a token must carry (MESSENGER_JWT_AUDIENCE / MESSENGER_JWT_ISSUER); unset: not checked. */
+  jwtClaims: TokenClaims;
   /** Exact browser origins allowed (scheme://host[:port]); empty allows no browser origin. */
   allowedOrigins: string[];
   db: {
@@ -32,10 +35,9 @@ export interface ChatConfig {
   instance: string;
   peers: PeerAddress[];
   /**
-   * Graceful shutdown closes each WebSocket at its own uniformly random moment within this many ms (0 = all at
-   * once), so the clients of a draining instance reconnect spread out instead of in one stampede.
+   * Graceful shutdown closes each WebSocket at its own uniformly random moment within a spread of at most
+   * this many ms (0 = all at once), so the clients of a draining instance reconnect spread out.
    */
-  /** The longest spread of 1012 closes on shutdown (MESSENGER_DRAIN_SPREAD_MS). */
   drainSpreadMs: number;
   /** Reconnects per second the spread aims at: more sockets spread over longer (MESSENGER_DRAIN_RATE). */
   drainRatePerSec: number;
@@ -120,6 +122,10 @@ export function loadConfig(env: Env = process.env): ChatConfig {
     host: str(env, 'MESSENGER_HOST', '127.0.0.1'),
     port: int(env, 'MESSENGER_PORT', 3000, 0, 65535),
     jwtSecret,
+    jwtClaims: {
+      ...(env.MESSENGER_JWT_AUDIENCE ? { audience: env.MESSENGER_JWT_AUDIENCE } : {}),
+      ...(env.MESSENGER_JWT_ISSUER ? { issuer: env.MESSENGER_JWT_ISSUER } : {}),
+    },
     allowedOrigins,
     db,
     pingIntervalMs: int(env, 'MESSENGER_PING_INTERVAL_MS', 30_000, 50, 3_600_000),

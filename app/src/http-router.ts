@@ -13,9 +13,39 @@ import type { WebAsset } from './web-assets.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
+/** A readiness probe pings the database at most this often, however many ask (a public URL). */
+export const READY_CACHE_MS = 1_000;
+
+/**
+ * `check` run at most once per `ttlMs`: concurrent callers share the one in flight, and a result is
+ * reused until it is older than the ttl. A failure is reported once per change of state.
+ */
+export function cachedCheck(ttlMs: number, check: () => Promise<unknown>, onFailure: (err: unknown) => void): () => Promise<boolean> {
+  let at = -Infinity;
+  let last = true;
+  let inFlight: Promise<boolean> | undefined;
+  return () => {
+    if (performance.now() - at < ttlMs) return Promise.resolve(last);
+    inFlight ??= check().then(
+      () => true,
+      (err: unknown) => {
+        if (last) onFailure(err);
+        return false;
+      },
+    ).then((ok) => {
+      last = ok;
+      at = performance.now();
+      inFlight = undefined;
+      return ok;
+    });
+    return inFlight;
+  };
+}
+
 /** Creates the request handler over the loaded web assets and the messages API. */
 export function createHttpRouter(ctx: ServerContext, assets: ReadonlyMap<string, WebAsset>, messagesApi: MessagesApi): RequestHandler {
-  const { config, store, relay, conns, state, metrics } = ctx;
+  const { config, store, relay, conns, state, metrics, log } = ctx;
+  const databaseUp = cachedCheck(READY_CACHE_MS, () => store.ping(), (err) => log.warn('readiness: database unreachable', { err }));
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
@@ -25,12 +55,10 @@ export function createHttpRouter(ctx: ServerContext, assets: ReadonlyMap<string,
     if (path === '/readyz' && (req.method === 'GET' || req.method === 'HEAD')) {
       if (state.shuttingDown) return sendJson(res, 503, { status: 'stopping' });
       if (!state.ready) return sendJson(res, 503, { status: 'migrating' });
-      try {
-        await store.ping();
-        return sendJson(res, 200, { status: 'ready', instance: config.instance, peers: relay.connectedPeers });
-      } catch (err) {
-        return sendJson(res, 503, { status: 'database unreachable', error: (err as Error).message });
-      }
+      // Public through nginx: the verdict only. The instance and its relay peers are for this host
+      // (the release program waits on them); the driver's error text goes to the log, never out.
+      if (!(await databaseUp())) return sendJson(res, 503, { status: 'database unreachable' });
+      return sendJson(res, 200, isDirectLocal(req) ? { status: 'ready', instance: config.instance, peers: relay.connectedPeers } : { status: 'ready' });
     }
     // For scrapers on this host only: anything else (nginx included) gets the 404 of an unknown route.
     if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD') && isDirectLocal(req)) {

@@ -55,6 +55,8 @@ export const CloseCode = {
   /** Payload larger than MAX_PAYLOAD_BYTES. */
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
+  /** The token's `exp` passed while connected: get a fresh token, then reconnect. */
+  TOKEN_EXPIRED: 4001,
   /** Draining for a restart or deploy (SIGTERM): another instance already serves; reconnect at once (with a
    * little jitter), re-join, catch up with `history` after the last seen id, resend what was not acked. */
   SERVICE_RESTART: 1012,

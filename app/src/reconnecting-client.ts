@@ -23,7 +23,8 @@
  * may be stored twice (the protocol has no idempotency key).
  *
  * Bounded: an outage ends in `give-up` after maxAttempts connection attempts or maxOutageMs, whichever
- * comes first; a 1008 close or a 401/403 refusal (without tokenProvider) gives up at once.
+ * comes first; a 1008 close, or a 4001 "token expired" close or a 401/403 refusal without tokenProvider,
+ * gives up at once (with one, it reconnects with a fresh token).
  */
 import { EventEmitter } from 'node:events';
 import { backoffDelay } from './backoff.js';
@@ -219,6 +220,11 @@ export class ReconnectingChatClient extends EventEmitter {
     if (this.ended) return;
     if (info.code === CloseCode.POLICY_VIOLATION) {
       this.end(new ChatClientError(ChatClientErrorCode.CLOSED, `closed with ${info.code} (${info.reason}); not reconnecting`, { closeCode: info.code }));
+      return;
+    }
+    // The token expired: only a fresh one (tokenProvider) can get back in.
+    if (info.code === CloseCode.TOKEN_EXPIRED && !this.opts.tokenProvider) {
+      this.end(new ChatClientError(ChatClientErrorCode.CLOSED, 'the token expired; give the client a tokenProvider to reconnect with a fresh one', { closeCode: info.code }));
       return;
     }
     this.scheduleReconnect();

@@ -53,7 +53,7 @@ export interface ChatServer {
 export function createChatServer(config: ChatConfig, opts: { log?: Logger; limits?: Partial<ChatLimits> } = {}): ChatServer {
   const limits: ChatLimits = { ...DEFAULT_LIMITS, ratePerSec: config.ratePerSec, rateBurst: config.rateBurst, ...opts.limits };
   const log = opts.log ?? createLogger({ svc: 'messenger-chat', instance: config.instance });
-  const verifyToken = createTokenVerifier(config.jwtSecret);
+  const verifyToken = createTokenVerifier(config.jwtSecret, config.jwtClaims);
   const allowedOrigins = new Set(config.allowedOrigins);
   const assets = loadWebAssets();
   const hub = new RoomHub(limits.maxBufferedBytes, (m) => {

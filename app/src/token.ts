@@ -14,30 +14,39 @@ function keyOf(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
 }
 
-/** Signs an HS256 token with `sub` and `exp` = now + ttlSeconds (also `iat`). For tests, verify and backends. */
-export async function mintToken(secret: string, sub: string, ttlSeconds: number): Promise<string> {
+/** Signs an HS256 token with `sub` and `exp` = now + ttlSeconds (also `iat`, and `aud`/`iss` when given). For tests, verify and backends. */
+export async function mintToken(secret: string, sub: string, ttlSeconds: number, claims: TokenClaims = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(sub)
-    .setIssuedAt(now)
-    .setExpirationTime(now + ttlSeconds)
-    .sign(keyOf(secret));
+  const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(sub).setIssuedAt(now).setExpirationTime(now + ttlSeconds);
+  if (claims.audience) jwt.setAudience(claims.audience);
+  if (claims.issuer) jwt.setIssuer(claims.issuer);
+  return jwt.sign(keyOf(secret));
 }
 
-/** Outcome of checking a token: the user, or why it was refused (for logs, never sent in detail). */
-export type TokenCheck = { ok: true; sub: string } | { ok: false; reason: 'missing' | 'expired' | 'invalid' };
+/** Outcome of checking a token: the user and when the token expires (unix seconds), or why it was refused. */
+export type TokenCheck = { ok: true; sub: string; exp: number } | { ok: false; reason: 'missing' | 'expired' | 'invalid' };
+
+/** Claims a deployment may require (MESSENGER_JWT_AUDIENCE / MESSENGER_JWT_ISSUER): a token minted for another service is refused. */
+export interface TokenClaims {
+  audience?: string;
+  issuer?: string;
+}
 
 /** Creates a verifier bound to one secret (the key is encoded once). Never throws. */
-export function createTokenVerifier(secret: string): (token: string | undefined) => Promise<TokenCheck> {
+export function createTokenVerifier(secret: string, claims: TokenClaims = {}): (token: string | undefined) => Promise<TokenCheck> {
   const key = keyOf(secret);
   return async (token) => {
     if (!token) return { ok: false, reason: 'missing' };
     try {
-      const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] });
+      const { payload } = await jwtVerify(token, key, {
+        algorithms: ['HS256'],
+        requiredClaims: ['sub', 'exp'],
+        ...(claims.audience ? { audience: claims.audience } : {}),
+        ...(claims.issuer ? { issuer: claims.issuer } : {}),
+      });
       const sub = payload.sub;
       if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) return { ok: false, reason: 'invalid' };
-      return { ok: true, sub };
+      return { ok: true, sub, exp: payload.exp as number };
     } catch (err) {
       return { ok: false, reason: err instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
     }

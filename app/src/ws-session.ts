@@ -10,7 +10,7 @@ import { TokenBucket } from './rate-limit.js';
 
 export interface WsSessions {
   /** Adopts a socket that passed the upgrade checks as `user` from `addr`. */
-  onConnection(ws: WebSocket, user: string, addr: string): void;
+  onConnection(ws: WebSocket, user: string, addr: string, exp: number): void;
   /** One heartbeat round: terminate sockets that missed the last ping, ping the others. */
   heartbeat(): void;
 }
@@ -59,7 +59,7 @@ export function createWsSessions(ctx: ServerContext): WsSessions {
     });
   }
 
-  function onConnection(ws: WebSocket, user: string, addr: string): void {
+  function onConnection(ws: WebSocket, user: string, addr: string, exp: number): void {
     const c: Conn = {
       id: nextConnId++,
       ws,
@@ -86,7 +86,22 @@ export function createWsSessions(ctx: ServerContext): WsSessions {
       // ws closes the socket itself (1009 for oversize, 1002 for protocol errors).
       log.info('ws error', { conn: c.id, err });
     });
+    // A token is checked at the upgrade; the socket must not outlive it. 4001 tells the client to get a
+    // fresh token before it reconnects. (Timers are at most ~24.8 days: a longer token is re-checked then.)
+    let expiry: NodeJS.Timeout | undefined;
+    const armExpiry = () => {
+      const left = exp * 1000 - Date.now();
+      if (left <= 0) {
+        log.info('token expired; closing', { conn: c.id, user });
+        ws.close(CloseCode.TOKEN_EXPIRED, 'token expired');
+        return;
+      }
+      expiry = setTimeout(armExpiry, Math.min(left, 2 ** 31 - 1));
+      expiry.unref();
+    };
+    armExpiry();
     ws.on('close', (code) => {
+      clearTimeout(expiry);
       conns.delete(c);
       hub.leaveAll(c);
       log.info('ws closed', { conn: c.id, user, code, connections: conns.size });

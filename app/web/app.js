@@ -146,10 +146,11 @@ function connect() {
     stopDraining();
     // Whatever was in flight on this socket is sent again on the next one.
     state.inFlight.clear();
+    // 1008: refused for abuse. 4001: the token expired while connected (a fresh one is needed).
     if (ev.code === 1008 || ev.code === 4001) {
       $('text').disabled = true;
       $('send').disabled = true;
-      setStatus(`closed (${ev.code})`, 'closed');
+      setStatus(ev.code === 4001 ? 'session expired: sign in again (a new token)' : `closed (${ev.code})`, 'closed');
       return;
     }
     // The composer stays usable: messages typed now are sent once joined again.

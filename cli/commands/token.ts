@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { mintToken, MAX_SUB_LENGTH } from '../../app/src/token.js';
 import { parseDuration } from '../../src/core/duration.js';
+import { jwtClaimsOf } from '../../src/config/jwt-secret.js';
 import { MiError } from '../../src/errors/index.js';
 import { hostJwtSecret } from '../../src/executor/up.js';
 import { onHost } from '../host-command.js';
@@ -48,7 +49,7 @@ export function register(program: Command): void {
         await onHost(flags, async ({ stack, target, checked }) => {
           const secret = checked.jwtSecret ?? (await hostJwtSecret(target));
           if (!secret) throw new MiError('MI_ERR_NO_JWT_SECRET', `the host has no MESSENGER_JWT_SECRET yet; run \`messenger-infra up\` first`);
-          const token = await mintToken(secret, flags.user, flags.ttl);
+          const token = await mintToken(secret, flags.user, flags.ttl, jwtClaimsOf(stack));
           const expiresAt = new Date(Date.now() + flags.ttl * 1000).toISOString();
           const fragment = new URLSearchParams({ token, ...(flags.room ? { room: flags.room } : {}) });
           const url = `https://${stack.domain}/#${fragment.toString()}`;

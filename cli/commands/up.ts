@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Option, type Command } from 'commander';
 import type { StackConfig } from '../../src/config/schema.js';
+import { jwtClaimsOf } from '../../src/config/jwt-secret.js';
 import { appModelOf } from '../../src/core/host-model.js';
 import { ConfigError } from '../../src/errors/index.js';
 import type { Emit } from '../../src/executor/events.js';
@@ -68,7 +69,10 @@ async function provisionServer(cloud: CloudFlags, flags: UpFlags, stack: StackCo
 export async function verifyDeployment(stack: StackConfig, host: string, jwtSecret: string | undefined): Promise<VerifyReport> {
   const address = isIP(host) ? host : (await lookup(host)).address;
   // A user's app: TLS, redirect, its health path and an upgrade on each WebSocket path (no chat protocol).
-  return runVerify(quickVerifyOptions({ domain: stack.domain, address, app: appModelOf(stack), ...(stack.verify.ca ? { caPath: stack.verify.ca } : {}), ...(jwtSecret ? { jwtSecret } : {}) }));
+  return runVerify({
+    ...quickVerifyOptions({ domain: stack.domain, address, app: appModelOf(stack), ...(stack.verify.ca ? { caPath: stack.verify.ca } : {}), ...(jwtSecret ? { jwtSecret } : {}) }),
+    jwtClaims: jwtClaimsOf(stack),
+  });
 }
 
 export function register(program: Command): void {

@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
-import { readSecretFile, resolveJwtSecret } from '../../src/config/jwt-secret.js';
+import { jwtClaimsOf, readSecretFile, resolveJwtSecret } from '../../src/config/jwt-secret.js';
 import { loadStack } from '../../src/config/load.js';
 import { DEFAULT_WEBSOCKET_PATHS } from '../../src/config/schema.js';
 import { appModelOf } from '../../src/core/host-model.js';
@@ -27,6 +27,7 @@ interface Flags {
   resolve: string[];
   ca: string[];
   token?: string;
+  tokenFile?: string;
   jwtSecretFile?: string;
   room: string;
   origin?: string;
@@ -67,8 +68,22 @@ function appFromFlags(flags: Flags, stack: ReturnType<typeof loadStack> | undefi
   return stack ? verifyAppOf(appModelOf(stack)) : undefined;
 }
 
+/**
+ * A ready token, kept out of argv (where `ps` shows it to every user): `--token-file`, or
+ * $MESSENGER_VERIFY_TOKEN; `--token` still works for a one-off by hand.
+ */
+function readyToken(flags: Flags, env: NodeJS.ProcessEnv): string | undefined {
+  if (flags.tokenFile !== undefined) {
+    const token = readSecretFile('--token-file', flags.tokenFile).trim();
+    if (!token) throw new VerifyInputError('--token-file', `${flags.tokenFile} is empty; put the token in it`);
+    return token;
+  }
+  return flags.token ?? (env.MESSENGER_VERIFY_TOKEN?.trim() || undefined);
+}
+
 export function optionsFromFlags(url: string | undefined, flags: Flags, env: NodeJS.ProcessEnv = process.env): VerifyOptions {
   const stack = flags.stack ? loadStack({ file: flags.stack }) : undefined;
+  const token = readyToken(flags, env);
   const app = appFromFlags(flags, stack);
   const target = url ?? (stack ? `wss://${stack.domain}${app ? app.websocket[0] : '/ws'}` : undefined);
   if (!target) throw new VerifyInputError('url', 'missing; pass the WebSocket URL (e.g. wss://chat.example.com/ws) or --stack FILE');
@@ -76,7 +91,7 @@ export function optionsFromFlags(url: string | undefined, flags: Flags, env: Nod
   // Explicit flags first, then the one order `up` uses too (stack reference, then $MESSENGER_JWT_SECRET).
   // A user's app gets no minted token (verify cannot know its tokens); only --token is passed on.
   const jwtSecret =
-    flags.token || app ? undefined : flags.jwtSecretFile ? readSecretFile('--jwt-secret-file', flags.jwtSecretFile).trim() : resolveJwtSecret(stack, env)?.value;
+    token || app ? undefined : flags.jwtSecretFile ? readSecretFile('--jwt-secret-file', flags.jwtSecretFile).trim() : resolveJwtSecret(stack, env)?.value;
   const origin = flags.origin ?? stack?.app.allowedOrigins?.[0];
   const host = stack?.target?.host;
   const expectAddress = flags.expectAddress ?? (host && isIP(host) ? host : undefined);
@@ -97,8 +112,9 @@ export function optionsFromFlags(url: string | undefined, flags: Flags, env: Nod
     opts.resolve = [new URL(target).port || '443', String(opts.httpPort)].map((port) => ({ host: stack.domain, port: Number(port), address }));
   }
   if (caPaths.length) opts.caPaths = caPaths;
-  if (flags.token) opts.token = flags.token;
+  if (token) opts.token = token;
   if (jwtSecret) opts.jwtSecret = jwtSecret;
+  if (stack) opts.jwtClaims = jwtClaimsOf(stack);
   if (origin) opts.origin = origin;
   if (expectAddress) opts.expectAddress = expectAddress;
   if (app) opts.app = app;
@@ -120,7 +136,8 @@ export function register(program: Command): void {
     .option('--stack <file>', 'take the URL, --ca, the JWT secret, the origin and the expected address from a stack file')
     .option('--resolve <host:port:addr>', "connect to ADDR for HOST:PORT, keeping HOST for SNI, Host and the certificate (like curl); one per port: the URL's, and the --http-port's for the redirect check", collect, [] as string[])
     .option('--ca <file>', 'trust an extra root certificate (PEM); repeatable', collect, [] as string[])
-    .option('--token <jwt>', 'a token the server accepts')
+    .option('--token <jwt>', 'a token the server accepts (visible in `ps`: prefer --token-file or $MESSENGER_VERIFY_TOKEN)')
+    .option('--token-file <file>', 'read the token from this file')
     .option('--jwt-secret-file <file>', 'mint a short-lived token with this secret (default: $MESSENGER_JWT_SECRET)')
     .option('--room <room>', 'the room verify writes to (never a users\' room)', DEFAULTS.room)
     .option('--origin <origin>', 'send this allowed browser Origin (default: none, like a non-browser client)')

@@ -72,3 +72,11 @@ export function resolveAppSecrets(stack: Pick<StackConfig, 'app'>, env: NodeJS.P
   }
   return out;
 }
+
+/** The `aud` / `iss` claims the deployment's tokens must carry (app.jwtAudience / app.jwtIssuer). */
+export function jwtClaimsOf(stack: Pick<StackConfig, 'app'> | undefined): { audience?: string; issuer?: string } {
+  return {
+    ...(stack?.app.jwtAudience ? { audience: stack.app.jwtAudience } : {}),
+    ...(stack?.app.jwtIssuer ? { issuer: stack.app.jwtIssuer } : {}),
+  };
+}

@@ -116,7 +116,7 @@ export const DEFAULT_DATABASE_ENV = { host: 'DB_HOST', port: 'DB_PORT', user: 'D
 /** Paths nginx proxies with Upgrade when a user's app names none. */
 export const DEFAULT_WEBSOCKET_PATHS = ['/ws', '/socket.io/'] as const;
 
-/** Fields that describe a user's app: meaningless for the bundled chat server. */
+/** Fields that describe a user's app: meaningless for the bundled chat server (and the reverse below). */
 const SOURCE_ONLY = ['build', 'start', 'health', 'websocket', 'migrate', 'instances'] as const;
 
 export const appSection = z
@@ -126,6 +126,9 @@ export const appSection = z
       .array(z.string().refine((v) => URL.canParse(v) && new URL(v).origin === v, { message: 'must be an origin like https://chat.example.com' }))
       .optional(),
     jwtSecret: secretRef.optional(),
+    /** `aud` / `iss` the bundled server requires in tokens (your backend mints them so); unset: not checked. */
+    jwtAudience: z.string().regex(/^[\x21-\x7e]{1,200}$/, { message: 'must be a printable string without spaces' }).optional(),
+    jwtIssuer: z.string().regex(/^[\x21-\x7e]{1,200}$/, { message: 'must be a printable string without spaces' }).optional(),
     /** A local Node.js project (package.json + lock file); absent: the bundled chat server. */
     source: filePath.optional(),
     build: commandLine.optional(),
@@ -153,6 +156,10 @@ export const appSection = z
       // The bundled server reads only its generated secrets: a secret here would be silently dropped.
       if (Object.keys(app.secrets).length > 0) ctx.addIssue({ code: 'custom', path: ['secrets'], message: 'applies to your own app only; set app.source too, or remove it' });
       return;
+    }
+    for (const key of ['jwtAudience', 'jwtIssuer'] as const) {
+      // Your app checks its own tokens; only the bundled server reads these.
+      if (app[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'applies to the bundled chat server only; check the claim in your app, or remove app.source' });
     }
     if (app.start === undefined) ctx.addIssue({ code: 'custom', path: ['start'], message: 'is required with app.source; the command that serves, like `node dist/main.js`' });
     if (app.health === undefined) ctx.addIssue({ code: 'custom', path: ['health'], message: 'is required with app.source; a path that answers 2xx when the app is ready, like /api/health' });

@@ -368,7 +368,12 @@ export function chatEnvView(model: HostModel): ChatEnvView {
     ...managed,
     secretsEnvFile: model.paths.secretsEnvFile,
     drainSpreadMs: drainSpreadMs(model),
-    env: userEnv(model),
+    // The claims tokens must carry when the stack asks (app.jwtAudience / app.jwtIssuer), then the stack's env.
+    env: [
+      ...(model.stack.app.jwtAudience ? [{ key: 'MESSENGER_JWT_AUDIENCE', value: envQuote(model.stack.app.jwtAudience) }] : []),
+      ...(model.stack.app.jwtIssuer ? [{ key: 'MESSENGER_JWT_ISSUER', value: envQuote(model.stack.app.jwtIssuer) }] : []),
+      ...userEnv(model),
+    ],
     host: '127.0.0.1',
     allowedOrigins: model.allowedOrigins,
     dbSocket: MARIADB_SOCKET,

@@ -119,7 +119,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   // Minted tokens live through the whole run, idle window included.
   const ttl = Math.max(300, opts.idleSeconds + Math.ceil(opts.timeoutMs / 1000) * 10);
   const bundled = !opts.app;
-  const token = opts.token ?? (bundled ? await mintToken(opts.jwtSecret!, VERIFY_SUBJECT, ttl) : '');
+  const token = opts.token ?? (bundled ? await mintToken(opts.jwtSecret!, VERIFY_SUBJECT, ttl, opts.jwtClaims) : '');
   const badToken = bundled ? await mintToken(randomBytes(32).toString('hex'), VERIFY_SUBJECT, 300) : '';
   const ctx: VerifyContext = { opts, target, token, badToken };
   const { results, reachable } = await runChecks(checksFor(opts.app), ctx);

@@ -30,6 +30,8 @@ export interface VerifyOptions {
   /** A ready token; otherwise one is minted from `jwtSecret`. */
   token?: string;
   jwtSecret?: string;
+  /** `aud` / `iss` the minted tokens carry (the stack's app.jwtAudience / app.jwtIssuer). */
+  jwtClaims?: { audience?: string; issuer?: string };
   /** The room the checks write to; never a user's room. */
   room: string;
   /** Origin to present as an allowed browser origin (omitted when unset: non-browser clients send none). */

@@ -5,6 +5,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { resolveAppSecrets } from '../../src/config/jwt-secret.js';
 import { loadStack, type LoadOptions } from '../../src/config/load.js';
+import { jwtClaimsOf } from '../../src/config/jwt-secret.js';
+import { buildHostModel } from '../../src/core/host-model.js';
+import { OS_PROFILES } from '../../src/core/os-profiles.js';
+import { chatEnvView } from '../../src/core/render.js';
 
 /**
  * A user's own app (`app.source`): the loader checks the folder is a project `npm ci` installs, fills
@@ -235,5 +239,22 @@ describe("the app's secrets, read on the operator's machine", () => {
       error = err;
     }
     expect((error as ConfigError).message).toBe(`stack.app.secrets.TOKEN.file: cannot read ${join(root, 'gone.txt')} (ENOENT); give a readable file holding the secret`);
+  });
+});
+
+describe("the bundled server's token claims (app.jwtAudience / app.jwtIssuer)", () => {
+  it('reach chat.env as MESSENGER_JWT_AUDIENCE / MESSENGER_JWT_ISSUER, quoted', () => {
+    const stack = load({ jwtAudience: 'chat.example.com', jwtIssuer: 'https://api.example.com' });
+    const env = chatEnvView(buildHostModel(stack, OS_PROFILES.debian13)).env;
+    expect(env.slice(0, 2)).toEqual([
+      { key: 'MESSENGER_JWT_AUDIENCE', value: '"chat.example.com"' },
+      { key: 'MESSENGER_JWT_ISSUER', value: '"https://api.example.com"' },
+    ]);
+    expect(jwtClaimsOf(stack)).toEqual({ audience: 'chat.example.com', issuer: 'https://api.example.com' });
+  });
+
+  it('are refused with your own app (it checks its own tokens) and with spaces', () => {
+    expect(refused({ ...USER_APP, jwtAudience: 'chat' }).message).toBe('stack.app.jwtAudience: "chat" applies to the bundled chat server only; check the claim in your app, or remove app.source');
+    expect(refused({ jwtIssuer: 'an issuer' }).field).toBe('stack.app.jwtIssuer');
   });
 });

@@ -42,6 +42,15 @@ describe('the JWT secret verify mints tokens with', () => {
     expect(optionsFromFlags('wss://chat.example.com/ws', flags(), {}).jwtSecret).toBeUndefined();
   });
 
+  it('a ready token comes from --token-file or $MESSENGER_VERIFY_TOKEN, kept out of argv (issue 14, finding 11)', () => {
+    const env = { MESSENGER_JWT_SECRET: fromEnv, MESSENGER_VERIFY_TOKEN: 'from-env' };
+    const fromFile = optionsFromFlags('wss://chat.example.com/ws', flags({ tokenFile: file('token', 'from-file\n') }), env);
+    expect([fromFile.token, fromFile.jwtSecret]).toEqual(['from-file', undefined]);
+    expect(optionsFromFlags('wss://chat.example.com/ws', flags(), env).token).toBe('from-env');
+    expect(optionsFromFlags('wss://chat.example.com/ws', flags({ token: 'by-hand' }), env).token).toBe('by-hand');
+    expect(() => optionsFromFlags('wss://chat.example.com/ws', flags({ tokenFile: file('empty', '\n') }), env)).toThrow(/^--token-file: .* is empty; put the token in it$/);
+  });
+
   it('is held to the same rule as up', () => {
     expect(() => optionsFromFlags('wss://chat.example.com/ws', flags(), { MESSENGER_JWT_SECRET: 'short' })).toThrow(/^MESSENGER_JWT_SECRET: the JWT secret must be at least 32/);
   });
