@@ -77,9 +77,10 @@ export function drainSpreadMs(model: HostModel): number {
   return Math.min(DRAIN_SPREAD_MAX_MS, model.app.drainSeconds * 1000);
 }
 
-/** Seconds systemd waits after SIGTERM: the spread of closes plus the usual grace. */
+/** Seconds systemd waits after SIGTERM: the usual grace, plus the bundled server's spread of closes. */
 export function stopTimeoutS(model: HostModel): number {
-  return APP_STOP_TIMEOUT_S + Math.ceil(drainSpreadMs(model) / 1000);
+  // A user's app has had its drainSeconds before SIGTERM; only the bundled server spreads after it.
+  return APP_STOP_TIMEOUT_S + (model.app.kind === 'bundled' ? Math.ceil(drainSpreadMs(model) / 1000) : 0);
 }
 
 /** The systemd instance name of the chat server on `port`. */

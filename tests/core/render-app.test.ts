@@ -161,6 +161,8 @@ describe("a user's app unit", () => {
         'WorkingDirectory=/srv/messenger-chat/instances/%i',
         'ExecStart=/opt/messenger-node/current/bin/node dist/main.js',
         'KillSignal=SIGTERM',
+        // SIGTERM comes after drainSeconds; then the usual 20 s grace, no spread of its own.
+        'TimeoutStopSec=20',
       ]),
     );
   });
