@@ -53,12 +53,15 @@ const metricsFact = (port: number) => queryFact(`metrics:${port}`, ['http', `htt
  * The services of a host: always nginx and MariaDB, each instance of the live release, Redis when
  * installed. The other slot's instances are listed only while they run (a release draining).
  */
-function services(ports: readonly number[], live: readonly number[]): Array<{ name: string; unit: string; optional?: boolean }> {
+/** `loaded`: listed once installed; `active`: listed only while it runs (never a problem when down). */
+type Listed = 'always' | 'loaded' | 'active';
+
+function services(ports: readonly number[], live: readonly number[]): Array<{ name: string; unit: string; listed: Listed }> {
   return [
-    { name: 'nginx', unit: 'nginx.service' },
-    { name: 'mariadb', unit: 'mariadb.service' },
-    ...ports.map((port) => ({ name: `app:${port}`, unit: appUnit(port), ...(live.includes(port) ? {} : { optional: true }) })),
-    { name: 'redis', unit: 'redis-server.service', optional: true },
+    { name: 'nginx', unit: 'nginx.service', listed: 'always' },
+    { name: 'mariadb', unit: 'mariadb.service', listed: 'always' },
+    ...ports.map((port) => ({ name: `app:${port}`, unit: appUnit(port), listed: live.includes(port) ? ('always' as const) : ('active' as const) })),
+    { name: 'redis', unit: 'redis-server.service', listed: 'loaded' },
   ];
 }
 
@@ -122,7 +125,8 @@ export function buildStatus(facts: FactValues, model: HostModel, host: { label: 
   const live = livePortsOf(facts, model);
   for (const s of services(model.appPorts, live)) {
     const props = showProps(factValue(facts, serviceFact(s.unit)).stdout);
-    if (s.optional && (props.LoadState !== 'loaded' || (s.unit.startsWith('messenger-chat@') && props.ActiveState !== 'active'))) continue;
+    if (s.listed !== 'always' && props.LoadState !== 'loaded') continue;
+    if (s.listed === 'active' && props.ActiveState !== 'active') continue;
     const state = props.ActiveState ?? 'unknown';
     serviceList.push({ name: s.name, unit: s.unit, state, sub: props.SubState ?? '', since: systemdTime(props.ActiveEnterTimestamp) });
     if (state !== 'active') problems.push(`${s.unit} is ${state}${props.SubState ? ` (${props.SubState})` : ''}`);

@@ -85,10 +85,9 @@ export function readSource(stack: StackConfig, build: 'host' | 'local'): AppBund
       if (stat.isDirectory() && entry.isSymbolicLink()) continue;
       const rel = relative(root, path) + (stat.isDirectory() ? '/' : '');
       if (ALWAYS_EXCLUDED.ignores(rel) || secretFiles.has(path)) continue;
-      const output = BUILD_OUTPUT.some((d) => rel.startsWith(d));
       // The host builds dist/ itself: a stale local one (even committed) must not ride along.
-      if (output && build === 'host' && stack.app.build !== undefined && rel.startsWith('dist/')) continue;
-      const shippedBuild = build === 'local' && output;
+      if (build === 'host' && stack.app.build !== undefined && rel.startsWith('dist/')) continue;
+      const shippedBuild = build === 'local' && BUILD_OUTPUT.some((d) => rel.startsWith(d));
       if (!shippedBuild && ignoredBy(here, path, stat.isDirectory())) continue;
       if (stat.isDirectory()) {
         visit(path, here);

@@ -199,7 +199,6 @@ export const appStep: Step = {
     const old = allPorts.filter((p) => activePorts.has(p) && (inPlace || !target.includes(p)));
     const source = desired.bundle.kind === 'source';
     const migrate = source && desired.intent.action === 'converge' ? desired.stack.app.migrate : undefined;
-    const envFiles = source ? [HOST_PATHS.appEnvFile, HOST_PATHS.appSecretsFile] : [HOST_PATHS.appEnvFile, HOST_PATHS.secretsEnvFile];
     const release = remote(
       inPlace ? 'restart in place, wait for health' : 'start beside the live release, health gate, switch nginx, drain',
       [
@@ -218,7 +217,8 @@ export const appStep: Step = {
         '--live-check', String(NGINX_LIVE_PORT),
         // The bundled server's instances relay to each other: both releases must be linked before the switch.
         ...(source ? [] : ['--relay']),
-        ...(migrate === undefined ? [] : ['--migrate', migrate, '--user', APP_USER, ...envFiles.flatMap((f) => ['--env-file', f])]),
+        // Only a user's app migrates: with its unit's environment (the app env and its secrets file).
+        ...(migrate === undefined ? [] : ['--migrate', migrate, '--user', APP_USER, '--env-file', HOST_PATHS.appEnvFile, '--env-file', HOST_PATHS.appSecretsFile]),
         '--stamp', STAMP_FILE, stamp,
         '--releases', HOST_PATHS.appReleases,
         '--keep', String(desired.stack.app.keepReleases),
