@@ -1,5 +1,7 @@
 import { Command } from 'commander';
+import { register as registerBackup } from './commands/backup.js';
 import { register as registerCloud } from './commands/cloud.js';
+import { register as registerDb } from './commands/db.js';
 import { register as registerLogs } from './commands/logs.js';
 import { register as registerPlan } from './commands/plan.js';
 import { register as registerRelease } from './commands/release.js';
@@ -27,6 +29,8 @@ registerSandbox(program);
 registerVerify(program);
 registerStatus(program);
 registerLogs(program);
+registerDb(program);
+registerBackup(program);
 registerToken(program);
 registerCloud(program);
 

@@ -1,4 +1,5 @@
 import type { StackConfig } from '../src/config/schema.js';
+import { backupWarnings, describeBackupState, type BackupState } from '../src/core/backup.js';
 import { capacityWarning, type Capacity } from '../src/core/limits.js';
 import type { Step, StepPlan } from '../src/core/step.js';
 import type { StepEvent } from '../src/executor/events.js';
@@ -16,6 +17,8 @@ export interface PlanView {
   plans: Array<{ step: Step; plan: StepPlan }>;
   /** WebSocket clients the host can hold, against the tier's plan. */
   capacity?: Capacity;
+  /** The last backup's and drill's age and result (stack.backup set). */
+  backup?: BackupState;
 }
 
 function statusOf(plan: StepPlan): 'ok' | 'changed' | 'skipped' {
@@ -47,6 +50,7 @@ export function formatPlan(view: PlanView, json: boolean): string {
       os: view.os.id,
       changes: changing,
       ...(view.capacity ? { capacity: view.capacity } : {}),
+      ...(view.backup ? { backup: view.backup } : {}),
       steps: view.plans.map(({ step, plan }) => ({
         step: step.id,
         title: step.title,
@@ -61,6 +65,11 @@ export function formatPlan(view: PlanView, json: boolean): string {
   let text = `plan for ${view.host} (${view.os.name}, tier ${view.tier}):\n`;
   const short = view.capacity ? capacityWarning(view.capacity, view.tier) : null;
   if (short) text += `warning: ${short}\n`;
+  if (view.backup) {
+    const now = Date.now() / 1000;
+    text += describeBackupState(view.backup, now).map((l) => `backups: ${l}\n`).join('');
+    text += backupWarnings(view.backup, now).map((w) => `warning: ${w}\n`).join('');
+  }
   const renderer = createRenderer({ json: false, tty: false, write: (t) => (text += t) });
   for (const { step, plan } of view.plans) renderer.emit(planEvent(step, plan));
   renderer.close();
@@ -69,9 +78,9 @@ export function formatPlan(view: PlanView, json: boolean): string {
 
 /** Prints what `up` would change: packages, unified diffs, restarts. Changes nothing. */
 export async function printPlan(input: CheckedInput & { target: SshTarget }, json: boolean): Promise<number> {
-  const { desired, plans } = await runPlan(input);
+  const { desired, plans, backup } = await runPlan(input);
   const { target } = input;
-  const view: PlanView = { host: `${target.user}@${target.host}:${target.port}`, os: desired.host.os, tier: input.stack.tier, plans, capacity: desired.model.capacity };
+  const view: PlanView = { host: `${target.user}@${target.host}:${target.port}`, os: desired.host.os, tier: input.stack.tier, plans, capacity: desired.model.capacity, ...(backup ? { backup } : {}) };
   process.stdout.write(formatPlan(view, json));
   return 0;
 }

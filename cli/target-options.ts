@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { resolveBackupSecrets, type ResolvedBackupSecrets } from '../src/config/backup-secrets.js';
 import { resolveAppSecrets, resolveJwtSecret } from '../src/config/jwt-secret.js';
 import { loadStack, type StackOverrides } from '../src/config/load.js';
 import type { StackConfig } from '../src/config/schema.js';
@@ -106,22 +107,28 @@ export interface CheckedInput {
   appSecrets: Record<string, string>;
   /** The user's JWT secret (stack reference or $MESSENGER_JWT_SECRET); undefined: the host's own. */
   jwtSecret?: string;
+  /** stack.backup's password and credentials, when the command needs them. */
+  backup?: ResolvedBackupSecrets;
 }
 
 /**
  * Every check that needs no host, before any side effect (the sandbox boot, a cloud server, SSH): flag
  * combinations, the stack and the files it names (with the sandbox's fixed endpoint standing in for a
  * sandbox not booted yet), the host address unless the cloud creates it (`hostLater`), the JWT secret
- * and the app bundle.
+ * and the app bundle; with `backupSecrets` (up and plan, which write the backup settings) also
+ * stack.backup's password and credentials, a missing generated password made here.
  */
-export function checkTargetInput(flags: TargetFlags & { build?: BuildWhere }, { hostLater = false } = {}): CheckedInput {
+export function checkTargetInput(flags: TargetFlags & { build?: BuildWhere }, { hostLater = false, backupSecrets = false } = {}): CheckedInput {
   if (flags.sandbox && flags.host) throw new ConfigError('--host', 'cannot be combined with --sandbox; drop one of them');
   const stack = loadTargetStack(flags, flags.sandbox ? SANDBOX_ENDPOINT : undefined);
   if (!hostLater) sshTargetOf(stack, flags);
   if (flags.build === 'local' && stack.app.source === undefined) throw new ConfigError('--build', 'local applies to your own app only; set app.source in the stack, or drop --build');
   const jwtSecret = resolveJwtSecret(stack)?.value;
   const appSecrets = resolveAppSecrets(stack);
-  return { stack, bundle: readAppBundle(stack, flags.build ?? 'host'), appSecrets, ...(jwtSecret === undefined ? {} : { jwtSecret }) };
+  const bundle = readAppBundle(stack, flags.build ?? 'host');
+  // Last: every other input is checked before a password file is generated.
+  const backup = backupSecrets ? resolveBackupSecrets(stack, { create: true }) : undefined;
+  return { stack, bundle, appSecrets, ...(jwtSecret === undefined ? {} : { jwtSecret }), ...(backup ? { backup } : {}) };
 }
 
 /** Where a user's app is built: on the host (npm ci, build, prune there) or here (shipped built). */
@@ -144,6 +151,7 @@ export function executorInput(checked: CheckedInput, stack: StackConfig, flags: 
     bundle: checked.bundle,
     appSecrets: checked.appSecrets,
     ...(checked.jwtSecret === undefined ? {} : { jwtSecret: checked.jwtSecret }),
+    ...(checked.backup === undefined ? {} : { backup: checked.backup }),
     ...(flags.lockWait === undefined ? {} : { lockWaitSeconds: flags.lockWait }),
   };
 }

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .option('--json', 'the plan as one JSON object')
     .action(
       runAction(async (flags: TargetFlags & { json?: boolean; build?: BuildWhere }) => {
-        const checked = checkTargetInput(flags);
+        const checked = checkTargetInput(flags, { backupSecrets: true });
         // Sandbox progress on stderr: stdout holds only the plan (one JSON object with --json).
         const stack = await withProgressOnStderr((emit) => stackOnSandbox(flags, checked.stack, emit));
         return printPlan(executorInput(checked, stack, flags), flags.json === true);

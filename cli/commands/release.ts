@@ -38,7 +38,7 @@ async function switchRelease(flags: ReleaseFlags, intent: ReleaseIntent): Promis
     const steps = intent.action === 'converge' ? DEPLOY_STEPS : SWITCH_STEPS;
     const { report, jwtSecret } = await runUp({ ...input, intent, steps, emit: renderer.emit, readJwtSecret: flags.verify });
     renderer.close();
-    const verify = report.ok && flags.verify ? await verifyDeployment(stack, input.target.host, jwtSecret) : undefined;
+    const verify = report.ok && flags.verify ? await verifyDeployment(stack, input.target, jwtSecret) : undefined;
     return finishRun({ report, verify, started, json, domain: stack.domain, out });
   } finally {
     renderer.close();

@@ -6,7 +6,10 @@ import { jwtClaimsOf } from '../../src/config/jwt-secret.js';
 import { appModelOf } from '../../src/core/host-model.js';
 import { ConfigError } from '../../src/errors/index.js';
 import type { Emit } from '../../src/executor/events.js';
+import { readBackupState } from '../../src/executor/data.js';
+import type { SshTarget } from '../../src/executor/ssh-host.js';
 import { runUp } from '../../src/executor/up.js';
+import { backupCheck, withCheck } from '../../src/verify/backup.js';
 import { quickVerifyOptions, renderTable, runVerify, type VerifyReport } from '../../src/verify/index.js';
 import { printPlan } from '../plan-output.js';
 import { runAction } from '../run-action.js';
@@ -66,13 +69,15 @@ async function provisionServer(cloud: CloudFlags, flags: UpFlags, stack: StackCo
 }
 
 /** The closing check: the quick WebSocket verification through the host's address with the domain as SNI. */
-export async function verifyDeployment(stack: StackConfig, host: string, jwtSecret: string | undefined): Promise<VerifyReport> {
+export async function verifyDeployment(stack: StackConfig, target: SshTarget, jwtSecret: string | undefined): Promise<VerifyReport> {
+  const host = target.host;
   const address = isIP(host) ? host : (await lookup(host)).address;
   // A user's app: TLS, redirect, its health path and an upgrade on each WebSocket path (no chat protocol).
-  return runVerify({
+  const report = await runVerify({
     ...quickVerifyOptions({ domain: stack.domain, address, app: appModelOf(stack), ...(stack.verify.ca ? { caPath: stack.verify.ca } : {}), ...(jwtSecret ? { jwtSecret } : {}) }),
     jwtClaims: jwtClaimsOf(stack),
   });
+  return stack.backup ? withCheck(report, backupCheck(await readBackupState(target).catch((e: Error) => e))) : report;
 }
 
 export function register(program: Command): void {
@@ -93,7 +98,7 @@ export function register(program: Command): void {
       const started = Date.now();
       const out = (text: string) => process.stdout.write(text);
       const cloud = cloudFlags(flags);
-      const checked = checkTargetInput(flags, { hostLater: cloud !== undefined });
+      const checked = checkTargetInput(flags, { hostLater: cloud !== undefined, backupSecrets: true });
       const json = flags.json === true;
       // With --json, progress text goes to stderr: stdout carries only the JSON lines.
       const renderer = createRenderer({ json, tty: process.stdout.isTTY === true, write: out, log: (text) => process.stderr.write(text) });
@@ -110,7 +115,7 @@ export function register(program: Command): void {
 
         const { report, jwtSecret } = await runUp({ ...input, emit: renderer.emit, readJwtSecret: flags.verify });
         renderer.close(); // the live line goes before the recap (close is idempotent; `finally` covers a throw)
-        const verify = report.ok && flags.verify ? await verifyDeployment(stack, input.target.host, jwtSecret) : undefined;
+        const verify = report.ok && flags.verify ? await verifyDeployment(stack, input.target, jwtSecret) : undefined;
         const code = finishRun({ report, verify, started, json, domain: stack.domain, out });
         // The sandbox's chat has no DNS name and no users yet: say how to open it.
         if (!json && flags.sandbox && report.ok) {

@@ -7,7 +7,11 @@ import type { Command } from 'commander';
 import { jwtClaimsOf, readSecretFile, resolveJwtSecret } from '../../src/config/jwt-secret.js';
 import { loadStack } from '../../src/config/load.js';
 import { DEFAULT_WEBSOCKET_PATHS } from '../../src/config/schema.js';
+import type { StackConfig } from '../../src/config/schema.js';
 import { appModelOf } from '../../src/core/host-model.js';
+import { readBackupState } from '../../src/executor/data.js';
+import { backupCheck, withCheck } from '../../src/verify/backup.js';
+import { sshTargetOf } from '../target-options.js';
 import {
   DEFAULTS,
   parseResolve,
@@ -81,8 +85,12 @@ function readyToken(flags: Flags, env: NodeJS.ProcessEnv): string | undefined {
   return flags.token ?? (env.MESSENGER_VERIFY_TOKEN?.trim() || undefined);
 }
 
-export function optionsFromFlags(url: string | undefined, flags: Flags, env: NodeJS.ProcessEnv = process.env): VerifyOptions {
-  const stack = flags.stack ? loadStack({ file: flags.stack }) : undefined;
+export function optionsFromFlags(
+  url: string | undefined,
+  flags: Flags,
+  env: NodeJS.ProcessEnv = process.env,
+  stack: StackConfig | undefined = flags.stack ? loadStack({ file: flags.stack }) : undefined,
+): VerifyOptions {
   const token = readyToken(flags, env);
   const app = appFromFlags(flags, stack);
   const target = url ?? (stack ? `wss://${stack.domain}${app ? app.websocket[0] : '/ws'}` : undefined);
@@ -154,10 +162,13 @@ export function register(program: Command): void {
     .action(
       runAction(
         async (url: string | undefined, flags: Flags) => {
-          const opts = optionsFromFlags(url, flags);
+          const stack = flags.stack ? loadStack({ file: flags.stack }) : undefined;
+          const opts = optionsFromFlags(url, flags, process.env, stack);
           const live = !flags.json && process.stderr.isTTY;
           if (live) opts.onResult = (r) => process.stderr.write(`  ${MARK[r.status]}  ${r.id}\n`);
-          const report = await runVerify(opts);
+          let report = await runVerify(opts);
+          // Backups are read over SSH: the stack names the host and how to log in.
+          if (stack?.backup && stack.target?.host) report = withCheck(report, backupCheck(await readBackupState(sshTargetOf(stack, {})).catch((e: Error) => e)));
           process.stdout.write(`${flags.json ? renderJson(report) : renderTable(report)}\n`);
           // 0 all passed, 3 could not connect at all, 4 a check failed (bad input is 2, from runAction).
           return report.exitCode;

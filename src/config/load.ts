@@ -82,6 +82,14 @@ function namedFiles(stack: StackConfig): Array<[string, string | undefined, (p: 
       stack.app.jwtSecret && 'file' in stack.app.jwtSecret ? stack.app.jwtSecret.file : undefined,
       (p) => (stack.app.jwtSecret = { file: p }),
     ],
+    ['stack.backup.password.file', stack.backup?.password && 'file' in stack.backup.password ? stack.backup.password.file : undefined, (p) => stack.backup && (stack.backup.password = { file: p })],
+    ['stack.backup.sshKey.file', stack.backup?.sshKey?.file, (p) => stack.backup && (stack.backup.sshKey = { file: p })],
+    ['stack.backup.knownHosts', stack.backup?.knownHosts, (p) => stack.backup && (stack.backup.knownHosts = p)],
+    ...Object.entries(stack.backup?.env ?? {}).map(([name, ref]): [string, string | undefined, (p: string) => void] => [
+      `stack.backup.env.${name}.file`,
+      'file' in ref ? ref.file : undefined,
+      (p) => stack.backup && (stack.backup.env[name] = { file: p }),
+    ]),
     ...Object.entries(stack.app.secrets).map(([name, ref]): [string, string | undefined, (p: string) => void] => [
       `stack.app.secrets.${name}.file`,
       'file' in ref ? ref.file : undefined,

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseSftpRepository } from '../core/repository.js';
 import { TIER_NAMES } from '../core/tiers.js';
 import { LETS_ENCRYPT_DIRECTORY, NODE_RELEASE } from '../core/versions.js';
 
@@ -98,7 +99,21 @@ const envValue = z
   .union([z.string(), z.number(), z.boolean()], { message: 'must be a string, number or boolean' })
   .transform(String)
   .refine((v) => !/[\r\n\0]/.test(v), { message: 'must be one line' });
-const dbName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, { message: 'must be a database name of a-z, 0-9 and _ (at most 64)' });
+/** MariaDB's own schemas, and the prefix of the scratch databases imports, restores and drills use. */
+const RESERVED_DATABASES = ['mysql', 'sys', 'performance_schema', 'information_schema'];
+
+/** Why NAME cannot be a database the toolkit creates, grants or replaces; null when it can. */
+export function databaseNameProblem(name: string): string | null {
+  if (!/^[a-z][a-z0-9_]{0,63}$/.test(name)) return 'must be a database name of a-z, 0-9 and _ (at most 64), like messenger_chat';
+  if (RESERVED_DATABASES.includes(name)) return `is one of MariaDB's own schemas; give the app's database, like messenger_chat`;
+  if (/^mi_(load|old|drill)_/.test(name)) return 'starts like the scratch databases of imports and drills; pick another name';
+  return null;
+}
+
+const dbName = z.string({ message: 'must be a database name of a-z, 0-9 and _ (at most 64)' }).superRefine((v, ctx) => {
+  const problem = databaseNameProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** How the app finds the provisioned MariaDB: the env names it reads, or one URL variable. */
 export const databaseSection = z
@@ -192,6 +207,47 @@ export const metricsSection = z.strictObject({
   nodeExporter: z.boolean({ message: 'must be true or false' }).default(false),
 });
 
+const TIME_RULE = 'must be a time of day like 03:30 (24 h, host time)';
+const timeOfDay = z.string({ message: TIME_RULE }).regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: TIME_RULE });
+const DRILL_RULE = 'must be a weekday and time like "Sun 04:30"';
+const REPOSITORY_RULE = 'must be a restic repository like sftp:backup@backup.example.com:/srv/restic/chat, rest:https://user:pass@host:8000/chat, s3:https://s3.example.com/bucket/chat or an absolute path';
+const keepCount = (fallback: number) =>
+  z.number({ message: 'must be a whole number from 0 to 1000' }).int({ message: 'must be a whole number from 0 to 1000' }).min(0).max(1000).default(fallback);
+
+/**
+ * Off-host backups with restic: a nightly consistent dump of the app's database into an encrypted,
+ * deduplicated repository somewhere else, a weekly restore drill, retention by policy. The password
+ * and any credentials are references, never inline.
+ */
+export const backupSection = z
+  .strictObject({
+    repository: z
+      .string({ message: REPOSITORY_RULE })
+      .refine((v) => /^(sftp:|rest:https?:\/\/|s3:|b2:|azure:|gs:|swift:|rclone:|\/)/.test(v) && !/[\s\0]/.test(v), { message: REPOSITORY_RULE }),
+    /** Unset: generated once on this machine (~/.config/messenger-infra/backup/DOMAIN.restic-password). */
+    password: secretRef.optional(),
+    schedule: timeOfDay.default('03:30'),
+    /** Spread over this many minutes after `schedule`, so many hosts do not hit one repository at once. */
+    randomizedDelayMinutes: z.number({ message: 'must be a whole number of minutes from 0 to 180' }).int().min(0).max(180).default(30),
+    drill: z
+      .string({ message: DRILL_RULE })
+      .regex(/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([01]\d|2[0-3]):[0-5]\d$/, { message: DRILL_RULE })
+      .default('Sun 04:30'),
+    keep: z.strictObject({ daily: keepCount(7), weekly: keepCount(4), monthly: keepCount(6) }).prefault({}),
+    /** Credentials restic reads from its environment (AWS_ACCESS_KEY_ID, B2_ACCOUNT_KEY, ...), by reference. */
+    env: z.record(envName, secretRef).default({}),
+    /** sftp: the private key the host logs in to the backup server with, and that server's known_hosts line(s). */
+    sshKey: z.strictObject({ file: filePath }).optional(),
+    knownHosts: filePath.optional(),
+  })
+  .superRefine((b, ctx) => {
+    const sftp = b.repository.startsWith('sftp:');
+    if (!sftp && (b.sshKey || b.knownHosts)) ctx.addIssue({ code: 'custom', path: [b.sshKey ? 'sshKey' : 'knownHosts'], message: 'applies to sftp: repositories only; remove it' });
+    if (sftp && b.sshKey && !parseSftpRepository(b.repository)) ctx.addIssue({ code: 'custom', path: ['repository'], message: 'must name a path with sshKey, like sftp:backup@backup.example.com:/srv/restic/chat' });
+    if (sftp && b.sshKey && !b.knownHosts) ctx.addIssue({ code: 'custom', path: ['knownHosts'], message: "is required with sshKey: a file with the backup server's known_hosts line (ssh-keyscan -p PORT HOST)" });
+    if (b.keep.daily + b.keep.weekly + b.keep.monthly === 0) ctx.addIssue({ code: 'custom', path: ['keep'], message: 'keeps nothing; keep at least one daily, weekly or monthly snapshot' });
+  });
+
 export const stackSchema = z.strictObject({
   tier: z.enum(TIER_NAMES, { message: `must be one of ${TIER_NAMES.join(', ')}` }),
   // DNS names are case-insensitive, but certbot's live/ folder and the certificate's names are
@@ -213,8 +269,10 @@ export const stackSchema = z.strictObject({
   app: appSection.prefault({}),
   node: nodeSection.default({ version: NODE_RELEASE.version }),
   metrics: metricsSection.default({ nodeExporter: false }),
+  backup: backupSection.optional(),
 });
 
 export type StackInput = z.input<typeof stackSchema>;
 export type StackConfig = z.output<typeof stackSchema>;
 export type SecretRef = z.output<typeof secretRef>;
+export type BackupConfig = z.output<typeof backupSection>;

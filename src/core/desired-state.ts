@@ -1,4 +1,5 @@
 import type { StackConfig } from '../config/schema.js';
+import { BACKUP_PACKAGES, type BackupSecrets } from './backup.js';
 import { buildHostModel, HOST_PATHS, type HostModel } from './host-model.js';
 import type { HostLimits } from './limits.js';
 import type { OsProfile } from './os-profiles.js';
@@ -20,6 +21,8 @@ export interface HostBasics {
   sshPort: number;
   /** What a service may hold here (descriptors, ports); the tier's sizing is fitted to it. */
   limits?: HostLimits;
+  /** Where this toolkit version's remote programs are installed (timers run them between runs). */
+  programsDir?: string;
 }
 
 export interface BundleFile {
@@ -63,12 +66,17 @@ export interface DesiredState {
   jwtSecret?: string;
   /** A user's app's secrets (app.secrets), resolved on the operator's machine; never printed. */
   appSecrets: Record<string, string>;
+  /** The backup's password and credentials (stack.backup), resolved on the operator's machine. */
+  backupSecrets?: BackupSecrets;
+  /** Set when this run generated the repository password: the file it is in. */
+  backupPasswordGenerated?: string;
 }
 
 /** converge: switch only when something changed; restart: switch anyway; rollback: to a kept release. */
 export type ReleaseIntent = { action: 'converge' } | { action: 'restart' } | { action: 'rollback'; to?: string };
 
-export const BASE_PACKAGES = ['nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl'] as const;
+// zstd: `db import` takes .zst dumps, which the host decompresses.
+export const BASE_PACKAGES = ['nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl', 'zstd'] as const;
 /** Debian's node exporter, when the stack asks for host metrics. */
 export const NODE_EXPORTER_PACKAGE = 'prometheus-node-exporter';
 
@@ -78,6 +86,8 @@ export interface DesiredInput {
   bundle: AppBundle;
   jwtSecret?: string;
   appSecrets?: Record<string, string>;
+  backupSecrets?: BackupSecrets;
+  backupPasswordGenerated?: string;
   acmeCaBundle?: string;
   intent?: ReleaseIntent;
   /** When the release is made (its id starts with it) and by whom; the CLI passes the real ones. */
@@ -93,7 +103,7 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     stack: input.stack,
     model,
     host: input.host,
-    packages: [...BASE_PACKAGES, ...(input.stack.metrics.nodeExporter ? [NODE_EXPORTER_PACKAGE] : [])],
+    packages: [...BASE_PACKAGES, ...(input.stack.metrics.nodeExporter ? [NODE_EXPORTER_PACKAGE] : []), ...(input.stack.backup ? BACKUP_PACKAGES : [])],
     node: { version, integrity, url: nodeTarballUrl(version, input.host.arch) },
     files: { bootstrap: renderHostFiles(model, 'bootstrap'), full: renderHostFiles(model, 'full') },
     bundle: input.bundle,
@@ -101,6 +111,8 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     intent: input.intent ?? { action: 'converge' },
     ...(input.jwtSecret === undefined ? {} : { jwtSecret: input.jwtSecret }),
     appSecrets: input.appSecrets ?? {},
+    ...(input.backupSecrets === undefined ? {} : { backupSecrets: input.backupSecrets }),
+    ...(input.backupPasswordGenerated === undefined ? {} : { backupPasswordGenerated: input.backupPasswordGenerated }),
   };
 }
 

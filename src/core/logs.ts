@@ -6,7 +6,7 @@ import { appUnit } from './render.js';
  * `logs`: which sources a name means, the remote `logs` program's argv, and its tagged lines read
  * back as time-stamped lines with the source's name, so several sources interleave by time.
  */
-export const LOG_SOURCES = ['app', 'nginx', 'mariadb', 'redis', 'all'] as const;
+export const LOG_SOURCES = ['app', 'nginx', 'mariadb', 'redis', 'backup', 'all'] as const;
 export type LogSource = (typeof LOG_SOURCES)[number];
 
 export interface LogQuery {
@@ -27,7 +27,13 @@ export interface LogLine {
 
 function unitsOf(source: LogSource, stack: StackConfig): string[] {
   const app = appPortsOf(stack).map(appUnit);
-  const units: Record<Exclude<LogSource, 'all'>, string[]> = { app, nginx: ['nginx.service'], mariadb: ['mariadb.service'], redis: ['redis-server.service'] };
+  const units: Record<Exclude<LogSource, 'all'>, string[]> = {
+    app,
+    nginx: ['nginx.service'],
+    mariadb: ['mariadb.service'],
+    redis: ['redis-server.service'],
+    backup: ['messenger-backup.service', 'messenger-backup-drill.service'],
+  };
   return source === 'all' ? Object.values(units).flat() : units[source];
 }
 

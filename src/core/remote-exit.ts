@@ -16,6 +16,16 @@ export const REMOTE_EXIT = {
   INTERRUPTED: 15,
   BUILD: 16,
   MIGRATION: 17,
+  /** mariadb-dump failed: no dump, no snapshot. */
+  DUMP: 18,
+  /** The SQL given to `db load` is not loadable (not SQL, truncated, bad compression). */
+  INPUT: 19,
+  /** A restored database does not match what its backup recorded. */
+  VERIFY: 20,
+  /** The target database holds tables and --replace was not given. */
+  NOT_EMPTY: 21,
+  /** restic cannot open, read or write the repository. */
+  REPOSITORY: 22,
   LOCKED: 75,
 } as const;
 

@@ -48,5 +48,5 @@ export async function inspectHost(host: Host, sshPort: number, extra: readonly F
   const arch = ARCHES[machine];
   if (!arch) throw new MiError('MI_ERR_UNSUPPORTED_ARCH', `${host.label} is ${machine}; supported: x86_64, aarch64`, { host: host.label });
   const limits = parseLimits(factValue(values, limitsFact).stdout);
-  return { basics: { os, arch, container: virt && virt !== 'none' ? virt : null, sshPort, ...(limits ? { limits } : {}) }, facts: values };
+  return { basics: { os, arch, container: virt && virt !== 'none' ? virt : null, sshPort, programsDir: programs.dir, ...(limits ? { limits } : {}) }, facts: values };
 }

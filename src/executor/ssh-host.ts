@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import { REMOTE_PROGRAM, type Command } from '../core/command.js';
 import { MiError } from '../errors/index.js';
@@ -189,7 +189,49 @@ export class SshHost implements Host {
     };
   }
 
+  /**
+   * Runs a command with stdin read from `input` and stdout written to `output`, both with backpressure,
+   * so an import or export of any size holds only a buffer in memory; stderr is collected. With `pty`
+   * the command gets a terminal (an interactive client): stdin is passed through as typed.
+   */
+  stream(command: Command, io: { input?: Readable; output?: Writable; pty?: { term: string; rows: number; cols: number }; onChannel?: (channel: StreamChannel) => void }): Promise<RunResult> {
+    const client = this.ssh.connection as unknown as SshExecClient | null;
+    if (!client) return Promise.reject(new MiError('MI_ERR_SSH_DROPPED', `${command.label} on ${this.label}: not connected`, { host: this.label }));
+    return new Promise((resolve, reject) => {
+      client.exec(this.line(command.argv), io.pty ? { pty: io.pty } : {}, (err, channel) => {
+        if (err) return reject(new MiError('MI_ERR_SSH_DROPPED', `${command.label} on ${this.label}: ${err.message}`, { host: this.label }));
+        let stderr = '';
+        let exit: { code: number | null; signal: string | null } = { code: null, signal: null };
+        channel.stderr.on('data', (d: Buffer) => {
+          // Only the tail matters for the one-line error; a chatty program must not grow memory.
+          stderr = (stderr + d.toString()).slice(-16_384);
+        });
+        channel.on('exit', (code: number | null, signal?: string) => (exit = { code: code ?? null, signal: signal ?? null }));
+        channel.on('close', () => resolve(exitOf({ ...exit, stdout: '', stderr })));
+        if (io.output) channel.pipe(io.output, { end: false });
+        else channel.resume();
+        if (io.input) {
+          io.input.on('error', (e) => channel.destroy(e));
+          io.input.pipe(channel);
+        } else if (!io.pty) channel.end();
+        io.onChannel?.(channel);
+      });
+    });
+  }
+
   async close(): Promise<void> {
     this.ssh.dispose();
   }
+}
+
+/** The part of an ssh2 exec channel `stream` hands out (a terminal resize, an early end). */
+export interface StreamChannel extends NodeJS.ReadWriteStream {
+  stderr: NodeJS.ReadableStream;
+  setWindow?(rows: number, cols: number, height: number, width: number): void;
+  destroy(error?: Error): void;
+}
+
+/** The slice of ssh2's Client that `stream` uses (node-ssh does not expose streaming exec). */
+interface SshExecClient {
+  exec(command: string, options: { pty?: { term: string; rows: number; cols: number } }, callback: (err: Error | undefined, channel: StreamChannel & { pipe: Readable['pipe']; resume(): void; end(): void }) => void): void;
 }

@@ -78,7 +78,9 @@ export type CheckId =
   | `app.ws:${string}`
   | `app.sio.websocket:${string}`
   | `app.sio.polling:${string}`
-  | `app.sio.ping:${string}`;
+  | `app.sio.ping:${string}`
+  // Read over SSH when the stack has a backup section.
+  | 'backup.age';
 
 export interface CheckResult {
   id: CheckId;

@@ -167,7 +167,7 @@ describe('a user app that is refused names the field', () => {
     ['drainSeconds', { drainSeconds: 3601 }, 'stack.app.drainSeconds: 3601 must be a whole number of seconds from 0 to 3600'],
     ['keepReleases', { keepReleases: 0 }, 'stack.app.keepReleases: 0 must be a whole number from 1 to 50'],
     ['healthTimeoutSeconds', { healthTimeoutSeconds: 1 }, 'stack.app.healthTimeoutSeconds: 1 must be a whole number of seconds from 5 to 600'],
-    ['database name', { database: { name: 'Shop-DB' } }, 'stack.app.database.name: "Shop-DB" must be a database name of a-z, 0-9 and _ (at most 64)'],
+    ['database name', { database: { name: 'Shop-DB' } }, 'stack.app.database.name: "Shop-DB" must be a database name of a-z, 0-9 and _ (at most 64), like messenger_chat'],
     ['database env and url', { database: { env: { host: 'H' }, url: 'U' } }, 'stack.app.database: {"env":{"host":"H"},"url":"U"} takes env or url, not both'],
   ])('a bad %s', (_name, app, message) => {
     expect(refused({ ...USER_APP, ...app }).message).toBe(message);

@@ -1,3 +1,4 @@
+import type { BackupSecrets } from '../../src/core/backup.js';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,7 +74,14 @@ export interface DesiredOpts {
   intent?: ReleaseIntent;
   /** app.secrets as the CLI resolved them. */
   appSecrets?: Record<string, string>;
+  /** stack.backup, and its secrets as the CLI resolved them. */
+  backup?: StackOverrides['backup'];
+  backupSecrets?: BackupSecrets;
+  backupPasswordGenerated?: string;
 }
+
+/** Where the remote programs of this checkout are installed on a host (the detected fact). */
+export const PROGRAMS_DIR = '/usr/local/lib/messenger-infra/remote-0123456789abcdef';
 
 /** A user's Node.js project as app.source wants it: package.json with a build script, and a lock file. */
 export const SOURCE_DIR = (() => {
@@ -106,16 +114,19 @@ export function state(opts: DesiredOpts = {}): DesiredState {
       ...(opts.acmeCaBundle === undefined ? {} : { acme: { server: PEBBLE } }),
       ...(opts.nodeExporter === undefined ? {} : { metrics: { nodeExporter: opts.nodeExporter } }),
       app: { ...(opts.source ? { source: SOURCE_DIR, start: 'node dist/main.js', health: '/api/health' } : {}), ...opts.app },
+      ...(opts.backup === undefined ? {} : { backup: opts.backup }),
     },
   });
   return buildDesiredState({
     stack,
-    host: { os: OS_PROFILES.debian13, arch: 'x64', container: opts.container ?? null, sshPort: opts.sshPort ?? 22 },
+    host: { os: OS_PROFILES.debian13, arch: 'x64', container: opts.container ?? null, sshPort: opts.sshPort ?? 22, programsDir: PROGRAMS_DIR },
     bundle: opts.source ? sourceBundle(opts.install ?? 'ci') : BUNDLED,
     ...(opts.jwtSecret === undefined ? {} : { jwtSecret: opts.jwtSecret }),
     ...(opts.appSecrets === undefined ? {} : { appSecrets: opts.appSecrets }),
     ...(opts.acmeCaBundle === undefined ? {} : { acmeCaBundle: opts.acmeCaBundle }),
     ...(opts.intent === undefined ? {} : { intent: opts.intent }),
+    ...(opts.backupSecrets === undefined ? {} : { backupSecrets: opts.backupSecrets }),
+    ...(opts.backupPasswordGenerated === undefined ? {} : { backupPasswordGenerated: opts.backupPasswordGenerated }),
     now: NOW,
     by: BY,
   });
@@ -153,7 +164,7 @@ export const missing = (d: DesiredState, paths: readonly string[]) => files(d, p
 /** `facts link PATH`: leftovers, then the target (readlink exits 1 when there is no link). */
 export const link = (target: string, left = ''): Raw => (target ? `left${left ? ` ${left}` : ''}\n${target}\n` : ['left\n', 1]);
 
-export const PACKAGES = 'packages:nginx,mariadb-server,certbot,ufw,curl,ca-certificates,openssl';
+export const PACKAGES = 'packages:nginx,mariadb-server,certbot,ufw,curl,ca-certificates,openssl,zstd';
 export const installed = (...names: string[]) => names.map((n) => `${n} install ok installed\n`).join('');
 
 export function secretsText(mode: string, keys: Record<string, string>): string {

@@ -4,6 +4,7 @@ import type { DesiredState } from '../../src/core/desired-state.js';
 import { MiError } from '../../src/errors/index.js';
 import type { Step } from '../../src/core/step.js';
 import { appBuildStep, appStep } from '../../src/core/steps/app.js';
+import { backupStep } from '../../src/core/steps/backup.js';
 import { DEPLOY_STEPS, SWITCH_STEPS, UP_STEPS } from '../../src/core/steps/index.js';
 import { firewallStep, swapStep, sysctlStep } from '../../src/core/steps/kernel.js';
 import { databaseStep, mariadbConfigStep } from '../../src/core/steps/mariadb.js';
@@ -346,15 +347,15 @@ const FIXTURES: Fixture[] = [
     name: 'some missing (ufw removed, config left): one apt transaction for the missing ones',
     facts: { [PACKAGES]: `${installed('nginx', 'curl')}ufw deinstall ok config-files\n` },
     expect: {
-      commands: [['mi-remote', 'apt-install', 'mariadb-server', 'certbot', 'ufw', 'ca-certificates', 'openssl']],
+      commands: [['mi-remote', 'apt-install', 'mariadb-server', 'certbot', 'ufw', 'ca-certificates', 'openssl', 'zstd']],
       errors: { 0: { 13: 'MI_ERR_APT_LOCKED', 1: 'MI_ERR_APT_FAILED' } },
-      changes: ['mariadb-server', 'certbot', 'ufw', 'ca-certificates', 'openssl'].map((p) => `install package ${p}`),
+      changes: ['mariadb-server', 'certbot', 'ufw', 'ca-certificates', 'openssl', 'zstd'].map((p) => `install package ${p}`),
     },
   },
   {
     step: packagesStep,
     name: 'all installed: ok',
-    facts: { [PACKAGES]: installed('nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl') },
+    facts: { [PACKAGES]: installed('nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl', 'zstd') },
     expect: { commands: [], changes: [] },
   },
 
@@ -458,6 +459,13 @@ const FIXTURES: Fixture[] = [
     desired: { nodeExporter: true },
     facts: (d) => ({ 'unit:prometheus-node-exporter': 'active enabled\n', ...files(d, [EXPORTER_DEFAULTS]) }),
     expect: { commands: [], changes: [] },
+  },
+  // --- backup (detailed in backup-step.test.ts) -----------------------------------------------------------
+  {
+    step: backupStep,
+    name: 'no backup section, timers never set up: skipped, saying backups are off',
+    facts: { 'backup-env': '', 'unit:messenger-backup.timer': 'inactive disabled\n', 'unit:messenger-backup-drill.timer': 'inactive disabled\n' },
+    expect: { commands: [], changes: [], skipped: 'backups are off: add a backup section to the stack (README: "Backups and restore")' },
   },
   { step: mariadbConfigStep, name: 'converged: ok', facts: (d) => ({ 'unit:mariadb': 'active enabled\n', ...files(d, [MARIADB_CNF]) }), expect: { commands: [], changes: [] } },
 
@@ -1280,7 +1288,7 @@ describe('step plans: raw facts → exact commands', () => {
       'sysctl',
       ['packages', 'node'],
       'firewall',
-      [['mariadb-config', 'secrets', 'database', 'app-secrets'], ['nginx', 'certificate', 'site'], 'app-build', 'node-exporter'],
+      [['mariadb-config', 'secrets', 'database', 'app-secrets', 'backup'], ['nginx', 'certificate', 'site'], 'app-build', 'node-exporter'],
       'app',
     ]);
     // deploy: nginx too (its config carries the app's paths and drain), but neither apt nor certbot.

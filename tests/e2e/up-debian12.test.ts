@@ -1,6 +1,7 @@
 import { describe } from 'vitest';
+import { dbImportSuite } from './db-import-sandbox.js';
 import { upSandboxSuite } from './up-sandbox.js';
 
-describe('up on a fresh Debian 12 sandbox', () => {
-  upSandboxSuite('debian12');
+describe('up on a fresh Debian 12 sandbox, then a shared host\'s MySQL 8 and phpMyAdmin dumps imported', () => {
+  dbImportSuite(upSandboxSuite('debian12'), 'debian12');
 });

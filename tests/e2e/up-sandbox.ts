@@ -28,14 +28,14 @@ export function upSandboxSuite(os: SandboxOs): SandboxHandle {
     expect(summary!.verify.exitCode).toBe(0);
     expect(first.code).toBe(0);
     const skipped = events.filter((e) => e.status === 'skipped').map((e) => e.step);
-    expect(skipped.sort()).toEqual(['firewall', 'swap', 'sysctl']);
+    expect(skipped.sort()).toEqual(['backup', 'firewall', 'swap', 'sysctl']);
     console.log(`first up on ${os}: ${summary!.seconds.toFixed(1)} s`);
   }, 600_000);
 
   it('a second up changes nothing and says so', async () => {
     const second = await runCli(['up', '--sandbox', '--os', os, '--tier', 'mvp', '--no-verify']);
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stdout).toMatch(/^no changes: 10 ok, 0 changed, 0 failed, 3 skipped/m);
+    expect(second.stdout).toMatch(/^no changes: 10 ok, 0 changed, 0 failed, 4 skipped/m);
     const plan = await runCli(['plan', '--sandbox', '--os', os, '--tier', 'mvp', '--json']);
     const doc = jsonLines(plan.stdout)[0] as { changes: number; os: string; capacity: { clients: number; planned: number } };
     expect(doc).toMatchObject({ changes: 0, os });

@@ -17,6 +17,8 @@ export interface SandboxHandle {
   readonly info: SandboxInfo;
   /** Runs a command on the guest as root (argv joined by ssh; the guest's shell parses it). */
   ssh(remote: readonly string[], timeoutMs?: number): Promise<RunResult>;
+  /** Destroys the sandbox and boots a brand-new one from the pristine root filesystem (a host lost). */
+  replace(): Promise<void>;
 }
 
 export function useSandbox(os: SandboxOs = 'debian13', opts: { fresh?: boolean } = {}): SandboxHandle {
@@ -40,6 +42,11 @@ export function useSandbox(os: SandboxOs = 'debian13', opts: { fresh?: boolean }
     ssh(remote, timeoutMs = 120_000) {
       const info = this.info;
       return runRaw(sshArgv(info.sshKeyPath, info.knownHostsPath, remote), { timeoutMs });
+    },
+    async replace() {
+      await sandboxDown();
+      current = null;
+      current = await sandboxUp({ os });
     },
   };
 }

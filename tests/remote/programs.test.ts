@@ -21,7 +21,7 @@ describe('remote programs', () => {
     // Every command file is reachable from the dispatcher, and the dispatcher names no missing file.
     const dispatcher = readFileSync(join(REMOTE_SOURCE_DIR, 'mi-remote'), 'utf8');
     const listed = dispatcher.match(/case \$command in\s+([\s\S]*?)\)/)![1]!.split(/[\s|\\]+/).filter(Boolean).sort();
-    const commandFiles = files.filter((f) => f.endsWith('.sh') && f !== 'lib.sh').map((f) => f.replace(/\.sh$/, ''));
+    const commandFiles = files.filter((f) => f.endsWith('.sh') && f !== 'lib.sh').map((f) => f.replace(/\.sh$/, '')).sort();
     expect(listed).toEqual(commandFiles);
   });
 

@@ -9,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { STACK_HOST, makePki, nginxHead, proxyLines, tcpOpen, type Pki } from '../helpers/local-stack.js';
+import { STACK_HOST, makePki, nginxHead, proxyLines, type Pki } from '../helpers/local-stack.js';
+import { tcpOpen } from '../helpers/mariadb.js';
 import { freePort } from '../helpers/mariadb.js';
 
 export interface AppProxyOptions {

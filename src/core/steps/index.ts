@@ -1,5 +1,6 @@
 import type { Step } from '../step.js';
 import { appBuildStep, appStep } from './app.js';
+import { backupStep } from './backup.js';
 import { firewallStep, swapStep, sysctlStep } from './kernel.js';
 import { databaseStep, mariadbConfigStep } from './mariadb.js';
 import { nodeStep } from './node.js';
@@ -21,7 +22,7 @@ export const UP_STEPS: ReadonlyArray<Step | ReadonlyArray<Step | readonly Step[]
   [packagesStep, nodeStep],
   firewallStep,
   [
-    [mariadbConfigStep, secretsStep, databaseStep, appSecretsStep],
+    [mariadbConfigStep, secretsStep, databaseStep, appSecretsStep, backupStep],
     [nginxStep, certificateStep, siteStep],
     appBuildStep,
     nodeExporterStep,
