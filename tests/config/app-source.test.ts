@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
+import { configErrorOf } from '../helpers/config-error.js';
 import { resolveAppSecrets } from '../../src/config/jwt-secret.js';
 import { loadStack, type LoadOptions } from '../../src/config/load.js';
 import { jwtClaimsOf } from '../../src/config/jwt-secret.js';
@@ -38,18 +39,7 @@ function load(app: Record<string, unknown>): ReturnType<typeof loadStack> {
 
 /** The one-line ConfigError (exit 2) loading `app` fails with. */
 function refused(app: Record<string, unknown>, options: Partial<LoadOptions> = {}): ConfigError {
-  try {
-    if (options.file) loadStack(options);
-    else load(app);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    const e = err as ConfigError;
-    expect([e.code, e.exitCode]).toEqual(['MI_ERR_CONFIG', 2]);
-    expect(e.message).not.toContain('\n');
-    expect(e.message.startsWith(`${e.field}: `)).toBe(true);
-    return e;
-  }
-  throw new Error('the stack was accepted');
+  return configErrorOf(() => (options.file ? loadStack(options) : load(app)));
 }
 
 describe('a user app that loads', () => {

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generatedPasswordPath, resolveBackupSecrets } from '../../src/config/backup-secrets.js';
 import { loadStack, type LoadOptions } from '../../src/config/load.js';
 import { databaseNameProblem } from '../../src/config/schema.js';
-import { ConfigError } from '../../src/errors/index.js';
+import { configErrorOf } from '../helpers/config-error.js';
 
 /**
  * stack.backup: the schema's defaults and one-line refusals naming the field, the paths the loader
@@ -38,19 +38,7 @@ function load(backup: unknown, options: Partial<LoadOptions> = {}): ReturnType<t
 }
 
 /** The one-line ConfigError (exit 2) `fn` throws. */
-function refused(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    const e = err as ConfigError;
-    expect([e.code, e.exitCode]).toEqual(['MI_ERR_CONFIG', 2]);
-    expect(e.message).not.toContain('\n');
-    expect(e.message.startsWith(`${e.field}: `)).toBe(true);
-    return e;
-  }
-  throw new Error('accepted');
-}
+const refused = configErrorOf;
 
 const REPOSITORY_RULE =
   'must be a restic repository like sftp:backup@backup.example.com:/srv/restic/chat, rest:https://user:pass@host:8000/chat, s3:https://s3.example.com/bucket/chat or an absolute path';
