@@ -74,7 +74,18 @@ function positiveInt(cfg: pulumi.Config, key: string, fallback: number): number 
   return n;
 }
 
-function secret(cfg: pulumi.Config, key: string, when: boolean, example: string): pulumi.Output<string> | undefined {
+/**
+ * Secrets the inline program gets from the CLI in memory (`up --provider`), never through the stack's
+ * config: Pulumi sets config with `pulumi config set-all --secret KEY=VALUE`, a command line any
+ * user's `ps` shows. The `pulumi` CLI (infra/index.ts) still reads them from its config.
+ */
+export interface ProgramSecrets {
+  hcloudToken?: string;
+  sshPrivateKey?: string;
+}
+
+function secret(cfg: pulumi.Config, key: string, when: boolean, example: string, given?: string): pulumi.Output<string> | undefined {
+  if (given !== undefined) return pulumi.secret(given);
   // getSecret, not get: reading a secret key in plain text makes Pulumi warn and risks a leak.
   const value = cfg.getSecret(key);
   if (!when) return value;
@@ -83,7 +94,7 @@ function secret(cfg: pulumi.Config, key: string, when: boolean, example: string)
 }
 
 /** Reads and validates the stack config; throws an InfraError (code MI_ERR_CONFIG) on the first bad key. */
-export function readInfraConfig(cfg: pulumi.Config = new pulumi.Config('messenger-infra')): InfraConfig {
+export function readInfraConfig(cfg: pulumi.Config = new pulumi.Config('messenger-infra'), secrets: ProgramSecrets = {}): InfraConfig {
   const tier = required(cfg, 'tier', 'mvp');
   if (!isTierName(tier)) throw configError('tier', `must be one of ${TIER_NAMES.join(', ')} (got "${tier}")`, set('tier', 'mvp'));
 
@@ -146,16 +157,16 @@ export function readInfraConfig(cfg: pulumi.Config = new pulumi.Config('messenge
     begetConfigurationGroup: cfg.get('begetConfigurationGroup'),
     hostname,
     serverAddress: serverAddress?.trim(),
-    hcloudToken: secret(cfg, 'hcloudToken', providerName === 'hcloud', '<token>'),
+    hcloudToken: secret(cfg, 'hcloudToken', providerName === 'hcloud', '<token>', secrets.hcloudToken),
     begetApiUrl: begetApiUrl.replace(/\/+$/, ''),
     begetPollIntervalMs: positiveInt(cfg, 'begetPollIntervalMs', 5_000),
     begetPollTimeoutMs: positiveInt(cfg, 'begetPollTimeoutMs', 15 * 60_000),
-    hostSetup: readHostSetup(cfg),
+    hostSetup: readHostSetup(cfg, secrets.sshPrivateKey),
   };
 }
 
-function readHostSetup(cfg: pulumi.Config): HostSetupConfig | undefined {
-  const sshPrivateKey = cfg.getSecret('sshPrivateKey');
+function readHostSetup(cfg: pulumi.Config, given?: string): HostSetupConfig | undefined {
+  const sshPrivateKey = given === undefined ? cfg.getSecret('sshPrivateKey') : pulumi.secret(given);
   if (sshPrivateKey === undefined) return undefined;
   const sshPort = positiveInt(cfg, 'sshPort', 22);
   if (sshPort > 65535) throw configError('sshPort', `must be a TCP port (got ${sshPort})`, set('sshPort', '22'));

@@ -18,10 +18,16 @@ wait_ready() {
       say "instance on port $1 did not answer ${3:-/readyz} with 2xx $why"
       return 1
     fi
-    # A unit that exited will not come back within the bound: say so now, not after it.
+    # A unit that exited, or keeps crashing (systemd restarts it forever: StartLimitIntervalSec=0),
+    # will not come back within the bound: say so now, not after it.
     if [ "$i" -ge 4 ]; then
       case $(systemctl is-active "messenger-chat@$1" 2>/dev/null) in
         failed | inactive) why="(it exited; its last lines are above)" && i=$((bound * 2)) && continue ;;
+      esac
+      restarts=$(systemctl show -p NRestarts --value "messenger-chat@$1" 2>/dev/null)
+      case $restarts in
+        '' | *[!0-9]*) ;;
+        *) [ "$restarts" -lt 2 ] || { why="(it crashed $restarts times; its last lines are above)" && i=$((bound * 2)) && continue; } ;;
       esac
     fi
     sleep 0.5

@@ -1,3 +1,4 @@
+import type { ProgramSecrets } from '../../infra/config.js';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, chmod, mkdir, readFile, stat, symlink, writeFile, lstat } from 'node:fs/promises';
@@ -150,15 +151,25 @@ function requireEnv(env: NodeJS.ProcessEnv, name: string, what: string): string 
   return value;
 }
 
-/** Stack config for the program, secrets marked as such (stored encrypted with the passphrase). */
-export async function stackConfig(opts: CloudUpOptions, env: NodeJS.ProcessEnv): Promise<Record<string, { value: string; secret?: boolean }>> {
+/**
+ * Stack config for the program: plain settings only. Pulumi's setAllConfig runs `pulumi config set-all
+ * --secret KEY=VALUE`, where any user's `ps` would show a secret: the cloud token and the SSH private
+ * key go to the inline program in memory instead (`ProgramSecrets`), which this process runs itself.
+ */
+export async function stackConfig(opts: CloudUpOptions, env: NodeJS.ProcessEnv): Promise<Record<string, { value: string }>> {
+  return (await programInput(opts, env)).config;
+}
+
+/** The settings (stack config) and the secrets (handed to the inline program, never to a command line). */
+export async function programInput(opts: CloudUpOptions, env: NodeJS.ProcessEnv): Promise<{ config: Record<string, { value: string }>; secrets: ProgramSecrets }> {
   let sshPublicKey: string;
   try {
     sshPublicKey = (await readFile(opts.sshPublicKeyPath, 'utf8')).trim();
   } catch (err) {
     throw new InfraError('MI_ERR_CONFIG', `--ssh-public-key: cannot read ${opts.sshPublicKeyPath} (${(err as NodeJS.ErrnoException).code ?? 'error'}); fix: point it at an OpenSSH .pub file`);
   }
-  const c: Record<string, { value: string; secret?: boolean }> = {
+  const secrets: ProgramSecrets = {};
+  const c: Record<string, { value: string }> = {
     tier: { value: opts.tier },
     provider: { value: opts.provider },
     domain: { value: opts.domain },
@@ -174,27 +185,29 @@ export async function stackConfig(opts: CloudUpOptions, env: NodeJS.ProcessEnv):
     // Checked here so a missing login fails before Pulumi starts; the provider reads them itself.
     begetCredentialsFromEnv(env);
   } else {
-    c.hcloudToken = { value: requireEnv(env, 'HCLOUD_TOKEN', 'Hetzner Cloud API token'), secret: true };
+    secrets.hcloudToken = requireEnv(env, 'HCLOUD_TOKEN', 'Hetzner Cloud API token');
   }
   const hs = opts.hostSetup;
   if (hs) {
-    c.sshPrivateKey = { value: await readFile(hs.sshPrivateKeyPath, 'utf8'), secret: true };
+    secrets.sshPrivateKey = await readFile(hs.sshPrivateKeyPath, 'utf8');
     if (hs.sshUser) c.sshUser = { value: hs.sshUser };
     if (hs.sshPort) c.sshPort = { value: String(hs.sshPort) };
     if (hs.knownHosts) c.knownHosts = { value: hs.knownHosts };
     if (hs.acmeServer) c.acmeServer = { value: hs.acmeServer };
     if (hs.renderedDigest) c.renderedDigest = { value: hs.renderedDigest };
   }
-  return c;
+  return { config: c, secrets };
 }
 
-async function openStack(stackName: string, env: NodeJS.ProcessEnv) {
+async function openStack(stackName: string, env: NodeJS.ProcessEnv, secrets: ProgramSecrets = {}) {
   await requirePulumiCli(env);
   const { LocalWorkspace } = await import('@pulumi/pulumi/automation/index.js');
   const { messengerInfra } = await import('../../infra/program.js');
+  const { readInfraConfig } = await import('../../infra/config.js');
   const { workDir, envVars } = await pulumiEnvironment(env);
   return LocalWorkspace.createOrSelectStack(
-    { stackName, projectName: PROJECT_NAME, program: async () => messengerInfra() },
+    // The program runs in this process: its secrets come from memory, not from the stack's config.
+    { stackName, projectName: PROJECT_NAME, program: async () => messengerInfra(readInfraConfig(undefined, secrets)) },
     {
       workDir,
       envVars,
@@ -219,8 +232,8 @@ export async function runCloudUp(opts: CloudUpOptions): Promise<CloudUpResult> {
   const env = opts.env ?? process.env;
   // Detect first: no state directory or config is touched when Pulumi is missing.
   await requirePulumiCli(env);
-  const config = await stackConfig(opts, env);
-  const stack = await openStack(opts.stackName, env);
+  const { config, secrets } = await programInput(opts, env);
+  const stack = await openStack(opts.stackName, env, secrets);
   await stack.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT_NAME}:${k}`, v])));
   const result = await stack.up(
     opts.json ? { onEvent: (event) => opts.onEvent(JSON.stringify(event)) } : { onOutput: streamLines(opts.onEvent), color: 'never' },

@@ -137,6 +137,10 @@ export interface SiteView extends SiteBootstrapView {
   clientMaxBodySize: string;
   pingIntervalS: number;
   wsTimeoutS: number;
+  referrerPolicy: string;
+  frameOptions: string;
+  /** The bundled web client's policy; a user's app sets its own (its frontend is not known here). */
+  contentSecurityPolicy: string | false;
 }
 
 export interface UnitView extends Managed {
@@ -148,8 +152,6 @@ export interface UnitView extends Managed {
   appSecretsEnvFile: string;
   appInstances: string;
   dbUnit: string;
-  startLimitIntervalS: number;
-  startLimitBurst: number;
   user: string;
   group: string;
   appEnvFile: string;
@@ -284,7 +286,28 @@ export function siteView(model: HostModel): SiteView {
     clientMaxBodySize: model.app.kind === 'bundled' ? `${MAX_PAYLOAD_BYTES / 1024}k` : '1m',
     pingIntervalS: APP_PING_INTERVAL_MS / 1000,
     wsTimeoutS: WS_PROXY_TIMEOUT_S,
+    ...securityHeaders(model),
   };
+}
+
+/**
+ * Headers every response of the TLS site carries. The bundled client is known: a strict policy (its
+ * token rides in the URL fragment, so no referrer at all). A user's app keeps its own CSP; it gets the
+ * headers that cannot break a frontend.
+ */
+function securityHeaders(model: HostModel): Pick<SiteView, 'referrerPolicy' | 'frameOptions' | 'contentSecurityPolicy'> {
+  if (model.app.kind !== 'bundled') return { referrerPolicy: 'strict-origin-when-cross-origin', frameOptions: 'SAMEORIGIN', contentSecurityPolicy: false };
+  const csp = [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self' wss://${model.stack.domain}`,
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+  return { referrerPolicy: 'no-referrer', frameOptions: 'DENY', contentSecurityPolicy: csp };
 }
 
 /** The unit's ExecStart: node, npm and npx as the installed binaries, `./x` inside the instance's release. */
@@ -318,14 +341,13 @@ export function unitView(model: HostModel): UnitView {
     appSecretsEnvFile: model.paths.appSecretsFile,
     appInstances: model.paths.appInstances,
     dbUnit: MARIADB_UNIT,
-    startLimitIntervalS: 60,
-    startLimitBurst: 5,
     user: APP_USER,
     group: APP_USER,
     appEnvFile: model.paths.appEnvFile,
     secretsEnvFile: model.paths.secretsEnvFile,
     instanceEnvDir: model.paths.instanceEnvDir,
-    restartSecS: 2,
+    // Every 5 s while it crashes: quick enough to come back once the cause is gone, slow enough not to churn.
+    restartSecS: 5,
     timeoutStopS: stopTimeoutS(model),
     limitNofile: app.limitNofile,
     memoryMaxMb: appMemoryMb(model).memoryMaxMb,

@@ -2,10 +2,16 @@
  * The web client in headless Debian Chromium (playwright-core, no browser download): two pages chat, ride
  * through a restart, and through a deploy behind a switchable proxy (nginx's upstream) without a visible outage.
  */
+import { createServer, request as httpRequest } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import mysql from 'mysql2/promise';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../app/src/token.js';
+import { loadStack } from '../../src/config/load.js';
+import { buildHostModel } from '../../src/core/host-model.js';
+import { OS_PROFILES } from '../../src/core/os-profiles.js';
+import { siteView } from '../../src/core/render.js';
 import { freePort, startMariaDb, type ThrowawayMariaDb } from '../helpers/mariadb.js';
 import { SECRET, startServer, testConfig } from './fixture.js';
 import { startProxy } from './proxy.js';
@@ -87,6 +93,52 @@ describe('web client', () => {
     await expect.poll(() => a.textContent('#status')).toContain('connected to #web');
     await ctxA.close();
     await ctxB.close();
+  });
+
+  it("works under the Content-Security-Policy nginx sends with it: loads, connects, sends, and nothing is refused", async () => {
+    const { contentSecurityPolicy } = siteView(buildHostModel(loadStack({ overrides: { tier: 'mvp', domain: 'chat.messenger.test', email: 'ops@messenger.test' } }), OS_PROFILES.debian13));
+    expect(contentSecurityPolicy).toMatch(/default-src 'none'/);
+    // nginx's part, on loopback: every response gets the rendered site's policy; upgrades pass through.
+    await db.createDatabase('webcsp');
+    const [front, back] = [await freePort(), await freePort()];
+    const app = await startServer(testConfig(db, 'webcsp', { MESSENGER_PORT: String(back), MESSENGER_ALLOWED_ORIGINS: `http://127.0.0.1:${front}` }));
+    const edge = createServer((req, res) => {
+      const up = httpRequest({ host: '127.0.0.1', port: back, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, { ...r.headers, 'content-security-policy': String(contentSecurityPolicy) });
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    edge.on('upgrade', (req, socket, head) => {
+      const up = netConnect(back, '127.0.0.1', () => {
+        up.write(`${req.method} ${req.url} HTTP/1.1\r\n${Object.entries(req.headers).map(([k, v]) => `${k}: ${String(v)}`).join('\r\n')}\r\n\r\n`);
+        up.write(head);
+        up.pipe(socket).pipe(up);
+      });
+      for (const s of [socket, up]) s.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => edge.listen(front, '127.0.0.1', () => resolve()));
+    const ctx = await browser.newContext();
+    const refused: string[] = [];
+    try {
+      const page = await ctx.newPage();
+      page.on('console', (m) => {
+        if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text());
+      });
+      await page.goto(`http://127.0.0.1:${front}/#token=${await mintToken(SECRET, 'frank', 300)}&room=csp`);
+      await expect.poll(() => page.textContent('#status')).toContain('connected to #csp');
+      await page.fill('#text', 'under the policy');
+      await page.press('#text', 'Enter');
+      await expect.poll(() => page.locator('#messages li .text').allTextContents()).toEqual(['under the policy']);
+      // The stylesheet was applied, not refused: style.css lays the body out as a flex column.
+      expect(await page.evaluate('getComputedStyle(document.body).display')).toBe('flex');
+      expect(refused).toEqual([]);
+    } finally {
+      await ctx.close();
+      edge.closeAllConnections();
+      await new Promise((resolve) => edge.close(resolve));
+      await app.server.shutdown('test end');
+    }
   });
 
   it('rides through a deploy: a message sent while the old release drains arrives once, and no outage shows', async () => {

@@ -20,6 +20,20 @@ const site = (m: ReturnType<typeof model>) => fileAt(files(m), HOST_PATHS.nginxS
 const directives = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
 
 
+describe("a user's app behind the site: the security headers that cannot break its frontend", () => {
+  it('nosniff, a referrer policy and same-origin framing, but no CSP (the app knows its own)', () => {
+    const d = directives(site(userApp()));
+    expect(d).toEqual(
+      expect.arrayContaining([
+        'add_header X-Content-Type-Options "nosniff" always;',
+        'add_header Referrer-Policy "strict-origin-when-cross-origin" always;',
+        'add_header X-Frame-Options "SAMEORIGIN" always;',
+      ]),
+    );
+    expect(d.some((l) => l.includes('Content-Security-Policy'))).toBe(false);
+  });
+});
+
 describe("a user's app site", () => {
   it('proxies its WebSocket paths with Upgrade (Socket.IO and /ws by default), everything else through `location /`', () => {
     const text = site(userApp());

@@ -484,13 +484,24 @@ const FIXTURES: Fixture[] = [
   },
   {
     step: secretsStep,
-    name: 'supplied JWT secret differs: sent on stdin, never in argv',
-    desired: { jwtSecret: JWT },
+    name: 'supplied JWT secret (named in the stack) differs: sent on stdin, never in argv',
+    desired: { jwtSecret: JWT, app: { jwtSecret: { env: 'CHAT_JWT_SECRET' } } },
     facts: { secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: 'generated-earlier' }) },
     expect: {
       commands: [['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_JWT_SECRET', 'stdin']],
       stdin: { 0: JWT },
       changes: ['set MESSENGER_JWT_SECRET to the supplied secret'],
+    },
+  },
+  {
+    step: secretsStep,
+    name: "$MESSENGER_JWT_SECRET from the operator's shell, no app.jwtSecret: replacing the host's secret is said plainly",
+    desired: { jwtSecret: JWT },
+    facts: { secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: 'generated-earlier' }) },
+    expect: {
+      commands: [['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_JWT_SECRET', 'stdin']],
+      stdin: { 0: JWT },
+      changes: ["replace the host's MESSENGER_JWT_SECRET with $MESSENGER_JWT_SECRET from the operator's shell (the stack names no app.jwtSecret): tokens signed with the old one stop working"],
     },
   },
   {

@@ -14,6 +14,7 @@ import {
   requirePulumiCli,
   runCloudUp,
   runDestroy,
+  programInput,
   stackConfig,
 } from '../../cli/commands/cloud.js';
 import { InfraError } from '../../infra/errors.js';
@@ -181,6 +182,27 @@ describe('local Pulumi environment', () => {
     const err = await rejection(pulumiEnvironment(env));
     expect(err.code).toBe('MI_ERR_PASSPHRASE_MODE');
     expect(err.message).toContain('chmod 600');
+  });
+});
+
+describe('what reaches Pulumi\'s command line', () => {
+  it('hcloud: the token and the host setup key stay out of the stack config (setAllConfig puts values in argv)', async () => {
+    const pub = join(tmp, 'k2.pub');
+    const key = join(tmp, 'id_test');
+    await writeFile(pub, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPm3r0fYq7Z9Xw0e0cM8Sx7C8aX1lZ4dC2b9mJ8nQ0aB me@laptop\n');
+    await writeFile(key, '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-private\n-----END OPENSSH PRIVATE KEY-----\n', { mode: 0o600 });
+    const opts = {
+      provider: 'hcloud' as const, stackName: 'main', tier: 'mvp' as const, domain: 'chat.example.com', email: 'a@example.com', sshPublicKeyPath: pub, json: false,
+      onEvent: () => undefined, hostSetup: { sshPrivateKeyPath: key },
+    };
+    const { config, secrets } = await programInput(opts, { HCLOUD_TOKEN: 'hcloud-token-value' });
+    expect(JSON.stringify(config)).not.toMatch(/hcloud-token-value|PRIVATE KEY/);
+    expect(Object.keys(config)).not.toContain('hcloudToken');
+    expect(Object.keys(config)).not.toContain('sshPrivateKey');
+    expect(secrets.hcloudToken).toBe('hcloud-token-value');
+    expect(secrets.sshPrivateKey).toContain('b3BlbnNzaC1rZXktdjEAAAAA-private');
+    // And nothing is marked for `--secret`: a config value is never a secret any more.
+    expect(Object.values(config).some((v) => 'secret' in v)).toBe(false);
   });
 });
 

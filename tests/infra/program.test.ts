@@ -1,7 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { describe, expect, it } from 'vitest';
 import { TIERS, TIER_NAMES, type TierName } from '../../src/core/tiers.js';
-import { PROVIDER_NAMES, readInfraConfig, type ProviderName } from '../../infra/config.js';
+import { PROVIDER_NAMES, readInfraConfig, type ProgramSecrets, type ProviderName } from '../../infra/config.js';
 import { HOST_SETUP_API_URL } from '../../infra/host-setup.js';
 import { HCLOUD_SERVER_TYPES } from '../../infra/providers/hcloud.js';
 import { messengerInfra, type StackOutputs } from '../../infra/program.js';
@@ -38,7 +38,7 @@ const SECRET_KEYS = ['hcloudToken', 'sshPrivateKey'];
 /** Beget credentials live in the environment of the provider process, never in config, inputs or state. */
 const BEGET_ENV_TOKEN = 'beget-secret-token';
 
-async function run(config: Record<string, string>): Promise<{ registered: Registered[]; outputs: Record<string, unknown>; raw: StackOutputs }> {
+async function run(config: Record<string, string>, secrets: ProgramSecrets = {}): Promise<{ registered: Registered[]; outputs: Record<string, unknown>; raw: StackOutputs }> {
   const registered: Registered[] = [];
   await pulumi.runtime.setMocks(
     {
@@ -62,14 +62,14 @@ async function run(config: Record<string, string>): Promise<{ registered: Regist
   // Set for the whole declaration and serialization: none of it may pick the token up.
   process.env.BEGET_TOKEN = BEGET_ENV_TOKEN;
   try {
-    return await declare(registered);
+    return await declare(registered, secrets);
   } finally {
     delete process.env.BEGET_TOKEN;
   }
 }
 
-async function declare(registered: Registered[]): Promise<{ registered: Registered[]; outputs: Record<string, unknown>; raw: StackOutputs }> {
-  const raw = messengerInfra();
+async function declare(registered: Registered[], secrets: ProgramSecrets): Promise<{ registered: Registered[]; outputs: Record<string, unknown>; raw: StackOutputs }> {
+  const raw = messengerInfra(readInfraConfig(undefined, secrets));
   const outputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) outputs[k] = await new Promise((resolve) => (v as pulumi.Output<unknown>).apply(resolve));
   // Registrations no output depends on (host setup) finish here; waitForRPCs is untyped in 3.248.
@@ -186,6 +186,20 @@ describe('host setup resource wiring', () => {
     // The serialized provider points at the executor module by absolute URL and holds no key material.
     expect(String(__provider)).toContain(HOST_SETUP_API_URL);
     expect(String(__provider)).not.toContain('OPENSSH PRIVATE KEY');
+  });
+});
+
+describe('secrets from the CLI in memory (up --provider), never in the stack config', () => {
+  it('the Hetzner token and the SSH private key reach their resources as secrets with no config key set', async () => {
+    const { hcloudToken: _t, ...config } = baseConfig('hcloud', 'mvp');
+    const { registered } = await run(config, { hcloudToken: 'in-memory-token', sshPrivateKey: PRIVATE_KEY });
+    const prov = registered.find((r) => r.type === 'pulumi:providers:hcloud');
+    expect(isWireSecret(prov?.inputs.token)).toBe(true);
+    expect(pulumi.runtime.unwrapRpcSecret(prov?.inputs.token)).toBe('in-memory-token');
+    const hs = registered.find((r) => r.type === 'pulumi-nodejs:dynamic/messenger-infra:HostSetup');
+    expect(isWireSecret(hs?.inputs.sshPrivateKey)).toBe(true);
+    expect(pulumi.runtime.unwrapRpcSecret(hs?.inputs.sshPrivateKey)).toBe(PRIVATE_KEY);
+    expect(JSON.stringify(registered.filter((r) => r.type !== 'pulumi:providers:hcloud' && !r.type.includes('HostSetup')))).not.toContain('in-memory-token');
   });
 });
 

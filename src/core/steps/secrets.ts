@@ -89,7 +89,13 @@ export const secretsStep: Step = {
     if (desired.jwtSecret !== undefined) {
       if (hashes.get('MESSENGER_JWT_SECRET') !== sha256(desired.jwtSecret)) {
         plan.commands.push(setSecret('install the supplied JWT secret', 'MESSENGER_JWT_SECRET', desired.jwtSecret));
-        plan.changes.push('set MESSENGER_JWT_SECRET to the supplied secret');
+        // Without app.jwtSecret in the stack the value came from the operator's shell: a variable left
+        // set there must not replace the host's secret unnoticed (every token signed with it dies).
+        plan.changes.push(
+          desired.stack.app.jwtSecret === undefined && hashes.has('MESSENGER_JWT_SECRET')
+            ? "replace the host's MESSENGER_JWT_SECRET with $MESSENGER_JWT_SECRET from the operator's shell (the stack names no app.jwtSecret): tokens signed with the old one stop working"
+            : 'set MESSENGER_JWT_SECRET to the supplied secret',
+        );
       }
     } else if (!hashes.has('MESSENGER_JWT_SECRET')) {
       plan.commands.push(setSecret('generate the JWT secret', 'MESSENGER_JWT_SECRET'));
