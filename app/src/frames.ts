@@ -2,14 +2,7 @@
 import type { Conn, ServerContext } from './context.js';
 import type { StoredMessage } from './db.js';
 import { fanOut } from './fan-out.js';
-import {
-  ErrorCode,
-  errorFrame,
-  HISTORY_DEFAULT_LIMIT,
-  MAX_ROOMS_PER_CONNECTION,
-  type ClientFrame,
-  type ServerFrame,
-} from './protocol.js';
+import { capHistory, type ClientFrame, ErrorCode, errorFrame, HISTORY_DEFAULT_LIMIT, MAX_ROOMS_PER_CONNECTION, type ServerFrame } from './protocol.js';
 
 /** Sends one frame to one connection through the hub, so backpressure rules apply to replies too. */
 export function reply(ctx: ServerContext, c: Conn, frame: ServerFrame): void {
@@ -59,8 +52,8 @@ export async function handleFrame(ctx: ServerContext, c: Conn, frame: ClientFram
       return;
     }
     case 'history': {
-      const messages = await store.history(frame.room, frame.after, frame.limit ?? HISTORY_DEFAULT_LIMIT);
-      reply(ctx, c, { type: 'history', room: frame.room, messages, ...(frame.ref !== undefined ? { ref: frame.ref } : {}) });
+      const page = capHistory(await store.history(frame.room, frame.after, frame.limit ?? HISTORY_DEFAULT_LIMIT), frame.after !== undefined);
+      reply(ctx, c, { type: 'history', room: frame.room, messages: page.messages, ...(page.more ? { more: true as const } : {}), ...(frame.ref !== undefined ? { ref: frame.ref } : {}) });
       return;
     }
   }

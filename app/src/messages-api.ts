@@ -8,16 +8,26 @@ import { fanOut } from './fan-out.js';
 import { readBody, sendError, sendJson } from './http-util.js';
 import { tokenOf } from './net-util.js';
 import { corsHeaders, isOriginAllowed } from './origin.js';
-import { ErrorCode, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, isValidRoom, MAX_PAYLOAD_BYTES, MAX_TEXT_LENGTH, type ChatMessage } from './protocol.js';
+import { capHistory, ErrorCode, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, isValidRoom, MAX_PAYLOAD_BYTES, textProblem, type ChatMessage } from './protocol.js';
 import { TokenBucket } from './rate-limit.js';
 
 export type MessagesApi = (req: IncomingMessage, res: ServerResponse, url: URL, room: string) => Promise<void>;
 
-/** Creates the handler for one server; it owns the per-user rate buckets of POST. */
+/** Creates the handler for one server; it owns the per-user rate buckets of GET and POST. */
 export function createMessagesApi(ctx: ServerContext): MessagesApi {
   const { limits, log, store, hub, pollers, state, allowedOrigins, verifyToken } = ctx;
-  // Per-user bucket for the HTTP POST fallback; bounded map, cleared when full.
+  // Per-user buckets of the HTTP fallback (reads and writes apart); a bounded map, cleared when full.
   const httpBuckets = new Map<string, TokenBucket>();
+
+  function takeToken(key: string): boolean {
+    let bucket = httpBuckets.get(key);
+    if (!bucket) {
+      if (httpBuckets.size >= 10_000) httpBuckets.clear();
+      bucket = new TokenBucket(limits.ratePerSec, limits.rateBurst);
+      httpBuckets.set(key, bucket);
+    }
+    return bucket.take();
+  }
 
   /** Stores a message and fans it out; the caller acks it with the 201. */
   async function accept(room: string, user: string, text: string): Promise<ChatMessage> {
@@ -77,6 +87,8 @@ export function createMessagesApi(ctx: ServerContext): MessagesApi {
       const after = afterRaw === null ? undefined : Number(afterRaw);
       const limit = limitRaw === null ? HISTORY_DEFAULT_LIMIT : Number(limitRaw);
       const waitS = waitRaw === null ? 0 : Number(waitRaw);
+      // History costs a query and a reply each time: the same per-user budget as sending (nginx limits per IP).
+      if (!takeToken(`get ${check.sub}`)) return sendError(res, 429, ErrorCode.RATE_LIMITED, `more than ${limits.ratePerSec} requests/s; slow down`, { ...cors, 'retry-after': '1' });
       let messages = await store.history(room, after, limit);
       // Long polling: with `after` and `wait`, hold the request until a message reaches this room here.
       if (messages.length === 0 && after !== undefined && waitS > 0 && !state.shuttingDown) {
@@ -84,18 +96,12 @@ export function createMessagesApi(ctx: ServerContext): MessagesApi {
         if (req.socket.destroyed) return;
         messages = await store.history(room, after, limit);
       }
-      return sendJson(res, 200, { messages }, cors);
+      const page = capHistory(messages, after !== undefined);
+      return sendJson(res, 200, page.more ? { messages: page.messages, more: true } : { messages }, cors);
     }
 
     // POST
-    const bucketKey = check.sub;
-    let bucket = httpBuckets.get(bucketKey);
-    if (!bucket) {
-      if (httpBuckets.size >= 10_000) httpBuckets.clear();
-      bucket = new TokenBucket(limits.ratePerSec, limits.rateBurst);
-      httpBuckets.set(bucketKey, bucket);
-    }
-    if (!bucket.take()) return sendError(res, 429, ErrorCode.RATE_LIMITED, `more than ${limits.ratePerSec} messages/s; slow down`, { ...cors, 'retry-after': '1' });
+    if (!takeToken(`post ${check.sub}`)) return sendError(res, 429, ErrorCode.RATE_LIMITED, `more than ${limits.ratePerSec} messages/s; slow down`, { ...cors, 'retry-after': '1' });
     if (state.shuttingDown) return sendError(res, 503, ErrorCode.SHUTTING_DOWN, 'server is restarting; retry', cors);
     const body = await readBody(req, MAX_PAYLOAD_BYTES);
     if (body === undefined) return sendError(res, 413, ErrorCode.PAYLOAD_TOO_LARGE, `body larger than ${MAX_PAYLOAD_BYTES} bytes`, cors);
@@ -106,8 +112,8 @@ export function createMessagesApi(ctx: ServerContext): MessagesApi {
       return sendError(res, 400, ErrorCode.BAD_JSON, 'body must be JSON like {"text":"hello"}', cors);
     }
     const text = (parsed as { text?: unknown } | null)?.text;
-    if (typeof text !== 'string' || text.trim().length === 0) return sendError(res, 400, ErrorCode.BAD_TEXT, '"text" must be a non-empty string', cors);
-    if (text.length > MAX_TEXT_LENGTH) return sendError(res, 400, ErrorCode.TEXT_TOO_LONG, `"text" is longer than ${MAX_TEXT_LENGTH} characters`, cors);
+    const problem = textProblem(text);
+    if (problem || typeof text !== 'string') return sendError(res, 400, problem?.code ?? ErrorCode.BAD_TEXT, problem?.message ?? '"text" must be a string', cors);
     let m: ChatMessage;
     try {
       m = await accept(room, check.sub, text);

@@ -11,7 +11,8 @@
  *   {"type":"history","room":R,"after"?:ID,"limit"?:N,"ref"?}
  *                                              → {"type":"history","room":R,"messages":[...],"ref"?}
  *     `after` given: the oldest `limit` messages with id > after; omitted: the newest `limit` messages.
- *     Messages are always in ascending id order.
+ *     Messages are always in ascending id order. `"more":true` when the page was cut short at
+ *     HISTORY_MAX_BYTES: ask again after its last id (with `after`), as for a full page.
  * server → client on any failure: {"type":"error","code":CODE,"message":TEXT,"ref"?}
  *
  * `ref` is optional on every client frame except `send`, and is echoed in the reply (an extension: the
@@ -42,6 +43,11 @@ export const MAX_REF_LENGTH = 128;
 /** Default and maximum `limit` of a history request. */
 export const HISTORY_DEFAULT_LIMIT = 50;
 export const HISTORY_MAX_LIMIT = 500;
+/**
+ * Largest history reply, in bytes of its messages' JSON: a page stops before it would pass this and says
+ * `more: true`, so a room of huge messages never becomes a reply of many megabytes queued whole.
+ */
+export const HISTORY_MAX_BYTES = 1024 * 1024;
 /** Rooms one connection may be a member of at once. */
 export const MAX_ROOMS_PER_CONNECTION = 50;
 
@@ -100,7 +106,7 @@ export interface JoinedFrame { type: 'joined'; room: string; lastId: number; ref
 export interface LeftFrame { type: 'left'; room: string; ref?: Ref }
 export interface AckFrame { type: 'ack'; ref: Ref; id: number; ts: string }
 export interface MessageFrame extends ChatMessage { type: 'message' }
-export interface HistoryFrame { type: 'history'; room: string; messages: ChatMessage[]; ref?: Ref }
+export interface HistoryFrame { type: 'history'; room: string; messages: ChatMessage[]; more?: true; ref?: Ref }
 export interface ErrorFrame { type: 'error'; code: ErrorCodeName | string; message: string; ref?: Ref }
 export type ServerFrame = JoinedFrame | LeftFrame | AckFrame | MessageFrame | HistoryFrame | ErrorFrame;
 
@@ -120,6 +126,37 @@ export function errorFrame(code: ErrorCodeName, message: string, ref?: Ref): Err
 function isRef(v: unknown): v is Ref {
   return (typeof v === 'string' && v.length > 0 && v.length <= MAX_REF_LENGTH) ||
     (typeof v === 'number' && Number.isFinite(v));
+}
+
+/** C0 controls but tab and line breaks, DEL and C1: invisible, and six bytes each once JSON-escaped. */
+const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
+/** Half a surrogate pair: not a character, and MariaDB's utf8mb4 refuses it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why a message text is refused (the error frame's code and message), or null: one rule for /ws and HTTP. */
+export function textProblem(text: unknown): { code: ErrorCodeName; message: string } | null {
+  if (typeof text !== 'string' || text.trim().length === 0) return { code: ErrorCode.BAD_TEXT, message: '"text" must be a non-empty string' };
+  if (text.length > MAX_TEXT_LENGTH) return { code: ErrorCode.TEXT_TOO_LONG, message: `"text" is longer than ${MAX_TEXT_LENGTH} characters` };
+  if (CONTROL_CHARS.test(text)) return { code: ErrorCode.BAD_TEXT, message: '"text" holds control characters (only tab and line breaks are allowed)' };
+  if (LONE_SURROGATE.test(text)) return { code: ErrorCode.BAD_TEXT, message: '"text" is not valid Unicode (half a surrogate pair)' };
+  return null;
+}
+
+/**
+ * A history page cut to HISTORY_MAX_BYTES of JSON. With `after` (catching up, oldest first) the newest
+ * messages go; without it (the newest page) the oldest go. `more` says the page is not all there was.
+ */
+export function capHistory(messages: ChatMessage[], catchingUp: boolean, maxBytes = HISTORY_MAX_BYTES): { messages: ChatMessage[]; more: boolean } {
+  let bytes = 0;
+  const order = catchingUp ? messages : [...messages].reverse();
+  let kept = 0;
+  for (const m of order) {
+    bytes += Buffer.byteLength(JSON.stringify(m)) + 1;
+    if (bytes > maxBytes && kept > 0) break;
+    kept += 1;
+  }
+  if (kept === messages.length) return { messages, more: false };
+  return { messages: catchingUp ? messages.slice(0, kept) : messages.slice(messages.length - kept), more: true };
 }
 
 function isNonNegInt(v: unknown): v is number {
@@ -154,13 +191,9 @@ export function validateClientFrame(value: unknown): ParseResult {
       return { ok: true, frame: ref === undefined ? { type, room } : { type, room, ref } };
     case 'send': {
       if (ref === undefined) return fail(ErrorCode.BAD_REF, 'send needs a "ref" (string or number) to match its ack');
-      if (typeof v.text !== 'string' || v.text.trim().length === 0) {
-        return fail(ErrorCode.BAD_TEXT, '"text" must be a non-empty string', ref);
-      }
-      if (v.text.length > MAX_TEXT_LENGTH) {
-        return fail(ErrorCode.TEXT_TOO_LONG, `"text" is longer than ${MAX_TEXT_LENGTH} characters`, ref);
-      }
-      return { ok: true, frame: { type, room, text: v.text, ref } };
+      const problem = textProblem(v.text);
+      if (problem) return fail(problem.code as ErrorCodeName, problem.message, ref);
+      return { ok: true, frame: { type, room, text: v.text as string, ref } };
     }
     case 'history': {
       if (v.after !== undefined && !isNonNegInt(v.after)) {

@@ -304,12 +304,14 @@ export class ReconnectingChatClient extends EventEmitter {
     const current = () => this.conn === conn && this.rooms.get(room) === r;
     try {
       for (let after = r.feed.joined(joined.lastId); after !== undefined && current();) {
-        const page = (await conn.history(room, { after, limit })).messages;
+        const reply = await conn.history(room, { after, limit });
+        const page = reply.messages;
         if (!current()) return;
         this.deliver(r.feed.page(page));
         const last = page.at(-1)?.id ?? after;
-        // A short page is the end; a full one continues after its last id (which always moves forward).
-        after = page.length < limit || last <= after ? undefined : last;
+        // A short page is the end unless the server cut it at its byte cap (`more`); a full one continues
+        // after its last id (which always moves forward).
+        after = (page.length < limit && reply.more !== true) || last <= after ? undefined : last;
       }
     } catch {
       if (this.conn === conn) await conn.close(CLIENT_RETRY_CLOSE, 'catch-up failed');

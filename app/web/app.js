@@ -123,7 +123,8 @@ function connect() {
     } else if (f.type === 'history' && f.room === state.room) {
       for (const m of f.messages) render(m);
       // Page on from this page's last id: live messages may already have moved lastId further.
-      if (f.ref === 'catchup' && f.messages.length === PAGE) catchUp(f.messages[PAGE - 1].id);
+      // A full page, or one the server cut at its byte cap (`more`), continues after its last id.
+      if (f.ref === 'catchup' && f.messages.length > 0 && (f.messages.length === PAGE || f.more)) catchUp(f.messages[f.messages.length - 1].id);
     } else if (f.type === 'message' && f.room === state.room) {
       render(f);
     } else if (f.type === 'ack') {

@@ -114,6 +114,27 @@ export interface NginxMainView extends Managed {
   workerShutdownTimeoutS: number;
   statusPort: number;
   statusPath: string;
+  limits: AbuseLimits;
+}
+
+/** nginx's per-address limits, from the tier's planned clients (see abuseLimits). */
+export interface AbuseLimits {
+  connPerIp: number;
+  upgradeRatePerS: number;
+  upgradeBurst: number;
+  apiRatePerS: number;
+  apiBurst: number;
+}
+
+/**
+ * Per client address: a twentieth of the tier's sockets (an office behind one NAT still fits), a
+ * reconnect storm of half of those at once (a deploy's 1012s), and a steady 2 API requests/s per 100
+ * of those sockets.
+ */
+export function abuseLimits(clients: number): AbuseLimits {
+  const connPerIp = Math.max(64, Math.floor(clients / 20));
+  const rate = Math.max(10, Math.round(connPerIp / 25));
+  return { connPerIp, upgradeRatePerS: rate, upgradeBurst: Math.floor(connPerIp / 2), apiRatePerS: rate, apiBurst: Math.floor(connPerIp / 2) };
 }
 
 export interface SiteBootstrapView extends Managed {
@@ -141,6 +162,7 @@ export interface SiteView extends SiteBootstrapView {
   frameOptions: string;
   /** The bundled web client's policy; a user's app sets its own (its frontend is not known here). */
   contentSecurityPolicy: string | false;
+  limits: AbuseLimits;
 }
 
 export interface UnitView extends Managed {
@@ -259,6 +281,7 @@ export function nginxMainView(model: HostModel): NginxMainView {
     workerShutdownTimeoutS: model.app.drainSeconds + APP_STOP_TIMEOUT_S + 10,
     statusPort: NGINX_STATUS_PORT,
     statusPath: NGINX_STATUS_PATH,
+    limits: abuseLimits(nginx.clients),
   };
 }
 
@@ -287,6 +310,7 @@ export function siteView(model: HostModel): SiteView {
     pingIntervalS: APP_PING_INTERVAL_MS / 1000,
     wsTimeoutS: WS_PROXY_TIMEOUT_S,
     ...securityHeaders(model),
+    limits: abuseLimits(model.sizing.nginx.clients),
   };
 }
 

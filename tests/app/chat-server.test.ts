@@ -290,3 +290,59 @@ describe('HTTP API', () => {
     expect(pre.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
   });
 });
+
+describe('abuse limits (issue 14, finding 4)', () => {
+  it('refuses control characters and half surrogate pairs, on /ws and over HTTP; tab and line breaks pass', async () => {
+    const c = await connect('mallory');
+    await c.join('abuse');
+    const cases: Array<[string, string]> = [['4,000 NULs', '\u0000'.repeat(4000)], ['BEL', 'bell\u0007'], ['DEL', 'del\u007f'], ['C1', 'c1\u0085'], ['half pair', 'half \ud83d pair']];
+    for (const [name, text] of cases) {
+      const err = await c.send('abuse', text).then(() => null, (e: unknown) => e as ChatClientError);
+      expect(err?.frame?.code, name).toBe(ErrorCode.BAD_TEXT);
+    }
+    expect((await c.send('abuse', 'two\nlines\tand a tab 😀')).id).toBeGreaterThan(0);
+    const token = await mintToken(SECRET, 'mallory', 60);
+    const post = await fetch(`${srv.http}/api/rooms/abuse/messages`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ text: 'x\u0001y' }) });
+    expect(post.status).toBe(400);
+    expect(((await post.json()) as { error: { code: string } }).error.code).toBe(ErrorCode.BAD_TEXT);
+  });
+
+  it('cuts a history page of huge messages at 1 MB and says more; a catch-up pages on through it', async () => {
+    const conn = await mysql.createConnection({ host: '127.0.0.1', port: db.port, user: db.user, password: db.password, database: db.database });
+    // 400 messages of 4,000 quotes: each ~24 KB once JSON-escaped, ~9.6 MB for the room.
+    const big = '"\\'.repeat(1333);
+    await conn.query('INSERT INTO messages (room, `user`, text, created_at) VALUES ?', [Array.from({ length: 400 }, () => ['huge', 'mallory', big, new Date()])]);
+    await conn.end();
+    const c = await connect('reader');
+    await c.join('huge');
+    const newest = await c.history('huge', { limit: 500 });
+    expect(newest.more).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(newest.messages))).toBeLessThanOrEqual(1024 * 1024 + 1000);
+    expect(newest.messages.length).toBeGreaterThan(10);
+    // The newest page keeps the newest messages.
+    const ids = newest.messages.map((m) => m.id);
+    const all = [...ids].sort((a, b) => a - b);
+    expect(ids).toEqual(all);
+    let after = 0;
+    let seen = 0;
+    for (let i = 0; i < 100; i++) {
+      const page = await c.history('huge', { after, limit: 500 });
+      seen += page.messages.length;
+      if (!page.more && page.messages.length < 500) break;
+      after = page.messages.at(-1)!.id;
+    }
+    expect(seen).toBe(400);
+    const token = await mintToken(SECRET, 'reader', 60);
+    const rest = (await (await fetch(`${srv.http}/api/rooms/huge/messages?after=0&limit=500`, { headers: { authorization: `Bearer ${token}` } })).json()) as { messages: ChatMessage[]; more?: boolean };
+    expect(rest.more).toBe(true);
+    // Catching up from the start keeps the oldest: before everything the newest page kept.
+    expect(rest.messages.at(-1)!.id).toBeLessThan(Math.min(...all));
+  });
+
+  it('rate-limits history reads over HTTP per user (429 past the burst)', async () => {
+    const token = await mintToken(SECRET, 'scraper', 60);
+    const statuses = await Promise.all(Array.from({ length: 80 }, () => fetch(`${srv.http}/api/rooms/abuse/messages?limit=1`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(40);
+  });
+});

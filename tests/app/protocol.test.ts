@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, MAX_TEXT_LENGTH, parseClientFrame } from '../../app/src/protocol.js';
+import { ErrorCode, MAX_TEXT_LENGTH, parseClientFrame, textProblem, capHistory, type ChatMessage } from '../../app/src/protocol.js';
 import { ConfigError, loadConfig } from '../../app/src/config.js';
 
 // Fixtures as data: raw frame → parsed frame or error code.
@@ -91,5 +91,27 @@ describe('loadConfig', () => {
       expect((err as ConfigError).variable).toBe(variable);
       expect((err as Error).message.startsWith(variable)).toBe(true);
     }
+  });
+});
+
+describe('textProblem / capHistory', () => {
+  it('allows text with tab and line breaks and any plane; refuses controls, DEL, C1 and half pairs', () => {
+    expect(textProblem('a\tb\nc\r\nd 😀 𠀋')).toBeNull();
+    for (const bad of ['\u0000', 'a\u0008b', '\u000b', '\u001f', '\u007f', '\u0080', '\u009f', '\ud800', 'x\udc00', '']) {
+      expect(textProblem(bad)?.code, JSON.stringify(bad)).toBe(ErrorCode.BAD_TEXT);
+    }
+    expect(textProblem('x'.repeat(4001))?.code).toBe(ErrorCode.TEXT_TOO_LONG);
+  });
+
+  it('keeps whole pages under the cap, cuts the newest (catch-up) or the oldest (newest page) beyond it', () => {
+    const m = (id: number, n: number): ChatMessage => ({ room: 'r', id, user: 'u', text: 'x'.repeat(n), ts: '2026-12-01T00:00:00.000Z' });
+    const small = [m(1, 10), m(2, 10)];
+    expect(capHistory(small, true)).toEqual({ messages: small, more: false });
+    const big = [m(1, 600), m(2, 600), m(3, 600)];
+    expect(capHistory(big, true, 1500).messages.map((x) => x.id)).toEqual([1, 2]);
+    expect(capHistory(big, false, 1500).messages.map((x) => x.id)).toEqual([2, 3]);
+    expect(capHistory(big, true, 1500).more).toBe(true);
+    // One message bigger than the cap still goes: a page is never empty while there is something.
+    expect(capHistory([m(1, 5000)], true, 100).messages).toHaveLength(1);
   });
 });

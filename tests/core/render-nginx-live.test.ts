@@ -9,7 +9,7 @@ import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { HOST_PATHS, type HostModel } from '../../src/core/host-model.js';
 import { seedUpstreamFile } from '../../src/core/release.js';
 import { freePort } from '../helpers/mariadb.js';
-import { NGINX_LIVE_PATH, NGINX_LIVE_PORT, NGINX_STATUS_PATH, NGINX_STATUS_PORT, renderHostFiles, type SitePhase } from '../../src/core/render.js';
+import { abuseLimits, NGINX_LIVE_PATH, NGINX_LIVE_PORT, NGINX_STATUS_PATH, NGINX_STATUS_PORT, renderHostFiles, type SitePhase } from '../../src/core/render.js';
 import { DOMAIN, fileAt, model, run, tempDir, writeAt } from './fixtures.js';
 
 /**
@@ -137,10 +137,14 @@ interface Reply {
   body: string;
 }
 
-function get(url: string, opts: { method?: string; body?: Buffer; tls?: boolean } = {}): Promise<Reply> {
+function get(url: string, opts: { method?: string; body?: Buffer; tls?: boolean; from?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const common = { host: '127.0.0.1', port: u.port, path: u.pathname + u.search, method: opts.method ?? 'GET', headers: { Host: DOMAIN } };
+    const common = {
+      host: '127.0.0.1', port: u.port, path: u.pathname + u.search, method: opts.method ?? 'GET', headers: { Host: DOMAIN },
+      // Another loopback address stands for a client on the internet: only 127.0.0.1 and ::1 are the host.
+      ...(opts.from ? { localAddress: opts.from } : {}),
+    };
     const req = opts.tls
       ? httpsRequest({ ...common, servername: DOMAIN, ca: cert, agent: false })
       : httpRequest(common);
@@ -221,6 +225,44 @@ describe('the full site served by a real nginx', () => {
     });
     expect(err?.message).toMatch(/protocol version|alert/i);
   });
+
+  it('abuse limits per client address (issue 14, finding 4): the API answers 429 past its burst, the host itself is never limited, sockets per address are capped', async () => {
+    const limits = abuseLimits(model('mvp', 'debian12').sizing.nginx.clients);
+    const burst = limits.apiBurst + 40;
+    const statuses = async (from: string) => {
+      const all = await Promise.all(Array.from({ length: burst }, () => get(`https://127.0.0.1:${r.https}/api/rooms`, { tls: true, from }).then((x) => x.status)));
+      return { ok: all.filter((s) => s === 200).length, limited: all.filter((s) => s === 429).length };
+    };
+    const client = await statuses('127.0.0.2');
+    expect(client.limited).toBeGreaterThan(0);
+    expect(client.ok).toBeGreaterThanOrEqual(limits.apiBurst);
+    expect(await statuses('127.0.0.1')).toEqual({ ok: burst, limited: 0 });
+
+    // Sockets held at once from one address: the one past the cap is refused with 429.
+    const options = (from: string): ClientOptions & { servername: string; localAddress: string } => ({ ca: cert, servername: DOMAIN, headers: { Host: DOMAIN }, localAddress: from });
+    const open = (from: string) =>
+      new Promise<WebSocket | number>((resolve) => {
+        const ws = new WebSocket(`wss://127.0.0.1:${r.https}/ws`, options(from));
+        ws.on('open', () => resolve(ws));
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('error', () => resolve(0));
+      });
+    const held: WebSocket[] = [];
+    try {
+      // Opened in rounds below the upgrade burst, so only the socket cap can refuse.
+      let refused: number | undefined;
+      for (let n = 0; n <= limits.connPerIp && refused === undefined; n += 1) {
+        const got = await open('127.0.0.3');
+        if (typeof got === 'number') refused = got;
+        else held.push(got);
+        if (n % 100 === 99) await new Promise((res) => setTimeout(res, 1100 * Math.ceil(100 / limits.upgradeRatePerS)));
+      }
+      expect(refused).toBe(429);
+      expect(held).toHaveLength(limits.connPerIp);
+    } finally {
+      for (const ws of held) ws.terminate();
+    }
+  }, 120_000);
 
   it('bodies above the 64 KB payload limit get 413', async () => {
     const res = await get(`https://127.0.0.1:${r.https}/api/messages`, { tls: true, method: 'POST', body: Buffer.alloc(100 * 1024, 'a') });
