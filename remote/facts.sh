@@ -19,6 +19,7 @@
 #   version BINARY          BINARY --version
 #   swap                    active swap devices
 #   ufw                     ufw status verbose
+#   ssh-ports               "sshd PORT" per port sshd listens on, "session PORT" for this run's own connection
 #   secrets FILE KEY...     the file's mode and owner, and per KEY the sha256 of its value
 #   database DB USER FILE KEY  anonymous users, databases, the user@localhost/127.0.0.1, their grants on DB, and
 #                           whether the user can log in
@@ -105,6 +106,23 @@ fact_version() { "$1" --version; }
 fact_swap() { swapon --show=NAME --noheadings; }
 fact_ufw() { ufw status verbose; }
 
+# The ports sshd listens on (`sshd -T`: every Port and ListenAddress, drop-ins included) and the local
+# port of the session running this: the socket of the sshd process among our ancestors ($SSH_CONNECTION
+# does not survive sudo). The firewall must keep both open.
+fact_ssh_ports() {
+  sshd -T 2>/dev/null | sed -n 's/^port \([0-9]*\)$/sshd \1/p; s/^listenaddress .*:\([0-9]*\)$/sshd \1/p' | sort -u
+  pid=$$
+  while [ "$pid" -gt 1 ] 2>/dev/null; do
+    port=$(ss -tnpH state established 2>/dev/null | sed -n "s/^[0-9]* *[0-9]* *[^ ]*:\([0-9]*\) .*pid=$pid,.*/\1/p" | head -n1)
+    if [ -n "$port" ]; then
+      echo "session $port"
+      break
+    fi
+    pid=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$pid" ] || break
+  done
+  true
+}
 fact_secrets() {
   f=$1
   shift
@@ -179,7 +197,7 @@ fact_one() {
   done
   [ "$j" -ge "$count" ] || die "$MI_EXIT_USAGE" "facts: $kind needs $count argument(s)"
   case $kind in
-    host | file | limits | link | exists | read | packages | releases | unit | units | user | version | swap | ufw | secrets | database | cert | \
+    host | file | limits | link | exists | read | packages | releases | unit | units | user | version | swap | ufw | ssh-ports | secrets | database | cert | \
       cert-end | uptime | service | timer | http | disk | memory)
       "fact_$(printf %s "$kind" | tr - _)" "$@"
       ;;

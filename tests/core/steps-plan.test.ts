@@ -98,10 +98,12 @@ To                         Action      From
 80/tcp (v6)                ALLOW IN    Anywhere (v6)
 443/tcp (v6)               ALLOW IN    Anywhere (v6)
 `;
-const ufwAll = (ssh: string) => [
+/** sshd on 22, and this run's session on it. */
+const SSH_22 = 'sshd 22\nsession 22\n';
+const ufwAll = (ssh: string[]) => [
   ['ufw', 'default', 'deny', 'incoming'],
   ['ufw', 'default', 'allow', 'outgoing'],
-  ['ufw', 'allow', ssh],
+  ...ssh.map((p) => ['ufw', 'allow', p]),
   ['ufw', 'allow', '80/tcp'],
   ['ufw', 'allow', '443/tcp'],
   ['ufw', '--force', 'enable'],
@@ -313,32 +315,52 @@ const FIXTURES: Fixture[] = [
   },
 
   // --- firewall -------------------------------------------------------------------------------------
-  { step: firewallStep, name: 'container: skipped', desired: { container: 'lxc' }, facts: { 'ufw-status': 'Status: inactive\n' }, expect: { commands: [], changes: [], skipped: CONTAINER.replace('systemd-nspawn', 'lxc') } },
+  { step: firewallStep, name: 'container: skipped', desired: { container: 'lxc' }, facts: { 'ufw-status': 'Status: inactive\n', 'ssh-ports': SSH_22 }, expect: { commands: [], changes: [], skipped: CONTAINER.replace('systemd-nspawn', 'lxc') } },
   {
     step: firewallStep,
     name: 'inactive: defaults, SSH before the web ports, then enable',
-    facts: { 'ufw-status': 'Status: inactive\n' },
-    expect: { commands: ufwAll('22/tcp'), changes: ['enable ufw', 'deny incoming by default', 'allow 22/tcp', 'allow 80/tcp', 'allow 443/tcp'] },
+    facts: { 'ufw-status': 'Status: inactive\n', 'ssh-ports': SSH_22 },
+    expect: { commands: ufwAll(['22/tcp']), changes: ['enable ufw', 'deny incoming by default', 'allow 22/tcp', 'allow 80/tcp', 'allow 443/tcp'] },
   },
   {
     step: firewallStep,
-    name: 'inactive, SSH on 2222: that port is the one kept open',
+    name: 'SSH on 2222 (sshd -T says so, and the session came in there): that port is the one kept open',
     desired: { sshPort: 2222 },
-    facts: { 'ufw-status': 'Status: inactive\n' },
-    expect: { commands: ufwAll('2222/tcp'), changes: ['enable ufw', 'deny incoming by default', 'allow 2222/tcp', 'allow 80/tcp', 'allow 443/tcp'] },
+    facts: { 'ufw-status': 'Status: inactive\n', 'ssh-ports': 'sshd 2222\nsession 2222\n' },
+    expect: { commands: ufwAll(['2222/tcp']), changes: ['enable ufw', 'deny incoming by default', 'allow 2222/tcp', 'allow 80/tcp', 'allow 443/tcp'] },
   },
-  { step: firewallStep, name: 'converged: ok (v6 lines ignored)', facts: { 'ufw-status': UFW_OK }, expect: { commands: [], changes: [] } },
+  {
+    step: firewallStep,
+    name: 'behind a forwarded port (dialled 2201, sshd on 22): sshd\'s port is allowed, not the dialled one (finding 9)',
+    desired: { sshPort: 2201 },
+    facts: { 'ufw-status': 'Status: inactive\n', 'ssh-ports': SSH_22 },
+    expect: { commands: ufwAll(['22/tcp']), changes: ['enable ufw', 'deny incoming by default', 'allow 22/tcp', 'allow 80/tcp', 'allow 443/tcp'] },
+  },
+  {
+    step: firewallStep,
+    name: 'sshd on two ports: both kept open',
+    facts: { 'ufw-status': 'Status: inactive\n', 'ssh-ports': 'sshd 2222\nsshd 22\nsession 22\n' },
+    expect: { commands: ufwAll(['22/tcp', '2222/tcp']), changes: ['enable ufw', 'deny incoming by default', 'allow 22/tcp', 'allow 2222/tcp', 'allow 80/tcp', 'allow 443/tcp'] },
+  },
+  {
+    step: firewallStep,
+    name: 'sshd -T said nothing: the dialled port, as before',
+    desired: { sshPort: 2222 },
+    facts: { 'ufw-status': 'Status: inactive\n', 'ssh-ports': '' },
+    expect: { commands: ufwAll(['2222/tcp']), changes: ['enable ufw', 'deny incoming by default', 'allow 2222/tcp', 'allow 80/tcp', 'allow 443/tcp'] },
+  },
+  { step: firewallStep, name: 'converged: ok (v6 lines ignored)', facts: { 'ufw-status': UFW_OK, 'ssh-ports': SSH_22 }, expect: { commands: [], changes: [] } },
   {
     step: firewallStep,
     name: 'active, 443 missing (only its v6 rule left): the rule set again',
-    facts: { 'ufw-status': UFW_OK.replace(/^443\/tcp +ALLOW IN +Anywhere\n/m, '') },
-    expect: { commands: ufwAll('22/tcp'), changes: ['allow 443/tcp'] },
+    facts: { 'ufw-status': UFW_OK.replace(/^443\/tcp +ALLOW IN +Anywhere\n/m, ''), 'ssh-ports': SSH_22 },
+    expect: { commands: ufwAll(['22/tcp']), changes: ['allow 443/tcp'] },
   },
   {
     step: firewallStep,
     name: 'active but allowing incoming by default',
-    facts: { 'ufw-status': UFW_OK.replace('deny (incoming)', 'allow (incoming)') },
-    expect: { commands: ufwAll('22/tcp'), changes: ['deny incoming by default'] },
+    facts: { 'ufw-status': UFW_OK.replace('deny (incoming)', 'allow (incoming)'), 'ssh-ports': SSH_22 },
+    expect: { commands: ufwAll(['22/tcp']), changes: ['deny incoming by default'] },
   },
 
   // --- packages -------------------------------------------------------------------------------------
@@ -1285,6 +1307,12 @@ describe('step plans: raw facts → exact commands', () => {
     expect(d.release.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(state({ intent: { action: 'restart' } }).release.hash).toBe(d.release.hash);
     expect(state(SOURCE).release.hash).not.toBe(d.release.hash);
+  });
+
+  it('refuses to enable a firewall that would cut the session running up (finding 9)', () => {
+    const err = planError(firewallStep, {}, () => ({ 'ufw-status': 'Status: inactive\n', 'ssh-ports': 'sshd 22\nsession 2200\n' }));
+    expect(err.code).toBe('MI_ERR_FIREWALL_LOCKOUT');
+    expect(err.message).toMatch(/this SSH session reaches the host on port 2200, which sshd does not list \(it listens on 22\)/);
   });
 
   it('covers every step of up', () => {

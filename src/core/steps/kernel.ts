@@ -1,3 +1,4 @@
+import { MiError } from '../../errors/index.js';
 import { cmd, remote } from '../command.js';
 import { factValue, queryFact } from '../facts.js';
 import { fileFacts, planFileGroup } from '../file-plan.js';
@@ -46,25 +47,52 @@ export const sysctlStep: Step = {
 };
 
 const ufwFact = queryFact('ufw-status', ['ufw']);
+export const sshPortsFact = queryFact('ssh-ports', ['ssh-ports']);
 
-/** The rules we want, as `ufw status verbose` prints them (IPv4 lines). */
-export function firewallRules(sshPort: number): string[] {
-  return [`${sshPort}/tcp`, '80/tcp', '443/tcp'];
+/** `sshd PORT` and `session PORT` lines of the ssh-ports fact. */
+export function parseSshPorts(stdout: string): { sshd: number[]; session?: number } {
+  const sshd: number[] = [];
+  let session: number | undefined;
+  for (const line of stdout.split('\n')) {
+    const m = /^(sshd|session) (\d{1,5})$/.exec(line.trim());
+    if (!m) continue;
+    if (m[1] === 'sshd') sshd.push(Number(m[2]));
+    else session = Number(m[2]);
+  }
+  return { sshd: [...new Set(sshd)].sort((a, b) => a - b), ...(session === undefined ? {} : { session }) };
+}
+
+/**
+ * The rules we want, as `ufw status verbose` prints them (IPv4 lines): the ports sshd itself listens
+ * on (not the one this machine dialled: behind a forwarded port they differ), then the web ports.
+ */
+export function firewallRules(sshPorts: readonly number[]): string[] {
+  return [...sshPorts.map((p) => `${p}/tcp`), '80/tcp', '443/tcp'];
 }
 
 export const firewallStep: Step = {
   id: 'firewall',
   title: 'firewall (ufw: SSH, 80, 443)',
-  facts: () => [ufwFact],
+  facts: () => [ufwFact, sshPortsFact],
   plan(facts, desired) {
     const reason = containerReason(desired.host.container);
     if (reason) return skipped(reason);
     const status = factValue(facts, ufwFact).stdout;
-    const rules = firewallRules(desired.host.sshPort);
+    const ssh = parseSshPorts(factValue(facts, sshPortsFact).stdout);
+    // sshd's own ports; the dialled one only when sshd could not say (then it is the best we know).
+    const sshPorts = ssh.sshd.length > 0 ? ssh.sshd : [desired.host.sshPort];
+    const rules = firewallRules(sshPorts);
     const active = /^Status: active$/m.test(status);
     const denyIn = /Default: deny \(incoming\)/.test(status);
     const missing = rules.filter((r) => !new RegExp(`^${r.replace('/', '\\/')}\\s+ALLOW IN\\s+Anywhere\\s*$`, 'm').test(status));
     if (active && denyIn && missing.length === 0) return noChange();
+    if (ssh.session !== undefined && !sshPorts.includes(ssh.session)) {
+      // Enabling would cut the very connection this run uses, and every later one.
+      throw new MiError(
+        'MI_ERR_FIREWALL_LOCKOUT',
+        `this SSH session reaches the host on port ${ssh.session}, which sshd does not list (it listens on ${sshPorts.join(', ')}); the firewall would cut it, so it was left as it is: check sshd's Port settings`,
+      );
+    }
     return {
       commands: [
         cmd('ufw default deny incoming', 'ufw', 'default', 'deny', 'incoming'),
