@@ -50,6 +50,8 @@ export interface InfraConfig {
   /** Poll settings for the Beget provider; small values in tests, defaults in real use. */
   begetPollIntervalMs: number;
   begetPollTimeoutMs: number;
+  /** `allowServerReplace`: a change that would delete and recreate the server is allowed (default: refused). */
+  allowServerReplace: boolean;
   /** Present when `sshPrivateKey` is set: the host setup resource is then part of the stack. */
   hostSetup: HostSetupConfig | undefined;
 }
@@ -161,6 +163,7 @@ export function readInfraConfig(cfg: pulumi.Config = new pulumi.Config('messenge
     begetApiUrl: begetApiUrl.replace(/\/+$/, ''),
     begetPollIntervalMs: positiveInt(cfg, 'begetPollIntervalMs', 5_000),
     begetPollTimeoutMs: positiveInt(cfg, 'begetPollTimeoutMs', 15 * 60_000),
+    allowServerReplace: cfg.getBoolean('allowServerReplace') ?? false,
     hostSetup: readHostSetup(cfg, secrets.sshPrivateKey),
   };
 }

@@ -39,6 +39,8 @@ export interface BegetServerInputs {
   description: string;
   pollIntervalMs: number;
   pollTimeoutMs: number;
+  /** Confirms a change that replaces the server (delete, then create): without it such a diff is refused. */
+  allowReplace?: boolean;
 }
 
 export interface BegetServerOutputs extends BegetServerInputs {
@@ -57,7 +59,7 @@ export function begetSizeForTier(tier: TierName): SizeMb {
 
 const RESIZABLE = ['cpuCount', 'memoryMb', 'diskMb'] as const;
 const REPLACING = ['region', 'os', 'imageId', 'hostname', 'sshPublicKey', 'configurationGroup'] as const;
-const SETTINGS = ['apiUrl', 'pollIntervalMs', 'pollTimeoutMs', 'description'] as const;
+const SETTINGS = ['apiUrl', 'pollIntervalMs', 'pollTimeoutMs', 'description', 'allowReplace'] as const;
 
 function apiFor(p: BegetServerInputs): BegetApi {
   return new BegetApi({ baseUrl: p.apiUrl, credentials: begetCredentialsFromEnv(), pollIntervalMs: p.pollIntervalMs, pollTimeoutMs: p.pollTimeoutMs });
@@ -149,6 +151,15 @@ export class BegetServerProvider implements pulumi.dynamic.ResourceProvider<Bege
     const news = effective(unwrap(newsRaw));
     refuseDiskShrink(olds.diskMb, news.diskMb);
     const replaces: string[] = REPLACING.filter((k) => (olds[k] ?? '') !== (news[k] ?? ''));
+    // A replacement deletes the server, and with it the messages on its disk: a new SSH key or region
+    // must never do that as a side effect (issue 14, finding 10). It takes an explicit yes.
+    if (replaces.length > 0 && news.allowReplace !== true) {
+      throw new InfraError(
+        'MI_ERR_BEGET_REPLACE_REFUSED',
+        `changing ${replaces.join(', ')} would replace the Beget server ${olds.hostname}: delete it with everything on its disk, then create a new one; ` +
+          'fix: keep the old value, or take a backup (messenger-infra backup now) and confirm with `pulumi config set messenger-infra:allowServerReplace true`',
+      );
+    }
     // State written before credentials moved to the environment still holds a token: an update drops it.
     const changed = [...RESIZABLE, ...SETTINGS].some((k) => olds[k] !== news[k]) || 'token' in olds;
     return {
@@ -294,6 +305,7 @@ export const begetProvider: ServerProvider = {
         description: `messenger-infra ${pulumi.getStack()} (${config.tier})`,
         pollIntervalMs: config.begetPollIntervalMs,
         pollTimeoutMs: config.begetPollTimeoutMs,
+        ...(config.allowServerReplace ? { allowReplace: true } : {}),
       },
       opts,
     );

@@ -82,6 +82,7 @@ export const ERROR_CATALOGUE = {
   MI_ERR_BEGET_UNREACHABLE: { exit: 1, meaning: 'the Beget API could not be reached' },
   MI_ERR_BEGET_TIMEOUT: { exit: 1, meaning: 'a Beget server did not reach the awaited status in time' },
   MI_ERR_BEGET_HOSTNAME_TAKEN: { exit: 1, meaning: 'another Beget server already has the hostname' },
+  MI_ERR_BEGET_REPLACE_REFUSED: { exit: 2, meaning: 'a change would delete and recreate the Beget server; keep the old value or confirm with allowServerReplace' },
   MI_ERR_BEGET_IMPORT: { exit: 1, meaning: 'importing an existing Beget server is not supported' },
   MI_ERR_BEGET_CREDENTIALS: { exit: 2, meaning: 'no Beget login and password or token in the environment' },
   MI_ERR_BEGET_2FA: { exit: 1, meaning: 'the Beget login needs a (new) 2FA code' },

@@ -256,19 +256,28 @@ describe('reading, resizing and removing', () => {
     expect((await provider.read(created.id, created.outs)).id).toBe('');
   });
 
-  it('diffs: a tier change resizes in place; region, OS, image, hostname, key or group replace; a smaller disk is refused', async () => {
+  it('diffs: a tier change resizes in place; region, OS, image, hostname, key or group replace only when confirmed; a smaller disk is refused', async () => {
     const s = await start();
     const provider = new BegetServerProvider();
     const olds = { ...inputs(s), ipv4: '198.51.100.1', status: 'RUNNING', sshKeyId: 100 };
     const same = { changes: false, replaces: [], deleteBeforeReplace: false };
     expect(await provider.diff('vps-1', olds, inputs(s))).toEqual(same);
     expect(await provider.diff('vps-1', olds, inputs(s, begetSizeForTier('growth')))).toEqual({ ...same, changes: true });
-    expect(await provider.diff('vps-1', olds, inputs(s, { region: 'ru2' }))).toEqual({ changes: true, replaces: ['region'], deleteBeforeReplace: true });
-    expect(await provider.diff('vps-1', olds, inputs(s, { hostname: 'chat-2' }))).toEqual({ changes: true, replaces: ['hostname'], deleteBeforeReplace: false });
-    expect((await provider.diff('vps-1', olds, inputs(s, { os: 'debian12' }))).replaces).toEqual(['os']);
-    expect((await provider.diff('vps-1', olds, inputs(s, { imageId: 'img-custom-1' }))).replaces).toEqual(['os', 'imageId']);
-    expect((await provider.diff('vps-1', olds, inputs(s, { sshPublicKey: `${KEY}x` }))).replaces).toEqual(['sshPublicKey']);
-    expect((await provider.diff('vps-1', olds, inputs(s, { configurationGroup: 'high_cpu' }))).replaces).toEqual(['configurationGroup']);
+    // A replacement deletes the server and its data: refused unless confirmed (issue 14, finding 10).
+    const yes = { allowReplace: true };
+    for (const change of [{ sshPublicKey: `${KEY}x` }, { region: 'ru2' }, { os: 'debian12' as const }, { hostname: 'chat-2' }]) {
+      const refused = await codeOf(provider.diff('vps-1', olds, inputs(s, change)));
+      expect(refused.code, JSON.stringify(change)).toBe('MI_ERR_BEGET_REPLACE_REFUSED');
+      expect(refused.message).toMatch(/would replace the Beget server .*: delete it with everything on its disk.*allowServerReplace true/);
+    }
+    expect(await provider.diff('vps-1', olds, inputs(s, { region: 'ru2', ...yes }))).toEqual({ changes: true, replaces: ['region'], deleteBeforeReplace: true });
+    expect(await provider.diff('vps-1', olds, inputs(s, { hostname: 'chat-2', ...yes }))).toEqual({ changes: true, replaces: ['hostname'], deleteBeforeReplace: false });
+    expect((await provider.diff('vps-1', olds, inputs(s, { os: 'debian12', ...yes }))).replaces).toEqual(['os']);
+    expect((await provider.diff('vps-1', olds, inputs(s, { imageId: 'img-custom-1', ...yes }))).replaces).toEqual(['os', 'imageId']);
+    expect((await provider.diff('vps-1', olds, inputs(s, { sshPublicKey: `${KEY}x`, ...yes }))).replaces).toEqual(['sshPublicKey']);
+    expect((await provider.diff('vps-1', olds, inputs(s, { configurationGroup: 'high_cpu', ...yes }))).replaces).toEqual(['configurationGroup']);
+    // The confirmation alone changes nothing on the server.
+    expect((await provider.diff('vps-1', olds, inputs(s, yes))).replaces).toEqual([]);
     // With a custom image the marketplace OS is irrelevant.
     const imaged = { ...olds, imageId: 'img-custom-1' };
     expect(await provider.diff('vps-1', imaged, inputs(s, { imageId: 'img-custom-1', os: 'ubuntu2204' }))).toEqual(same);
