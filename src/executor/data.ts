@@ -47,8 +47,7 @@ const DATA_ERRORS: Readonly<Partial<Record<number, ErrorCode>>> = {
 /** A data command that failed, as one line: the program's own last line names the problem. */
 export function dataError(host: SshHost, what: string, result: RunResult): MiError {
   if (result.dropped) return new MiError('MI_ERR_SSH_DROPPED', `${what} on ${host.label}: the SSH connection ended`, { host: host.label });
-  const code = errorCodeOf(result.code, DATA_ERRORS);
-  return new MiError(code === 'MI_ERR_STEP_FAILED' ? 'MI_ERR_STEP_FAILED' : code, `${what} on ${host.label} failed: ${lastLine(result.stderr) || `exit status ${result.code}`}`, { host: host.label });
+  return new MiError(errorCodeOf(result.code, DATA_ERRORS), `${what} on ${host.label} failed: ${lastLine(result.stderr) || `exit status ${result.code}`}`, { host: host.label });
 }
 
 async function must(host: SshHost, what: string, command: Command, timeoutMs: number): Promise<string> {
