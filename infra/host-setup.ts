@@ -29,13 +29,19 @@ export interface HostSetupInput {
 
 export interface HostSetupApi {
   planHostSetup(input: HostSetupInput): Promise<{ changes: string[] }>;
-  applyHostSetup(input: HostSetupInput): Promise<{ changed: number; ok: number; failed: number }>;
+  applyHostSetup(input: HostSetupInput): Promise<{ changed: number; ok: number; failed: number; hostKey: string }>;
 }
 
 export interface HostSetupOutputs extends HostSetupInput {
   changed: number;
   ok: number;
   failed: number;
+  /**
+   * The known_hosts line of the key the host presented when it was set up. A server Pulumi has just
+   * created is trusted on first use; from then on this recorded key is pinned (a different key is
+   * MI_ERR_SSH_HOSTKEY_MISMATCH), unless the stack gives knownHosts itself.
+   */
+  hostKey?: string;
 }
 
 const INPUT_KEYS = [
@@ -72,6 +78,16 @@ function pick(props: HostSetupInput): HostSetupInput {
   return out as unknown as HostSetupInput;
 }
 
+/**
+ * The input with the key recorded at creation as its known_hosts, when the stack gives none and the
+ * address is the same server's (a new address is a new server: trusted on first use again).
+ */
+function pinned(input: HostSetupInput, olds: HostSetupOutputs | undefined): HostSetupInput {
+  const recorded = olds?.hostKey;
+  if (input.knownHosts.trim() !== '' || !recorded || pick(olds).host !== input.host) return input;
+  return { ...input, knownHosts: `${recorded}\n` };
+}
+
 export class HostSetupProvider implements pulumi.dynamic.ResourceProvider<HostSetupInput, HostSetupOutputs> {
   /** `loadApi` is for tests that run inside a module-rewriting runner; the program uses the default. */
   constructor(private readonly loadApi?: () => Promise<HostSetupApi>) {}
@@ -89,12 +105,12 @@ export class HostSetupProvider implements pulumi.dynamic.ResourceProvider<HostSe
     return mod as HostSetupApi;
   }
 
-  private async apply(input: HostSetupInput): Promise<HostSetupOutputs> {
-    const result = await (await this.api()).applyHostSetup(input);
+  private async apply(input: HostSetupInput, olds?: HostSetupOutputs): Promise<HostSetupOutputs> {
+    const result = await (await this.api()).applyHostSetup(pinned(input, olds));
     if (result.failed > 0) {
       throw new InfraError('MI_ERR_HOST_SETUP', `host setup on ${input.host}: ${result.failed} step(s) failed (${result.changed} changed, ${result.ok} ok)`);
     }
-    return { ...input, changed: result.changed, ok: result.ok, failed: result.failed };
+    return { ...input, changed: result.changed, ok: result.ok, failed: result.failed, hostKey: result.hostKey };
   }
 
   async diff(_id: string, oldsRaw: HostSetupOutputs, newsRaw: HostSetupInput): Promise<pulumi.dynamic.DiffResult> {
@@ -104,7 +120,7 @@ export class HostSetupProvider implements pulumi.dynamic.ResourceProvider<HostSe
     if (changedInputs.length > 0) return { changes: true };
     // Inputs equal: ask the host itself, so drift made by hand shows up in `pulumi preview`.
     if (news.host === UNKNOWN) return { changes: true };
-    const plan = await (await this.api()).planHostSetup(news);
+    const plan = await (await this.api()).planHostSetup(pinned(news, oldsRaw));
     return { changes: plan.changes.length > 0 };
   }
 
@@ -114,8 +130,8 @@ export class HostSetupProvider implements pulumi.dynamic.ResourceProvider<HostSe
     return { id: `${input.sshUser}@${input.host}:${input.sshPort}`, outs };
   }
 
-  async update(_id: string, _olds: HostSetupOutputs, news: HostSetupInput): Promise<pulumi.dynamic.UpdateResult<HostSetupOutputs>> {
-    return { outs: await this.apply(pick(news)) };
+  async update(_id: string, olds: HostSetupOutputs, news: HostSetupInput): Promise<pulumi.dynamic.UpdateResult<HostSetupOutputs>> {
+    return { outs: await this.apply(pick(news), olds) };
   }
 
   // delete: nothing to undo on the host; the server itself goes with its own resource.
@@ -130,12 +146,13 @@ export class HostSetup extends pulumi.dynamic.Resource {
   declare readonly changed: pulumi.Output<number>;
   declare readonly ok: pulumi.Output<number>;
   declare readonly failed: pulumi.Output<number>;
+  declare readonly hostKey: pulumi.Output<string>;
 
   constructor(name: string, args: HostSetupArgs, opts?: pulumi.CustomResourceOptions) {
     super(
       new HostSetupProvider(),
       name,
-      { changed: undefined, ok: undefined, failed: undefined, ...args },
+      { changed: undefined, ok: undefined, failed: undefined, hostKey: undefined, ...args },
       { ...opts, additionalSecretOutputs: ['sshPrivateKey'] },
       'messenger-infra',
       'HostSetup',

@@ -11,6 +11,8 @@ export interface StackOutputs {
   wsUrl: pulumi.Output<string>;
   provider: pulumi.Output<string>;
   tier: pulumi.Output<string>;
+  /** With host setup: the server's SSH host key as a known_hosts line, pinned after the first setup. */
+  hostKey?: pulumi.Output<string>;
 }
 
 /**
@@ -21,9 +23,10 @@ export interface StackOutputs {
 export function messengerInfra(config: InfraConfig = readInfraConfig()): StackOutputs {
   const server = getServerProvider(config.provider).create('server', config);
 
+  let hostKey: pulumi.Output<string> | undefined;
   if (config.hostSetup) {
     const hs = config.hostSetup;
-    new HostSetup(
+    hostKey = new HostSetup(
       'host-setup',
       {
         host: server.ipv4,
@@ -39,7 +42,7 @@ export function messengerInfra(config: InfraConfig = readInfraConfig()): StackOu
         renderedDigest: hs.renderedDigest || hostSetupDigest({ tier: config.tier, domain: config.domain, email: config.email, acmeServer: hs.acmeServer }),
       },
       // Setting up the host needs the server to exist; the IP dependency already orders them.
-    );
+    ).hostKey;
   }
 
   return {
@@ -48,5 +51,6 @@ export function messengerInfra(config: InfraConfig = readInfraConfig()): StackOu
     wsUrl: pulumi.output(`wss://${config.domain}/ws`),
     provider: pulumi.output(config.provider),
     tier: pulumi.output(config.tier),
+    ...(hostKey ? { hostKey } : {}),
   };
 }

@@ -1,6 +1,7 @@
 # shellcheck shell=sh
-# build DIR USER CACHE ci|production [BUILD]: a user's app from its source (a tar archive on stdin)
-# into the release DIR, all or nothing: unpacked into DIR.mi-new, installed as USER with `npm ci`
+# build DIR USER CACHE NODE ci|production [BUILD]: a user's app from its source (a tar archive on
+# stdin) into the release DIR, all or nothing, with the Node.js in folder NODE (the one the release
+# will run: DIR/.mi-node links it): unpacked into DIR.mi-new, installed as USER with `npm ci`
 # (its download cache CACHE is kept between releases), built with BUILD (shell text), pruned to the
 # production dependencies, then made root's (the app reads its code, never writes it), and renamed
 # to DIR with DIR/.complete last. `production` (a tree built elsewhere) installs without dev
@@ -9,8 +10,9 @@
 # Exit: 0, 16 the install or build failed.
 
 cmd_build() {
-  [ $# -ge 4 ] && [ $# -le 5 ] || die "$MI_EXIT_USAGE" "usage: build DIR USER CACHE ci|production [BUILD]"
-  dir=$1 user=$2 cache=$3 mode=$4 build=${5:-}
+  [ $# -ge 5 ] && [ $# -le 6 ] || die "$MI_EXIT_USAGE" "usage: build DIR USER CACHE NODE ci|production [BUILD]"
+  dir=$1 user=$2 cache=$3 node=$4 mode=$5 build=${6:-}
+  [ -x "$node/bin/node" ] || die "$MI_EXIT_USAGE" "build: no Node.js in $node"
   case $mode in
     ci) install='npm ci --no-audit --no-fund --prefer-offline' ;;
     production) install='npm ci --omit=dev --no-audit --no-fund --prefer-offline' ;;
@@ -29,11 +31,14 @@ cmd_build() {
   [ "$mode" = ci ] && steps="$steps"' && npm prune --omit=dev --no-audit --no-fund'
   # shellcheck disable=SC2034 # read by run_as (lib.sh)
   RA_OPTS="-E HOME=$cache -E npm_config_cache=$cache/npm -E CI=true"
+  # shellcheck disable=SC2034 # read by run_as (lib.sh)
+  RA_NODE=$node
   if ! run_as "$user" "$new" "$steps" "$build" >"$log" 2>&1; then
     tail -n 20 "$log" >&2
     rm -rf "$log" "$new"
     die "$MI_EXIT_BUILD" "installing or building the release failed; the live release keeps serving"
   fi
   rm -f "$log"
-  chown -R root:root "$new" && chmod 755 "$new" && rm -rf "$dir" && mv -T "$new" "$dir" && touch "$dir/.complete" || exit "$MI_EXIT_FAILED"
+  chown -R root:root "$new" && chmod 755 "$new" && ln -sfn "$node" "$new/.mi-node" &&
+    rm -rf "$dir" && mv -T "$new" "$dir" && touch "$dir/.complete" || exit "$MI_EXIT_FAILED"
 }

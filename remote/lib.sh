@@ -183,15 +183,16 @@ txn_done() {
 # ---------------------------------------------------------------------------------------------
 # run_as USER DIR CMD [ARG...]: CMD (shell text from the stack: build, migrate) as USER in DIR, with
 # ARGs as its $1..., in a transient unit, so it sees what the app will see; RA_OPTS holds more
-# systemd-run options (our paths and names: no spaces), e.g. the app's environment files. Bounded
-# to 15 minutes.
+# systemd-run options (our paths and names: no spaces), e.g. the app's environment files; RA_NODE a
+# Node.js folder to put first on PATH (the release's own). Bounded to 15 minutes.
 RA_OPTS=''
+RA_NODE=''
 run_as() {
   ra_user=$1 ra_dir=$2 ra_cmd=$3
   shift 3
   # shellcheck disable=SC2086 # RA_OPTS is a list of words
   systemd-run --quiet --wait --pipe --collect --service-type=exec --uid="$ra_user" --gid="$ra_user" \
-    -p WorkingDirectory="$ra_dir" -p RuntimeMaxSec=900 -E PATH=/usr/local/bin:/usr/bin:/bin \
+    -p WorkingDirectory="$ra_dir" -p RuntimeMaxSec=900 -E PATH="${RA_NODE:+$RA_NODE/bin:}/usr/local/bin:/usr/bin:/bin" \
     -E NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt -E npm_config_update_notifier=false $RA_OPTS -- /bin/sh -c "$ra_cmd" sh "$@" </dev/null
 }
 

@@ -1,7 +1,8 @@
 # shellcheck shell=sh
-# node-install URL SHA512HEX DIR LINK BINLINK: downloads the Node.js tarball, checks its sha512,
-# unpacks it into DIR (all or nothing), points LINK (the `current` link the units run) at DIR and
-# BINLINK (/usr/local/bin/node, so operators have `node` on PATH) at LINK/bin/node.
+# node-install URL SHA512HEX DIR LINK: downloads the Node.js tarball, checks its sha512 and unpacks
+# it into DIR (all or nothing), beside the versions already there. LINK (`current`, operators' node)
+# is pointed at DIR only on a host that has none yet: on a live host it switches with the release
+# that runs DIR, through the health gate (release --node-current).
 # The download (lib.sh fetch_into) needs no curl, so this runs while apt installs packages.
 # Exit: 0, 14 the download failed or did not match.
 
@@ -9,8 +10,8 @@
 . "$MI_DIR/swap-link.sh"
 
 cmd_node_install() {
-  [ $# -eq 5 ] || die "$MI_EXIT_USAGE" "usage: node-install URL SHA512HEX DIR LINK BINLINK"
-  dir=$3 link=$4 binlink=$5
+  [ $# -eq 4 ] || die "$MI_EXIT_USAGE" "usage: node-install URL SHA512HEX DIR LINK"
+  dir=$3 link=$4
   # An image without CA certificates gets them from the apt install running alongside: wait (bounded).
   i=0
   until [ -s /etc/ssl/certs/ca-certificates.crt ]; do
@@ -21,5 +22,5 @@ cmd_node_install() {
   fetch_into "$1" "$2" "$dir"
   "$dir.mi-new/bin/node" --version >/dev/null || die "$MI_EXIT_DOWNLOAD" "the downloaded node does not run on this host"
   rm -rf "$dir" && mv -T "$dir.mi-new" "$dir" || exit "$MI_EXIT_FAILED"
-  swap_link "$dir" "$link" && swap_link "$link/bin/node" "$binlink" || exit "$MI_EXIT_FAILED"
+  [ -L "$link" ] || swap_link "$dir" "$link" || exit "$MI_EXIT_FAILED"
 }

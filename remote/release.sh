@@ -2,7 +2,8 @@
 # release --release DIR --current LINK --instances DIR --port P... [--old P]... [--stale UNIT]...
 #         --upstream FILE --health PATH [--timeout S] [--drain-after S] [--live-check PORT]
 #         [--relay] [--migrate CMD --user USER [--env-file FILE]...] [--stamp FILE VALUE]
-#         [--releases DIR --keep N] [--validate VALIDATOR]... -- [PATH...]
+#         [--releases DIR --keep N] [--node DIR] [--node-current LINK] [--node-root DIR]
+#         [--validate VALIDATOR]... -- [PATH...]
 # Puts release DIR live on the instance ports P (messenger-chat@P.service, which runs from
 # INSTANCES/P -> DIR), as one transaction with its staged config files:
 #   1. the files and the INSTANCES/P links swap in; validators run;
@@ -12,10 +13,14 @@
 #      others as relay peers, so a message sent on either reaches the clients of both;
 #   4. nginx's upstream FILE names P, nginx -t, reload, and nginx's own live check (loopback
 #      PORT/mi-live, answered through the upstream) must come from P three times running;
-#   5. CURRENT -> DIR, the stamp is written, the units on P are enabled;
+#   5. CURRENT -> DIR and NODE-CURRENT -> the release's Node.js (DIR/.mi-node) in the same
+#      transaction, the stamp is written, the units on P are enabled;
 #   6. the OLD instances drain: `systemctl stop` right away (the bundled server closes its sockets
 #      itself, spread over a few seconds) or after S seconds (--drain-after, for a user's app that
 #      keeps its sockets until SIGTERM); they are no longer enabled at boot.
+# The units run DIR/.mi-node/bin/node: a release made before releases carried their Node.js (or a
+# bundled one) gets the link first: to --node, else the Node.js that is live now. Versions under
+# --node-root that no kept release links any more are removed with the releases (--keep).
 # When P are the OLD ports (strategy restart, or the first release) the units restart in place.
 # Any failure or signal before step 5 ends puts every file, link and the upstream back, stops what
 # was started and reloads nginx: the old release never stopped serving.
@@ -110,6 +115,7 @@ drain() {
 cmd_release() {
   release='' REL_LINK='' instances='' REL_PORTS='' old='' stale='' upstream='' health=/readyz timeout=60
   drain_after=0 live_check='' relay=0 migrate='' user='' env_files='' stamp_file='' stamp='' releases='' keep=5 validators=''
+  node='' node_current='' node_root=''
   while [ $# -gt 0 ]; do
     case $1 in
       --release) release=${2:?} && shift 2 ;;
@@ -130,6 +136,9 @@ cmd_release() {
       --stamp) stamp_file=${2:?} && stamp=${3:?} && shift 3 ;;
       --releases) releases=${2:?} && shift 2 ;;
       --keep) keep=${2:?} && shift 2 ;;
+      --node) node=${2:?} && shift 2 ;;
+      --node-current) node_current=${2:?} && shift 2 ;;
+      --node-root) node_root=${2:?} && shift 2 ;;
       --validate) validators="$validators ${2:?}" && shift 2 ;;
       --) shift && break ;;
       *) die "$MI_EXIT_USAGE" "release: unknown option $1" ;;
@@ -147,6 +156,19 @@ cmd_release() {
   for p in $old; do
     case " $REL_PORTS " in *" $p "*) ;; *) draining="$draining $p" ;; esac
   done
+
+  # Every kept release names its Node.js before anything switches (older ones: the live Node.js,
+  # which is what they ran on), so a later rollback runs each on its own.
+  live_node=''
+  [ -n "$node_current" ] && live_node=$(readlink -f "$node_current" 2>/dev/null)
+  for r in "$release" ${releases:+"$releases"/[0-9]*}; do
+    [ -d "$r" ] && [ ! -L "$r/.mi-node" ] || continue
+    n=$live_node
+    [ "$r" = "$release" ] && n=${node:-$live_node}
+    [ -n "$n" ] && ln -sfn "$n" "$r/.mi-node"
+  done
+  release_node=$(readlink "$release/.mi-node")
+  [ -x "$release_node/bin/node" ] || die "$MI_EXIT_ACTIVATION" "release $release has no Node.js (${release_node:-no .mi-node link}); the live release keeps serving"
 
   for f in "$@"; do txn_add "$f"; done
   mkdir -p "$instances" || exit "$MI_EXIT_FAILED"
@@ -172,6 +194,8 @@ cmd_release() {
     # shellcheck disable=SC2034 # read by run_as (lib.sh)
     RA_OPTS=''
     for f in $env_files; do RA_OPTS="$RA_OPTS -p EnvironmentFile=$f"; done
+    # shellcheck disable=SC2034 # read by run_as (lib.sh)
+    RA_NODE=$release_node
     say "migrating: $migrate"
     run_as "$user" "$release" "$migrate" >&2 || txn_fail "$MI_EXIT_MIGRATION" "the migration failed; nothing was switched, the live release keeps serving"
     checkpoint migrated
@@ -195,7 +219,10 @@ cmd_release() {
     printf 'server 127.0.0.1:%s max_fails=3 fail_timeout=10s;\n' "$p" >>"$upstream.mi-new"
   done
   ln -sfn "$release" "$REL_LINK.mi-new" || txn_fail "$MI_EXIT_ACTIVATION" "cannot stage $REL_LINK"
-  txn_extend "$upstream" "$REL_LINK" || txn_fail "$MI_EXIT_ACTIVATION" "cannot switch the upstream"
+  if [ -n "$node_current" ]; then
+    ln -sfn "$release_node" "$node_current.mi-new" || txn_fail "$MI_EXIT_ACTIVATION" "cannot stage $node_current"
+  fi
+  txn_extend "$upstream" "$REL_LINK" ${node_current:+"$node_current"} || txn_fail "$MI_EXIT_ACTIVATION" "cannot switch the upstream"
   if systemctl is-active --quiet nginx; then
     nginx -t -q >&2 || txn_fail "$MI_EXIT_INVALID" "nginx rejected the new upstream; previous files restored"
     REL_RELOADED=1
@@ -227,5 +254,14 @@ cmd_release() {
 $(readlink "$instances/$p")"; done
     find "$releases" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' | sort -r |
       grep -Fvx "$keepers" | tail -n +"$keep" | while read -r gone; do rm -rf "$gone"; done
+  fi
+  if [ -n "$node_root" ] && [ -n "$releases" ]; then
+    # A Node.js version (about 100 MB) stays while a kept release or `current` runs on it.
+    used=$(readlink -f "$node_current" 2>/dev/null
+      for r in "$releases"/[0-9]*; do readlink -f "$r/.mi-node" 2>/dev/null; done)
+    for d in "$node_root"/[0-9]*; do
+      [ -d "$d" ] || continue
+      printf '%s\n' "$used" | grep -Fqx "$d" || rm -rf "$d"
+    done
   fi
 }

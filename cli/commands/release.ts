@@ -56,10 +56,10 @@ export function formatReleases(host: string, rows: ReleaseRow[]): string {
   const lines = [
     `${host}: ${rows.length} release(s) kept, newest first`,
     '',
-    `  ${'release'.padEnd(31)}  ${'version'.padEnd(12)}  ${'by'.padEnd(24)}  state`,
+    `  ${'release'.padEnd(31)}  ${'version'.padEnd(12)}  ${'node'.padEnd(8)}  ${'by'.padEnd(24)}  state`,
     ...rows.map((r) => {
       const state = [r.live ? 'LIVE' : '', r.runningOn.length > 0 ? `running on ${r.runningOn.join(', ')}` : '', r.migrates ? 'migrates' : ''].filter(Boolean).join(', ');
-      return `  ${r.id.padEnd(31)}  ${(r.version ?? '-').padEnd(12)}  ${(r.by ?? '-').padEnd(24)}  ${state || '-'}`;
+      return `  ${r.id.padEnd(31)}  ${(r.version ?? '-').padEnd(12)}  ${(r.node ?? '-').padEnd(8)}  ${(r.by ?? '-').padEnd(24)}  ${state || '-'}`;
     }),
   ];
   return `${lines.join('\n')}\n`;

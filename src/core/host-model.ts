@@ -30,9 +30,8 @@ export const HOST_PATHS = {
   instanceEnvDir: '/etc/messenger-chat',
   /** DB password and JWT secret, generated on the host once, 0600 root. */
   secretsEnvFile: '/etc/messenger-chat/secrets.env',
+  /** Node.js releases side by side, one folder per version (nodeDir); a release links the one it runs. */
   nodeRoot: '/opt/messenger-node',
-  /** Link to the active Node.js release under nodeRoot; the unit runs this binary. */
-  nodeBin: '/opt/messenger-node/current/bin/node',
   nginxMain: '/etc/nginx/nginx.conf',
   nginxSite: '/etc/nginx/conf.d/messenger-chat.conf',
   systemdUnit: '/etc/systemd/system/messenger-chat@.service',
@@ -41,18 +40,31 @@ export const HOST_PATHS = {
   acmeCaBundle: '/etc/messenger-chat/acme-ca.pem',
   /** Makes certbot.timer's renewals trust the same private ACME CA. */
   certbotCaDropIn: '/etc/systemd/system/certbot.service.d/messenger-chat-acme-ca.conf',
-  /** Node.js on operators' PATH: a link to the active release's binary. */
+  /** Node.js on operators' PATH: a link to nodeCurrent's binary. */
   nodeOnPath: '/usr/local/bin/node',
   /** npm (and npx) for builds and operators: the registry's npm package beside Node.js. */
   npmRoot: '/opt/messenger-node/npm',
   npmOnPath: '/usr/local/bin/npm',
   npxOnPath: '/usr/local/bin/npx',
+  /** The live release's Node.js (switched with the release, in its transaction): operators' node and npm. */
   nodeCurrent: '/opt/messenger-node/current',
   sysctlConf: '/etc/sysctl.d/60-messenger-chat.conf',
   swapFile: '/swapfile',
   /** ARGS of Debian's prometheus-node-exporter unit (its listen address). */
   nodeExporterDefaults: '/etc/default/prometheus-node-exporter',
 } as const;
+
+/**
+ * Inside a release: the link to the Node.js it runs on (nodeDir of its version). The unit runs this
+ * link's node, so a Node.js upgrade is part of the release switch: it goes live only through the
+ * health gate, and a rollback runs the older release on the Node.js it ran on before.
+ */
+export const RELEASE_NODE_LINK = '.mi-node';
+
+/** Where one Node.js version is unpacked. */
+export function nodeDir(version: string): string {
+  return `${HOST_PATHS.nodeRoot}/${version}`;
+}
 
 export const APP_USER = 'messenger-chat';
 export const APP_DB_USER = 'messenger_chat';

@@ -20,6 +20,8 @@ export interface ReleaseManifest {
   by: string;
   /** It ran a migration when it went live: releases before it may expect an older schema. */
   migrates: boolean;
+  /** The Node.js it was built for and runs on (its RELEASE_NODE_LINK); absent in older manifests. */
+  node?: string;
 }
 
 export interface DesiredRelease {
@@ -48,8 +50,9 @@ export function desiredRelease(stack: StackConfig, bundle: AppBundle, now: Date,
       kind: bundle.kind,
       install: bundle.install ?? null,
       build: bundle.kind === 'source' && bundle.install === 'ci' ? (stack.app.build ?? null) : null,
-      // Native modules are built for one Node.js.
-      node: bundle.kind === 'source' ? stack.node.version : null,
+      // A release is its code and its runtime: native modules are built for one Node.js, and a new
+      // Node.js must pass the health gate like new code does.
+      node: stack.node.version,
       // A new version label is a new release in `releases`, even when the code is the same.
       version: versionLabel(stack, bundle),
     }),
@@ -58,7 +61,7 @@ export function desiredRelease(stack: StackConfig, bundle: AppBundle, now: Date,
   return {
     hash,
     newId,
-    manifest: { id: newId, hash, kind: bundle.kind, version: versionLabel(stack, bundle), createdAt: now.toISOString(), by, migrates: stack.app.migrate !== undefined },
+    manifest: { id: newId, hash, kind: bundle.kind, version: versionLabel(stack, bundle), createdAt: now.toISOString(), by, migrates: stack.app.migrate !== undefined, node: stack.node.version },
   };
 }
 
@@ -134,6 +137,7 @@ export interface ReleaseRow {
   createdAt: string | null;
   by: string | null;
   migrates: boolean;
+  node: string | null;
   live: boolean;
   /** Ports whose instance runs this release right now (the live one; an old one while it drains). */
   runningOn: number[];
@@ -148,6 +152,7 @@ export function releaseRows(stdout: string, current: string, instanceTargets: Re
     createdAt: r.manifest?.createdAt ?? null,
     by: r.manifest?.by ?? null,
     migrates: r.manifest?.migrates ?? false,
+    node: r.manifest?.node ?? null,
     live: r.id === live,
     runningOn: [...instanceTargets].filter(([port, target]) => releaseIdOf(target) === r.id && activePorts.has(port)).map(([port]) => port).sort((a, b) => a - b),
   }));

@@ -1,7 +1,7 @@
 import { MAX_PAYLOAD_BYTES } from '../../app/src/protocol.js';
 import { MiError } from '../errors/index.js';
 import { DEFAULT_DATABASE_ENV } from '../config/schema.js';
-import { APP_DB_USER, APP_UNIT_PREFIX, APP_USER, MARIADB_SOCKET, type HostModel } from './host-model.js';
+import { APP_DB_USER, APP_UNIT_PREFIX, APP_USER, MARIADB_SOCKET, RELEASE_NODE_LINK, type HostModel } from './host-model.js';
 import { renderTemplate } from './templates.js';
 
 /**
@@ -171,6 +171,8 @@ export interface UnitView extends Managed {
   description: string;
   /** ExecStart: the bundled server's entry, or the user's start command with node/npm made absolute. */
   execStart: string;
+  /** The unit's PATH: the release's own Node.js first. */
+  path: string;
   appSecretsEnvFile: string;
   appInstances: string;
   dbUnit: string;
@@ -334,13 +336,19 @@ function securityHeaders(model: HostModel): Pick<SiteView, 'referrerPolicy' | 'f
   return { referrerPolicy: 'no-referrer', frameOptions: 'DENY', contentSecurityPolicy: csp };
 }
 
+/** The bin folder of the Node.js the instance's release runs on (first on the unit's PATH, for npm's scripts). */
+function releaseNodeBin(model: HostModel): string {
+  return `${model.paths.appInstances}/%i/${RELEASE_NODE_LINK}/bin`;
+}
+
 /** The unit's ExecStart: node, npm and npx as the installed binaries, `./x` inside the instance's release. */
 export function execStartOf(model: HostModel): string {
   const release = `${model.paths.appInstances}/%i`;
+  const node = `${releaseNodeBin(model)}/node`;
   if (model.app.kind === 'bundled') {
-    return `${model.paths.nodeBin} --max-old-space-size=${model.sizing.app.heapMb} ${release}/messenger-chat.mjs`;
+    return `${node} --max-old-space-size=${model.sizing.app.heapMb} ${release}/messenger-chat.mjs`;
   }
-  const absolute: Record<string, string> = { node: model.paths.nodeBin, npm: model.paths.npmOnPath, npx: model.paths.npxOnPath };
+  const absolute: Record<string, string> = { node, npm: model.paths.npmOnPath, npx: model.paths.npxOnPath };
   const [first = '', ...rest] = (model.stack.app.start ?? '').trim().split(/\s+/);
   const program = absolute[first] ?? (first.startsWith('/') ? first : `${release}/${first.replace(/^\.\//, '')}`);
   return [program, ...rest].join(' ');
@@ -362,6 +370,8 @@ export function unitView(model: HostModel): UnitView {
     bundled: model.app.kind === 'bundled',
     description: model.app.kind === 'bundled' ? 'messenger chat server' : `messenger app ${model.stack.app.start ?? ''}`.trim(),
     execStart: execStartOf(model),
+    // npm and npx are `#!/usr/bin/env node` scripts: they, and the scripts they run, find the release's node.
+    path: `${releaseNodeBin(model)}:/usr/local/bin:/usr/bin:/bin`,
     appSecretsEnvFile: model.paths.appSecretsFile,
     appInstances: model.paths.appInstances,
     dbUnit: MARIADB_UNIT,

@@ -53,11 +53,11 @@ export async function planHostSetup(input: HostSetupInput): Promise<{ changes: s
   return { changes: plans.flatMap(({ step, plan }) => plan.changes.map((c) => `${step.id}: ${c}`)) };
 }
 
-export async function applyHostSetup(input: HostSetupInput): Promise<{ changed: number; ok: number; failed: number }> {
-  const { report } = await runUp({ ...fromInput(input), emit: () => {} });
+export async function applyHostSetup(input: HostSetupInput): Promise<{ changed: number; ok: number; failed: number; hostKey: string }> {
+  const { report, hostKey } = await runUp({ ...fromInput(input), emit: () => {} });
   if (!report.ok) {
     const failed = report.steps.find((s) => s.status === 'failed');
     throw new Error(`host setup failed at step ${failed?.step}: ${failed?.reason}`);
   }
-  return { changed: report.changed, ok: report.steps.filter((s) => s.status === 'ok').length, failed: report.failed };
+  return { changed: report.changed, ok: report.steps.filter((s) => s.status === 'ok').length, failed: report.failed, hostKey };
 }

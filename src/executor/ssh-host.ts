@@ -51,6 +51,11 @@ function keyType(key: Buffer): string {
 
 export class SshHost implements Host {
   readonly label: string;
+  /**
+   * The known_hosts line of the key this host presented (matched or accepted as new): the caller
+   * that keeps no known_hosts file (the Pulumi resource) records it and pins it on later runs.
+   */
+  hostKey = '';
   /** Where the remote programs were installed on this host (see remote-programs.ts). */
   private programsDir: string | null = null;
   private constructor(
@@ -73,6 +78,7 @@ export class SshHost implements Host {
     const { keys, revoked } = keysFor(knownHosts, target.host, target.port);
     let hostKeyProblem: MiError | null = null;
     let accepted: string | null = null;
+    let presented = '';
     const ssh = new NodeSSH();
     try {
       await ssh.connect({
@@ -91,13 +97,14 @@ export class SshHost implements Host {
         keepaliveCountMax: 4,
         hostVerifier: (key: Buffer) => {
           const offered = key.toString('base64');
+          presented = knownHostsLine(target.host, target.port, keyType(key), offered);
           if (revoked.includes(offered)) {
             hostKeyProblem = new MiError('MI_ERR_SSH_HOSTKEY_REVOKED', `host key of ${label} is marked @revoked in ${target.knownHostsPath}`, { host: label });
             return false;
           }
           if (keys.some((k) => k.key === offered)) return true;
           if (keys.length === 0 && target.acceptNewHostKey) {
-            accepted = knownHostsLine(target.host, target.port, keyType(key), offered);
+            accepted = presented;
             return true;
           }
           const type = keyType(key);
@@ -127,7 +134,9 @@ export class SshHost implements Host {
       mkdirSync(dirname(target.knownHostsPath), { recursive: true, mode: 0o700 });
       appendFileSync(target.knownHostsPath, `${accepted}\n`, { mode: 0o600 });
     }
-    return new SshHost(ssh, target);
+    const host = new SshHost(ssh, target);
+    host.hostKey = presented;
+    return host;
   }
 
   usePrograms(dir: string): void {

@@ -89,7 +89,7 @@ export async function withHost<T>(target: SshTarget, fn: (host: SshHost) => Prom
 }
 
 /** Converges the host to the desired state over one SSH connection. */
-export async function runUp(options: UpOptions): Promise<{ desired: DesiredState; report: ConvergeReport; jwtSecret?: string }> {
+export async function runUp(options: UpOptions): Promise<{ desired: DesiredState; report: ConvergeReport; hostKey: string; jwtSecret?: string }> {
   return withHost(options.target, async (host) => {
     const desired = await prepare(host, options);
     options.emit({ type: 'info', message: `${host.label}: ${desired.host.os.name} (${desired.host.arch})${desired.host.container ? `, container ${desired.host.container}` : ''}; tier ${options.stack.tier}` });
@@ -106,9 +106,10 @@ export async function runUp(options: UpOptions): Promise<{ desired: DesiredState
     } finally {
       await lock.release();
     }
-    if (!report.ok || !options.readJwtSecret) return { desired, report };
+    const { hostKey } = host;
+    if (!report.ok || !options.readJwtSecret) return { desired, report, hostKey };
     const jwtSecret = desired.jwtSecret ?? (await readHostSecret(host, 'MESSENGER_JWT_SECRET'));
-    return { desired, report, ...(jwtSecret ? { jwtSecret } : {}) };
+    return { desired, report, hostKey, ...(jwtSecret ? { jwtSecret } : {}) };
   });
 }
 

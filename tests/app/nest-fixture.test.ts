@@ -213,10 +213,10 @@ describe('nest fixture: the running app', () => {
     app = await startApp({ ...dbVars({ DB_PORT: '1', DB_PASSWORD: 'wrong', DB_NAME: 'nope' }), DATABASE_URL: url }, port);
   }, 60_000);
 
-  it('answers /api/health with 200 and APP_VERSION', async () => {
+  it('answers /api/health with 200, APP_VERSION and the Node.js it runs on', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/api/health`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok', version: VERSION });
+    expect(await res.json()).toEqual({ status: 'ok', version: VERSION, node: process.versions.node });
   });
 
   it('stores a POSTed emoji message intact and lists the last 50 of a room in ascending order', async () => {

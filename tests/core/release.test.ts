@@ -48,7 +48,7 @@ describe('release names', () => {
     const r = desiredRelease(stackOf(), bundled, NOW, 'ops@laptop');
     expect(r.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(r.newId).toBe(`20261201T120301Z-${r.hash.slice(0, 12)}`);
-    expect(r.manifest).toEqual({ id: r.newId, hash: r.hash, kind: 'bundled', version: '1.0.0', createdAt: '2026-12-01T12:03:01.456Z', by: 'ops@laptop', migrates: false });
+    expect(r.manifest).toEqual({ id: r.newId, hash: r.hash, kind: 'bundled', version: '1.0.0', createdAt: '2026-12-01T12:03:01.456Z', by: 'ops@laptop', migrates: false, node: '24.21.0' });
     expect(desiredRelease(stackOf({ ...USER_APP, migrate: 'npx prisma migrate deploy' }), source('ci'), NOW, 'ci').manifest.migrates).toBe(true);
     expect(releasePath(r.newId)).toBe(`/srv/messenger-chat/releases/${r.newId}`);
   });
@@ -59,8 +59,8 @@ describe('release names', () => {
     expect(desiredRelease(stackOf(), bundled, new Date('2030-01-01T00:00:00Z'), 'someone else').hash).toBe(base);
     expect(hash(stackOf(), { ...bundled, files: [{ name: 'messenger-chat.mjs', content: Buffer.from('console.log(2)\n') }] })).not.toBe(base);
     expect(hash(stackOf(), { ...bundled, files: [{ name: 'other.mjs', content: Buffer.from('console.log(1)\n') }] })).not.toBe(base);
-    // The bundled server ships ready to run: the stack's Node.js version is not part of it.
-    expect(hash(stackOf({}, { version: '24.22.0', integrity: 'sha512-AAAA' }), bundled)).toBe(base);
+    // A release is its code and its runtime: a new Node.js is a new release, health-gated like new code.
+    expect(hash(stackOf({}, { version: '24.22.0', integrity: 'sha512-AAAA' }), bundled)).not.toBe(base);
 
     const ci = hash(stackOf(USER_APP), source('ci'));
     expect(ci).not.toBe(base);
@@ -83,7 +83,7 @@ describe('release names', () => {
 });
 
 describe('the releases fact', () => {
-  const manifest = (id: string, migrates = false) => JSON.stringify({ id, hash: sha256(id), kind: 'bundled', version: '1.0.0', createdAt: '2026-12-01T00:00:00.000Z', by: 'ci', migrates });
+  const manifest = (id: string, migrates = false, node?: string) => JSON.stringify({ id, hash: sha256(id), kind: 'bundled', version: '1.0.0', createdAt: '2026-12-01T00:00:00.000Z', by: 'ci', migrates, ...(node ? { node } : {}) });
 
   it('one release a line, newest first, each with its manifest; a bad manifest line keeps the id only', () => {
     const out = [
@@ -110,7 +110,7 @@ describe('the releases fact', () => {
   });
 
   it('the releases table: which one is live and where each runs right now', () => {
-    const out = [`20261201T120301Z-aaaaaaaaaaaa ${manifest('20261201T120301Z-aaaaaaaaaaaa', true)}`, `20261130T080000Z-bbbbbbbbbbbb ${manifest('20261130T080000Z-bbbbbbbbbbbb')}`, '20261120T080000Z-cccccccccccc {'].join('\n');
+    const out = [`20261201T120301Z-aaaaaaaaaaaa ${manifest('20261201T120301Z-aaaaaaaaaaaa', true, '24.21.0')}`, `20261130T080000Z-bbbbbbbbbbbb ${manifest('20261130T080000Z-bbbbbbbbbbbb')}`, '20261120T080000Z-cccccccccccc {'].join('\n');
     const links = new Map([
       [3000, '/srv/messenger-chat/releases/20261130T080000Z-bbbbbbbbbbbb'],
       [3001, '/srv/messenger-chat/releases/20261201T120301Z-aaaaaaaaaaaa'],
@@ -118,9 +118,10 @@ describe('the releases fact', () => {
     // The new release serves on 3001; the old one still drains on 3000.
     const rows = releaseRows(out, '/srv/messenger-chat/releases/20261201T120301Z-aaaaaaaaaaaa', links, new Set([3000, 3001]));
     expect(rows).toEqual([
-      { id: '20261201T120301Z-aaaaaaaaaaaa', version: '1.0.0', createdAt: '2026-12-01T00:00:00.000Z', by: 'ci', migrates: true, live: true, runningOn: [3001] },
-      { id: '20261130T080000Z-bbbbbbbbbbbb', version: '1.0.0', createdAt: '2026-12-01T00:00:00.000Z', by: 'ci', migrates: false, live: false, runningOn: [3000] },
-      { id: '20261120T080000Z-cccccccccccc', version: null, createdAt: null, by: null, migrates: false, live: false, runningOn: [] },
+      { id: '20261201T120301Z-aaaaaaaaaaaa', version: '1.0.0', createdAt: '2026-12-01T00:00:00.000Z', by: 'ci', migrates: true, node: '24.21.0', live: true, runningOn: [3001] },
+      // A release from before manifests named their Node.js.
+      { id: '20261130T080000Z-bbbbbbbbbbbb', version: '1.0.0', createdAt: '2026-12-01T00:00:00.000Z', by: 'ci', migrates: false, node: null, live: false, runningOn: [3000] },
+      { id: '20261120T080000Z-cccccccccccc', version: null, createdAt: null, by: null, migrates: false, node: null, live: false, runningOn: [] },
     ]);
     // Once drained, the old one runs nowhere though its link remains.
     expect(releaseRows(out, '/srv/messenger-chat/releases/20261201T120301Z-aaaaaaaaaaaa', links, new Set([3001]))[1]?.runningOn).toEqual([]);

@@ -173,7 +173,7 @@ describe("a user's app unit", () => {
       expect.arrayContaining([
         'Description=messenger app node dist/main.js (port %i)',
         'WorkingDirectory=/srv/messenger-chat/instances/%i',
-        'ExecStart=/opt/messenger-node/current/bin/node dist/main.js',
+        'ExecStart=/srv/messenger-chat/instances/%i/.mi-node/bin/node dist/main.js',
         'KillSignal=SIGTERM',
         // SIGTERM comes after drainSeconds; then the usual 20 s grace, no spread of its own.
         'TimeoutStopSec=20',
@@ -182,19 +182,19 @@ describe("a user's app unit", () => {
   });
 
   it.each([
-    ['node dist/main.js', '/opt/messenger-node/current/bin/node dist/main.js'],
-    ['node --enable-source-maps dist/main.js', '/opt/messenger-node/current/bin/node --enable-source-maps dist/main.js'],
+    ['node dist/main.js', '/srv/messenger-chat/instances/%i/.mi-node/bin/node dist/main.js'],
+    ['node --enable-source-maps dist/main.js', '/srv/messenger-chat/instances/%i/.mi-node/bin/node --enable-source-maps dist/main.js'],
     ['npm run start:prod', '/usr/local/bin/npm run start:prod'],
     ['npx next start -p 3000', '/usr/local/bin/npx next start -p 3000'],
     ['./bin/x', '/srv/messenger-chat/instances/%i/bin/x'],
     ['bin/server --flag=1', '/srv/messenger-chat/instances/%i/bin/server --flag=1'],
     ['/usr/bin/env node server.js', '/usr/bin/env node server.js'],
-    ['  node   dist/main.js  ', '/opt/messenger-node/current/bin/node dist/main.js'],
+    ['  node   dist/main.js  ', '/srv/messenger-chat/instances/%i/.mi-node/bin/node dist/main.js'],
   ])('ExecStart of `%s`: %s', (start, execStart) => {
     expect(execStartOf(userApp({ start }))).toBe(execStart);
   });
 
   it('the bundled server: node with the tier heap on its entry, inside the instance link', () => {
-    expect(execStartOf(model('scale'))).toBe('/opt/messenger-node/current/bin/node --max-old-space-size=816 /srv/messenger-chat/instances/%i/messenger-chat.mjs');
+    expect(execStartOf(model('scale'))).toBe('/srv/messenger-chat/instances/%i/.mi-node/bin/node --max-old-space-size=816 /srv/messenger-chat/instances/%i/messenger-chat.mjs');
   });
 });

@@ -1,7 +1,7 @@
 import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOST_PATHS } from '../../src/core/host-model.js';
+import { HOST_PATHS, nodeDir, RELEASE_NODE_LINK } from '../../src/core/host-model.js';
 import { renderHostFiles } from '../../src/core/render.js';
 import { TIER_NAMES } from '../../src/core/tiers.js';
 import { fileAt, model, run, tempDir, writeAt } from './fixtures.js';
@@ -30,12 +30,14 @@ let source: string;
 beforeAll(() => {
   root = tempDir('systemd-root');
   cpSync('/usr/lib/systemd/system', `${root}/usr/lib/systemd/system`, { recursive: true, verbatimSymlinks: true });
-  writeAt(root, HOST_PATHS.nodeBin, '#!/bin/sh\nexit 0\n', 0o755);
+  writeAt(root, `${nodeDir('24.21.0')}/bin/node`, '#!/bin/sh\nexit 0\n', 0o755);
   writeAt(root, HOST_PATHS.npmOnPath, '#!/bin/sh\nexit 0\n', 0o755);
   writeAt(root, `${RELEASE}/messenger-chat.mjs`, '');
   writeAt(root, `${RELEASE}/bin/server`, '#!/bin/sh\nexit 0\n', 0o755);
   // As `mi-remote release` links it: an absolute link, resolved inside --root like on the host.
   mkdirSync(`${root}${HOST_PATHS.appInstances}`, { recursive: true });
+  // The release's own Node.js, as `mi-remote build` / `release` link it.
+  symlinkSync(nodeDir('24.21.0'), `${root}${RELEASE}/${RELEASE_NODE_LINK}`);
   symlinkSync(RELEASE, `${root}${HOST_PATHS.appInstances}/3000`);
   mkdirSync(dirname(`${root}${HOST_PATHS.appCurrent}`), { recursive: true });
   symlinkSync(RELEASE, `${root}${HOST_PATHS.appCurrent}`);
@@ -93,7 +95,7 @@ describe('systemd-analyze verify catches a broken unit (the check is real)', () 
   });
 
   it('fails when ExecStart is not executable', () => {
-    const res = verify(unit().replace(HOST_PATHS.nodeBin, '/opt/messenger-node/missing/bin/node'));
+    const res = verify(unit().replace(`${RELEASE_NODE_LINK}/bin/node`, `${RELEASE_NODE_LINK}/bin/missing`));
     expect(res.status).not.toBe(0);
     expect(res.output).toContain('is not executable');
   });

@@ -118,8 +118,8 @@ const NODE_INSTALL = [
   Buffer.from(NODE_RELEASE.integrity.x64.replace(/^sha512-/, ''), 'base64').toString('hex'),
   `/opt/messenger-node/${NODE}`,
   '/opt/messenger-node/current',
-  '/usr/local/bin/node',
 ];
+const NODE_LINK = ['mi-remote', 'swap-link', '/opt/messenger-node/current/bin/node', '/usr/local/bin/node'];
 
 
 const hex = (integrity: string) => Buffer.from(integrity.replace(/^sha512-/, ''), 'base64').toString('hex');
@@ -138,7 +138,11 @@ const NPM_OK: RawFacts = {
   'npm-version': `{"name":"npm","version":"${NPM}","bin":{"npm":"bin/npm-cli.js"}}\n`,
   'link:/usr/local/bin/npm': link('/opt/messenger-node/npm/bin/npm-cli.js'),
 };
-const NODE_OK: RawFacts = { 'node-version': `v${NODE}\n`, 'link:/usr/local/bin/node': link('/opt/messenger-node/current/bin/node') };
+const NODE_OK: RawFacts = {
+  'node-version': `v${NODE}\n`,
+  'link:/opt/messenger-node/current': link(`/opt/messenger-node/${NODE}`),
+  'link:/usr/local/bin/node': link('/opt/messenger-node/current/bin/node'),
+};
 const NPM_CHANGE = (now: string) => `install npm ${NPM} (${now} now) for builds and operators`;
 
 const JWT = 'supplied-jwt-secret-0123456789abcdefghij';
@@ -180,6 +184,8 @@ interface ReleaseArgs {
   migrate?: string[];
   validate?: string[];
   files?: string[];
+  /** A restart or rollback: the release runs the Node.js it links already (no --node). */
+  ownNode?: boolean;
 }
 
 /** `mi-remote release`, spelled out: the defaults are the bundled server's on the mvp tier. */
@@ -202,6 +208,9 @@ const releaseArgv = (r: ReleaseArgs) => [
   '--stamp', STAMP_FILE, r.stamp,
   '--releases', RELEASES,
   '--keep', '5',
+  ...(r.ownNode ? [] : ['--node', `/opt/messenger-node/${NODE}`]),
+  '--node-current', '/opt/messenger-node/current',
+  '--node-root', '/opt/messenger-node',
   ...(r.validate ?? []).flatMap((v) => ['--validate', v]),
   '--', ...(r.files ?? []),
 ];
@@ -385,25 +394,34 @@ const FIXTURES: Fixture[] = [
   {
     step: nodeStep,
     name: 'no node, no npm: the pinned releases, each checked against its sha512',
-    facts: { 'node-version': ['', 127], 'link:/usr/local/bin/node': link(''), 'npm-version': ['', 1], 'link:/usr/local/bin/npm': link('') },
+    facts: {
+      'node-version': ['', 127],
+      'link:/opt/messenger-node/current': link(''),
+      'link:/usr/local/bin/node': link(''),
+      'npm-version': ['', 1],
+      'link:/usr/local/bin/npm': link(''),
+    },
     expect: {
-      commands: [NODE_INSTALL, NPM_INSTALL],
-      errors: { 0: { 14: 'MI_ERR_DOWNLOAD' }, 1: { 14: 'MI_ERR_DOWNLOAD' } },
-      changes: [`install Node.js ${NODE} (none now)`, NPM_CHANGE('none')],
+      commands: [NODE_INSTALL, NODE_LINK, NPM_INSTALL],
+      errors: { 0: { 14: 'MI_ERR_DOWNLOAD' }, 2: { 14: 'MI_ERR_DOWNLOAD' } },
+      changes: [`install Node.js ${NODE}`, 'link /usr/local/bin/node to /opt/messenger-node/current/bin/node', NPM_CHANGE('none')],
     },
   },
   {
     step: nodeStep,
-    name: 'another version: replaced',
-    facts: { 'node-version': 'v18.20.4\n', 'link:/usr/local/bin/node': link('/opt/messenger-node/current/bin/node'), ...NPM_OK },
-    expect: { commands: [NODE_INSTALL], changes: [`install Node.js ${NODE} (v18.20.4 now)`] },
+    name: 'another version live: the new one unpacked beside it; nothing live switches here (the release does, through its health gate)',
+    facts: { ...NODE_OK, 'node-version': ['', 127], 'link:/opt/messenger-node/current': link('/opt/messenger-node/22.12.0'), ...NPM_OK },
+    expect: {
+      commands: [NODE_INSTALL],
+      changes: [`install Node.js ${NODE} beside 22.12.0; the release switch puts it live through the health gate`],
+    },
   },
   {
     step: nodeStep,
     name: 'right version, /usr/local/bin/node missing: only the link',
-    facts: { 'node-version': `v${NODE}\n`, 'link:/usr/local/bin/node': link(''), ...NPM_OK },
+    facts: { ...NODE_OK, 'link:/usr/local/bin/node': link(''), ...NPM_OK },
     expect: {
-      commands: [['mi-remote', 'swap-link', '/opt/messenger-node/current/bin/node', '/usr/local/bin/node']],
+      commands: [NODE_LINK],
       changes: ['link /usr/local/bin/node to /opt/messenger-node/current/bin/node'],
     },
   },
@@ -657,6 +675,8 @@ const FIXTURES: Fixture[] = [
             createdAt: '2026-12-01T12:03:01.000Z',
             by: BY,
             migrates: false,
+            // The Node.js it runs on: a release is its code and its runtime.
+            node: NODE,
           });
         },
       },
@@ -681,7 +701,7 @@ const FIXTURES: Fixture[] = [
     desired: SOURCE,
     facts: { 'app-user': '998\n', 'app-releases': '' },
     expect: (d) => ({
-      commands: [['mi-remote', 'build', release(d.release.newId), 'messenger-chat', NPM_CACHE, 'ci', 'npm run build']],
+      commands: [['mi-remote', 'build', release(d.release.newId), 'messenger-chat', NPM_CACHE, `/opt/messenger-node/${NODE}`, 'ci', 'npm run build']],
       stdin: {
         0: (tar) => {
           expect(tarList(tar as Buffer)).toEqual(['package-lock.json', 'package.json', 'src/main.ts', '.mi-manifest.json']);
@@ -698,7 +718,7 @@ const FIXTURES: Fixture[] = [
     desired: { ...SOURCE, app: { build: 'npm run compile -- --prod', migrate: MIGRATE } },
     facts: { 'app-user': '998\n', 'app-releases': '' },
     expect: (d) => ({
-      commands: [['mi-remote', 'build', release(d.release.newId), 'messenger-chat', NPM_CACHE, 'ci', 'npm run compile -- --prod']],
+      commands: [['mi-remote', 'build', release(d.release.newId), 'messenger-chat', NPM_CACHE, `/opt/messenger-node/${NODE}`, 'ci', 'npm run compile -- --prod']],
       stdin: { 0: (tar) => expect(JSON.parse(tarRead(tar as Buffer, '.mi-manifest.json'))).toMatchObject({ migrates: true }) },
       changes: [`upload release ${d.release.newId} (3 files), npm ci, npm run compile -- --prod, prune`],
     }),
@@ -709,7 +729,7 @@ const FIXTURES: Fixture[] = [
     desired: { ...SOURCE, install: 'production' },
     facts: { 'app-user': '998\n', 'app-releases': '' },
     expect: (d) => ({
-      commands: [['mi-remote', 'build', release(d.release.newId), 'messenger-chat', NPM_CACHE, 'production']],
+      commands: [['mi-remote', 'build', release(d.release.newId), 'messenger-chat', NPM_CACHE, `/opt/messenger-node/${NODE}`, 'production']],
       errors: { 0: { 16: 'MI_ERR_BUILD_FAILED' } },
       changes: [`upload release ${d.release.newId} (3 files), npm ci --omit=dev (built locally)`],
     }),
@@ -1013,7 +1033,7 @@ const FIXTURES: Fixture[] = [
     desired: { intent: { action: 'restart' } },
     facts: appConverged,
     expect: (d) => ({
-      commands: [releaseArgv({ id: liveId(d), ports: [3001], old: [3000], stamp: stampFor(d, liveId(d)) })],
+      commands: [releaseArgv({ id: liveId(d), ports: [3001], old: [3000], stamp: stampFor(d, liveId(d)), ownNode: true })],
       changes: [`restart ${liveId(d)} on ${unit(3001)}`, DRAIN_3000],
     }),
   },
@@ -1023,7 +1043,7 @@ const FIXTURES: Fixture[] = [
     desired: { intent: { action: 'rollback' } },
     facts: appConverged,
     expect: (d) => ({
-      commands: [releaseArgv({ id: OLD_1, ports: [3001], old: [3000], stamp: stampFor(d, OLD_1) })],
+      commands: [releaseArgv({ id: OLD_1, ports: [3001], old: [3000], stamp: stampFor(d, OLD_1), ownNode: true })],
       changes: [`roll back to ${OLD_1} on ${unit(3001)}`, DRAIN_3000],
     }),
   },
@@ -1033,7 +1053,7 @@ const FIXTURES: Fixture[] = [
     desired: { intent: { action: 'rollback', to: OLD_2 } },
     facts: appConverged,
     expect: (d) => ({
-      commands: [releaseArgv({ id: OLD_2, ports: [3001], old: [3000], stamp: stampFor(d, OLD_2) })],
+      commands: [releaseArgv({ id: OLD_2, ports: [3001], old: [3000], stamp: stampFor(d, OLD_2), ownNode: true })],
       changes: [`roll back to ${OLD_2} on ${unit(3001)}`, DRAIN_3000],
     }),
   },
@@ -1050,7 +1070,7 @@ const FIXTURES: Fixture[] = [
       ),
     }),
     expect: (d) => ({
-      commands: [releaseArgv({ id: OLD_2, ports: [3001], old: [3000], stamp: stampFor(d, OLD_2, SECRETS_OK, APP_SECRETS_OK), source: true, health: '/api/health', drainAfter: 30 })],
+      commands: [releaseArgv({ id: OLD_2, ports: [3001], old: [3000], stamp: stampFor(d, OLD_2, SECRETS_OK, APP_SECRETS_OK), source: true, health: '/api/health', drainAfter: 30, ownNode: true })],
       changes: [
         `roll back to ${OLD_2} on ${unit(3001)}`,
         'drain messenger-chat@3000.service (SIGTERM after 30 s)',

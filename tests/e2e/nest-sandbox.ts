@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { stringify } from 'yaml';
 import { expect, it } from 'vitest';
-import { HOST_PATHS } from '../../src/core/host-model.js';
+import { HOST_PATHS, nodeDir } from '../../src/core/host-model.js';
+import { NODE_RELEASE } from '../../src/core/versions.js';
 import { parseTarget, targetLookup } from '../../src/verify/target.js';
 import { jsonLines, runCli } from '../helpers/cli.js';
 import type { SandboxHandle } from '../helpers/sandbox.js';
@@ -36,8 +37,8 @@ export function nestSuite(sb: SandboxHandle): void {
     return dir;
   }
 
-  function stack(source: string, version: string): string {
-    const file = join(work, `stack-${version}.yaml`);
+  function stack(source: string, version: string, more: { node?: { version: string; integrity: string }; env?: Record<string, string>; healthTimeoutSeconds?: number } = {}): string {
+    const file = join(work, `stack-${version}${more.node ? `-node-${more.node.version}` : ''}.yaml`);
     writeFileSync(
       file,
       stringify({
@@ -49,12 +50,14 @@ export function nestSuite(sb: SandboxHandle): void {
           start: 'node dist/main.js',
           health: '/api/health',
           websocket: ['/socket.io/'],
-          env: { APP_VERSION: version, NO_COLOR: 1 },
+          env: { APP_VERSION: version, NO_COLOR: 1, ...more.env },
           secrets: { JWT_SECRET: { env: 'NEST_JWT_SECRET' } },
           database: { name: 'nest_chat' },
           migrate: 'npm run migration:run',
           drainSeconds: 3,
+          ...(more.healthTimeoutSeconds ? { healthTimeoutSeconds: more.healthTimeoutSeconds } : {}),
         },
+        ...(more.node ? { node: more.node } : {}),
       }),
     );
     return file;
@@ -112,7 +115,7 @@ export function nestSuite(sb: SandboxHandle): void {
     // The closing check adapts: the declared health path and Socket.IO's own handshakes pass, the chat-protocol checks do not apply.
     const checks = Object.fromEntries((summary?.verify?.checks ?? []).map((c) => [c.id, c.status]));
     expect(checks).toMatchObject({ 'app.health': 'pass', 'app.sio.websocket:/socket.io/': 'pass', 'app.sio.polling:/socket.io/': 'pass', 'msg.broadcast': 'skip' });
-    expect(await https('/api/health')).toEqual({ status: 200, json: { status: 'ok', version: '1.0.0' } });
+    expect(await https('/api/health')).toEqual({ status: 200, json: { status: 'ok', version: '1.0.0', node: NODE_RELEASE.version } });
     // The migration ran as the app's user, in its own database.
     const tables = await sb.ssh(['mariadb', '-N', '-B', '-e', '"SHOW TABLES FROM nest_chat"']);
     expect(tables.stdout).toMatch(/^messages$/m);
@@ -230,4 +233,46 @@ export function nestSuite(sb: SandboxHandle): void {
     expect(JSON.parse(current)).toMatchObject({ version: '1.0.0', kind: 'source' });
     expect((await https('/api/health')).status).toBe(200);
   }, 300_000);
+
+  /** Another real Node.js release from the npm registry (x64, as the sandbox is). */
+  const NEXT_NODE = { version: '24.22.3', integrity: 'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==' };
+  /** The Node.js each running instance's process really is, from /proc. */
+  const runningNodes = async () => {
+    const pids = (await sb.ssh(['systemctl', 'show', '-p', 'MainPID', '--value', 'messenger-chat@3000', 'messenger-chat@3001'])).stdout.split('\n').filter((p) => p.trim() && p.trim() !== '0');
+    return Promise.all(pids.map(async (pid) => (await sb.ssh(['readlink', '-f', `/proc/${pid.trim()}/exe`])).stdout.trim()));
+  };
+  const operatorsNode = async () => (await sb.ssh(['/usr/local/bin/node', '--version'])).stdout.trim();
+
+  it('a Node.js upgrade that fails the health gate switches nothing: the live release keeps serving on the old Node.js, operators keep it too', async () => {
+    expect(await operatorsNode()).toBe(`v${NODE_RELEASE.version}`);
+    // This build refuses to be healthy on anything but the Node.js it was written for.
+    const result = await deploy(stack(project('v2'), '2.0.0', { node: NEXT_NODE, env: { REQUIRES_NODE: NODE_RELEASE.version }, healthTimeoutSeconds: 15 }));
+    const failed = summaryOf(result.stdout)?.steps.find((s) => s.status === 'failed');
+    expect(failed, result.stdout + result.stderr).toMatchObject({ step: 'app', code: 'MI_ERR_HEALTH_GATE' });
+    // The new Node.js is on the host, beside the old one; nothing runs it.
+    expect((await sb.ssh([`${nodeDir(NEXT_NODE.version)}/bin/node`, '--version'])).stdout.trim()).toBe(`v${NEXT_NODE.version}`);
+    expect(await https('/api/health')).toMatchObject({ status: 200, json: { node: NODE_RELEASE.version } });
+    expect(await runningNodes()).toEqual([`${nodeDir(NODE_RELEASE.version)}/bin/node`]);
+    expect((await sb.ssh(['readlink', HOST_PATHS.nodeCurrent])).stdout.trim()).toBe(nodeDir(NODE_RELEASE.version));
+    expect(await operatorsNode()).toBe(`v${NODE_RELEASE.version}`);
+  }, 600_000);
+
+  it('a Node.js upgrade that passes goes live with its release; a rollback runs the older release on its own Node.js again', async () => {
+    const result = await deploy(stack(project('v2'), '2.0.0', { node: NEXT_NODE }));
+    expect(summaryOf(result.stdout)?.ok, result.stdout + result.stderr).toBe(true);
+    expect(await https('/api/health')).toMatchObject({ status: 200, json: { version: '2.0.0', node: NEXT_NODE.version } });
+    expect((await sb.ssh(['readlink', HOST_PATHS.nodeCurrent])).stdout.trim()).toBe(nodeDir(NEXT_NODE.version));
+    expect(await operatorsNode()).toBe(`v${NEXT_NODE.version}`);
+    const listed = await runCli(['releases', '--sandbox', '--stack', stack(project('v2'), '2.0.0', { node: NEXT_NODE }), '--json'], { env });
+    const { releases } = jsonLines(listed.stdout)[0] as { releases: Array<{ version: string; node: string | null; live: boolean }> };
+    expect(releases.find((r) => r.live)).toMatchObject({ version: '2.0.0', node: NEXT_NODE.version });
+
+    const back = await runCli(['rollback', '--sandbox', '--stack', stack(project('v2'), '2.0.0', { node: NEXT_NODE }), '--json', '--no-verify'], { env, timeoutMs: 300_000 });
+    expect(summaryOf(back.stdout)?.ok, back.stdout + back.stderr).toBe(true);
+    // The stack now names the new Node.js; the older release runs on the one it was built with.
+    expect(await https('/api/health')).toMatchObject({ status: 200, json: { node: NODE_RELEASE.version } });
+    expect((await sb.ssh(['readlink', HOST_PATHS.nodeCurrent])).stdout.trim()).toBe(nodeDir(NODE_RELEASE.version));
+    // Both versions stay while kept releases run on them.
+    expect((await sb.ssh(['ls', HOST_PATHS.nodeRoot])).stdout.split('\n')).toEqual(expect.arrayContaining([NODE_RELEASE.version, NEXT_NODE.version]));
+  }, 600_000);
 }

@@ -3,7 +3,7 @@ import { cmd, remote, type Command } from '../command.js';
 import { appConfigFiles, type DesiredState } from '../desired-state.js';
 import { factValue, linkFact, queryFact, type FactValues } from '../facts.js';
 import { changedFiles, describeChanges, fileFacts, sha256, stageFile, validatorsOf } from '../file-plan.js';
-import { APP_UNIT_PREFIX, APP_USER, HOST_PATHS } from '../host-model.js';
+import { APP_UNIT_PREFIX, APP_USER, HOST_PATHS, nodeDir } from '../host-model.js';
 import { liveUpstreamFact, parseReleases, releaseIdOf, releasePath, targetSlot, upstreamPorts, MANIFEST_FILE, type HostRelease } from '../release.js';
 import { REMOTE_EXIT } from '../remote-exit.js';
 import { appUnit, NGINX_LIVE_PORT } from '../render.js';
@@ -65,7 +65,7 @@ export const appBuildStep: Step = {
       commands.push(
         remote(
           `upload and build release ${newId}`,
-          ['build', dir, APP_USER, HOST_PATHS.appNpmCache, install, ...(build === undefined ? [] : [build])],
+          ['build', dir, APP_USER, HOST_PATHS.appNpmCache, nodeDir(desired.node.version), install, ...(build === undefined ? [] : [build])],
           { stdin: releaseArchive(desired), errors: { [REMOTE_EXIT.BUILD]: 'MI_ERR_BUILD_FAILED' } },
         ),
       );
@@ -222,6 +222,10 @@ export const appStep: Step = {
         '--stamp', STAMP_FILE, stamp,
         '--releases', HOST_PATHS.appReleases,
         '--keep', String(desired.stack.app.keepReleases),
+        // This run's release runs the stack's Node.js; a rollback's or restart's runs its own.
+        ...(desired.intent.action === 'converge' ? ['--node', nodeDir(desired.node.version)] : []),
+        '--node-current', HOST_PATHS.nodeCurrent,
+        '--node-root', HOST_PATHS.nodeRoot,
         ...validatorsOf(changed).flatMap((v) => ['--validate', v]),
         '--',
         ...changed.map((f) => f.path),

@@ -1,6 +1,6 @@
-import { remote } from '../command.js';
+import { remote, type Command } from '../command.js';
 import { factValue, linkFact, queryFact } from '../facts.js';
-import { HOST_PATHS } from '../host-model.js';
+import { HOST_PATHS, nodeDir } from '../host-model.js';
 import { REMOTE_EXIT } from '../remote-exit.js';
 import { mergePlans, noChange, type Step, type StepPlan } from '../step.js';
 import { NPM_RELEASE, npmTarballUrl } from '../versions.js';
@@ -11,9 +11,14 @@ export function sha512Hex(integrity: string): string {
   return Buffer.from(integrity.slice('sha512-'.length), 'base64').toString('hex');
 }
 
-/** Node.js from the npm registry's repackaged release tarball, verified against its integrity hash. */
-const nodeVersionFact = queryFact('node-version', ['version', HOST_PATHS.nodeBin]);
-/** `node` on operators' PATH, pointing at the release the units run. */
+/**
+ * Node.js from the npm registry's repackaged release tarball, verified against its integrity hash,
+ * unpacked beside the versions already there. Nothing live switches here: a release links the
+ * version it runs, and the release step puts it live through the health gate (with `current`).
+ */
+const nodeVersionFact = (version: string) => queryFact('node-version', ['version', `${nodeDir(version)}/bin/node`]);
+const nodeCurrentFact = linkFact(HOST_PATHS.nodeCurrent);
+/** `node` on operators' PATH, pointing at the live release's Node.js. */
 const nodeOnPathFact = linkFact(HOST_PATHS.nodeOnPath);
 const NODE_ON_PATH_TARGET = `${HOST_PATHS.nodeCurrent}/bin/node`;
 /** npm's own version file: what the installed npm is, read without running it. */
@@ -46,32 +51,34 @@ function npmPlan(facts: Parameters<Step['plan']>[0]): StepPlan {
 export const nodeStep: Step = {
   id: 'node',
   title: 'Node.js and npm',
-  facts: () => [nodeVersionFact, nodeOnPathFact, npmVersionFact, npmLinkFact],
+  facts: (desired) => [nodeVersionFact(desired.node.version), nodeCurrentFact, nodeOnPathFact, npmVersionFact, npmLinkFact],
   plan(facts, desired) {
     return mergePlans(nodePlan(facts, desired), npmPlan(facts));
   },
 };
 
 function nodePlan(facts: Parameters<Step['plan']>[0], desired: Parameters<Step['plan']>[1]): StepPlan {
-    const { version, integrity, url } = desired.node;
-    const current = factValue(facts, nodeVersionFact).stdout;
-    if (current === `v${version}`) {
-      if (factValue(facts, nodeOnPathFact).target === NODE_ON_PATH_TARGET) return noChange();
-      return {
-        commands: [remote(`link ${HOST_PATHS.nodeOnPath}`, ['swap-link', NODE_ON_PATH_TARGET, HOST_PATHS.nodeOnPath])],
-        changes: [`link ${HOST_PATHS.nodeOnPath} to ${NODE_ON_PATH_TARGET}`],
-        diffs: [],
-      };
-    }
-    return {
-      commands: [
-        remote(
-          `install Node.js ${version} from the npm registry`,
-          ['node-install', url, sha512Hex(integrity), `${HOST_PATHS.nodeRoot}/${version}`, HOST_PATHS.nodeCurrent, HOST_PATHS.nodeOnPath],
-          { errors: { [REMOTE_EXIT.DOWNLOAD]: 'MI_ERR_DOWNLOAD' } },
-        ),
-      ],
-      changes: [`install Node.js ${version} (${current || 'none'} now)`],
-      diffs: [],
-    };
+  const { version, integrity, url } = desired.node;
+  const dir = nodeDir(version);
+  const live = factValue(facts, nodeCurrentFact).target;
+  const liveVersion = live.startsWith(`${HOST_PATHS.nodeRoot}/`) ? live.slice(HOST_PATHS.nodeRoot.length + 1) : '';
+  const commands: Command[] = [];
+  const changes: string[] = [];
+  if (factValue(facts, nodeVersionFact(version)).stdout !== `v${version}`) {
+    commands.push(
+      remote(`install Node.js ${version} from the npm registry`, ['node-install', url, sha512Hex(integrity), dir, HOST_PATHS.nodeCurrent], {
+        errors: { [REMOTE_EXIT.DOWNLOAD]: 'MI_ERR_DOWNLOAD' },
+      }),
+    );
+    changes.push(
+      liveVersion && liveVersion !== version
+        ? `install Node.js ${version} beside ${liveVersion}; the release switch puts it live through the health gate`
+        : `install Node.js ${version}`,
+    );
+  }
+  if (factValue(facts, nodeOnPathFact).target !== NODE_ON_PATH_TARGET) {
+    commands.push(remote(`link ${HOST_PATHS.nodeOnPath}`, ['swap-link', NODE_ON_PATH_TARGET, HOST_PATHS.nodeOnPath]));
+    changes.push(`link ${HOST_PATHS.nodeOnPath} to ${NODE_ON_PATH_TARGET}`);
+  }
+  return commands.length === 0 ? noChange() : { commands, changes, diffs: [] };
 }
