@@ -22,6 +22,7 @@ export default defineConfig({
       'tests/core/status.test.ts',
       'tests/core/release.test.ts',
       'tests/core/limits.test.ts',
+      'tests/core/harden.test.ts',
       'tests/app/drain-spread.test.ts',
       'tests/app/readiness.test.ts',
       'tests/core/render.test.ts',

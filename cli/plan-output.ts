@@ -1,5 +1,6 @@
 import type { StackConfig } from '../src/config/schema.js';
 import { backupWarnings, describeBackupState, type BackupState } from '../src/core/backup.js';
+import { describeHardenState, type HardenState } from '../src/core/harden.js';
 import { capacityWarning, type Capacity } from '../src/core/limits.js';
 import type { Step, StepPlan } from '../src/core/step.js';
 import type { StepEvent } from '../src/executor/events.js';
@@ -19,6 +20,8 @@ export interface PlanView {
   capacity?: Capacity;
   /** The last backup's and drill's age and result (stack.backup set). */
   backup?: BackupState;
+  /** What the host's hardening says now: sshd for the next login, fail2ban, updates, reboots. */
+  harden?: HardenState;
 }
 
 function statusOf(plan: StepPlan): 'ok' | 'changed' | 'skipped' {
@@ -37,7 +40,9 @@ export function planEvent(step: Step, plan: StepPlan): StepEvent {
  * The plan as text. Human: a header saying it is a plan, the step lines of the shared renderer, a
  * recap. `--json` is one object whose schema scripts and the end-to-end tests read, kept as it is:
  *   { type: 'plan', host: 'user@host:port', os: '<os id>', changes: <steps that would change>,
- *     capacity?: { clients, planned, limitedBy: string | null },
+ *     capacity?: { clients, planned, limitedBy: string | null }, backup?: {...},
+ *     harden?: { sshd: {key: value}, jails: [{ name, banned }], fail2ban, securityUpdates,
+ *                rebootRequired: string[] | null, outdated: string[], exposure: number | null },
  *     steps: [{ step, title, status: 'ok' | 'change' | 'skipped', reason?, changes: string[],
  *               diffs: string[], commands: string[] (labels) }] }
  */
@@ -51,6 +56,7 @@ export function formatPlan(view: PlanView, json: boolean): string {
       changes: changing,
       ...(view.capacity ? { capacity: view.capacity } : {}),
       ...(view.backup ? { backup: view.backup } : {}),
+      ...(view.harden ? { harden: view.harden } : {}),
       steps: view.plans.map(({ step, plan }) => ({
         step: step.id,
         title: step.title,
@@ -70,6 +76,11 @@ export function formatPlan(view: PlanView, json: boolean): string {
     text += describeBackupState(view.backup, now).map((l) => `backups: ${l}\n`).join('');
     text += backupWarnings(view.backup, now).map((w) => `warning: ${w}\n`).join('');
   }
+  if (view.harden) {
+    const { lines, warnings } = describeHardenState(view.harden);
+    text += lines.map((l) => `harden: ${l}\n`).join('');
+    text += warnings.map((w) => `warning: ${w}\n`).join('');
+  }
   const renderer = createRenderer({ json: false, tty: false, write: (t) => (text += t) });
   for (const { step, plan } of view.plans) renderer.emit(planEvent(step, plan));
   renderer.close();
@@ -78,9 +89,9 @@ export function formatPlan(view: PlanView, json: boolean): string {
 
 /** Prints what `up` would change: packages, unified diffs, restarts. Changes nothing. */
 export async function printPlan(input: CheckedInput & { target: SshTarget }, json: boolean): Promise<number> {
-  const { desired, plans, backup } = await runPlan(input);
+  const { desired, plans, backup, harden } = await runPlan(input);
   const { target } = input;
-  const view: PlanView = { host: `${target.user}@${target.host}:${target.port}`, os: desired.host.os, tier: input.stack.tier, plans, capacity: desired.model.capacity, ...(backup ? { backup } : {}) };
+  const view: PlanView = { host: `${target.user}@${target.host}:${target.port}`, os: desired.host.os, tier: input.stack.tier, plans, capacity: desired.model.capacity, ...(backup ? { backup } : {}), harden };
   process.stdout.write(formatPlan(view, json));
   return 0;
 }

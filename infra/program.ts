@@ -39,7 +39,8 @@ export function messengerInfra(config: InfraConfig = readInfraConfig()): StackOu
         email: config.email,
         acmeServer: hs.acmeServer,
         // Unless given, computed here: a changed template or bundle becomes a diff in `pulumi preview`.
-        renderedDigest: hs.renderedDigest || hostSetupDigest({ tier: config.tier, domain: config.domain, email: config.email, acmeServer: hs.acmeServer }),
+        renderedDigest:
+          hs.renderedDigest || hostSetupDigest({ tier: config.tier, domain: config.domain, email: config.email, acmeServer: hs.acmeServer, sshUser: hs.sshUser, sshPort: hs.sshPort }),
       },
       // Setting up the host needs the server to exist; the IP dependency already orders them.
     ).hostKey;

@@ -31,6 +31,9 @@
 #   http URL                the body of GET URL on this host's loopback (a metrics or status page)
 #   disk PATH               df -P -k of the file system holding PATH
 #   memory                  /proc/meminfo
+#   harden USER UNIT        sshd -T for USER's next login ("sshd KEY VALUE"), fail2ban's jails and bans,
+#                           security updates on/off, a pending reboot, services needrestart lists,
+#                           systemd-analyze security's exposure of UNIT
 
 # shellcheck source=remote/secret.sh
 . "$MI_DIR/secret.sh"
@@ -123,6 +126,23 @@ fact_ssh_ports() {
   done
   true
 }
+fact_harden() {
+  command -v sshd >/dev/null && sshd -T -C "user=$1,host=localhost,addr=127.0.0.1" 2>/dev/null | sed 's/^/sshd /'
+  if command -v fail2ban-client >/dev/null && fail2ban-client ping >/dev/null 2>&1; then
+    echo 'fail2ban running'
+    for j in $(fail2ban-client status 2>/dev/null | sed -n 's/.*Jail list:[[:space:]]*//p' | tr ',' ' '); do
+      echo "jail $j $(fail2ban-client status "$j" 2>/dev/null | sed -n 's/.*Currently banned:[[:space:]]*//p')"
+    done
+  fi
+  if [ -x /usr/bin/unattended-upgrade ]; then
+    apt-config dump 2>/dev/null | sed -n 's/^APT::Periodic::Unattended-Upgrade "\(.*\)";$/updates \1/p' | tail -n 1
+  fi
+  [ -f /run/reboot-required ] && echo "reboot-required $(sort -u /run/reboot-required.pkgs 2>/dev/null | tr '\n' ' ')"
+  command -v needrestart >/dev/null && needrestart -b -r l 2>/dev/null | sed -n 's/^NEEDRESTART-SVC: */outdated /p'
+  systemd-analyze security --no-pager "$2" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: *\([0-9.]*\).*/exposure \1/p'
+  true
+}
+
 fact_secrets() {
   f=$1
   shift
@@ -198,7 +218,7 @@ fact_one() {
   [ "$j" -ge "$count" ] || die "$MI_EXIT_USAGE" "facts: $kind needs $count argument(s)"
   case $kind in
     host | file | limits | link | exists | read | packages | releases | unit | units | user | version | swap | ufw | ssh-ports | secrets | database | cert | \
-      cert-end | uptime | service | timer | http | disk | memory)
+      cert-end | uptime | service | timer | http | disk | memory | harden)
       "fact_$(printf %s "$kind" | tr - _)" "$@"
       ;;
     *) die "$MI_EXIT_USAGE" "facts: unknown kind $kind" ;;

@@ -234,12 +234,61 @@ validate() {
       ;;
     # sysctl -p applies key by key and fails on a key the kernel refuses.
     sysctl:*) sysctl -q -p "${1#sysctl:}" ;;
+    sshd:*) sshd_login_ok "${1#sshd:}" ;;
+    fail2ban) fail2ban-client -t >/dev/null ;;
+    # apt-config parses every apt.conf.d file and fails on a syntax error.
+    apt) apt-config dump >/dev/null ;;
+    perl:*) perl -c "${1#perl:}" 2>/dev/null ;;
     # A failure, not an exit: the caller is inside a transaction and must restore.
     *)
       say "unknown validator $1"
       return "$MI_EXIT_USAGE"
       ;;
   esac
+}
+
+# sshd_login_ok USER: sshd parses every file (sshd -t), and the settings evaluated for USER's next
+# login (sshd -T -C) still take USER's key: a change can never lock out the account `up` runs as.
+sshd_login_ok() {
+  sshd -t || return 1
+  eff=$(sshd -T -C "user=$1,host=localhost,addr=127.0.0.1" 2>&1) || {
+    printf '%s\n' "$eff" >&2
+    return 1
+  }
+  [ "$(sshd_value pubkeyauthentication)" = yes ] || {
+    say "sshd would refuse $1's key (PubkeyAuthentication is not yes)"
+    return 1
+  }
+  case $(sshd_value authenticationmethods) in
+    any | publickey | '') ;;
+    *)
+      say "sshd would ask $1 for more than a key (AuthenticationMethods $(sshd_value authenticationmethods))"
+      return 1
+      ;;
+  esac
+  if [ "$1" = root ]; then
+    case $(sshd_value permitrootlogin) in
+      yes | prohibit-password | without-password) ;;
+      *)
+        say "sshd would refuse root, who deploys (PermitRootLogin $(sshd_value permitrootlogin))"
+        return 1
+        ;;
+    esac
+  fi
+  allowed=$(sshd_value allowusers)
+  if [ -n "$allowed" ] && ! printf '%s\n' "$allowed" | tr ' ' '\n' | grep -Eqx "($1|\*)(@.*)?"; then
+    say "sshd would refuse $1 (AllowUsers does not name it)"
+    return 1
+  fi
+  if printf '%s\n' "$(sshd_value denyusers)" | tr ' ' '\n' | grep -qx "$1"; then
+    say "sshd would refuse $1 (DenyUsers names it)"
+    return 1
+  fi
+}
+
+# sshd_value KEY: KEY's value(s) in $eff (sshd -T output), one line.
+sshd_value() {
+  printf '%s\n' "$eff" | sed -n "s/^$1 //p" | tr '\n' ' ' | sed 's/ $//'
 }
 
 # What a validator leaves behind when the files are restored: sysctl has applied some keys already.
@@ -255,6 +304,8 @@ unvalidate() {
 notify() {
   case $1 in
     reload:nginx.service) reload_nginx ;;
+    # A socket-activated sshd (ssh.socket) reads its files per connection: nothing runs to reload.
+    reload:ssh.service) ! systemctl is-active --quiet ssh.service || systemctl reload ssh.service ;;
     reload:*) systemctl reload "${1#reload:}" ;;
     restart:*)
       # A unit that hit its start limit refuses to start until reset.

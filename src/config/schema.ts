@@ -132,7 +132,17 @@ export const DEFAULT_DATABASE_ENV = { host: 'DB_HOST', port: 'DB_PORT', user: 'D
 export const DEFAULT_WEBSOCKET_PATHS = ['/ws', '/socket.io/'] as const;
 
 /** Fields that describe a user's app: meaningless for the bundled chat server (and the reverse below). */
-const SOURCE_ONLY = ['build', 'start', 'health', 'websocket', 'migrate', 'instances'] as const;
+const SOURCE_ONLY = ['build', 'start', 'health', 'websocket', 'migrate', 'instances', 'egress'] as const;
+
+const EGRESS_RULE = 'must list IP addresses or CIDR ranges like 203.0.113.10 or 10.0.0.0/16';
+function isAddressOrRange(v: string): boolean {
+  const [address = '', bits, ...more] = v.split('/');
+  const family = isIP(address);
+  if (family === 0 || more.length > 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
+}
 
 export const appSection = z
   .strictObject({
@@ -161,6 +171,11 @@ export const appSection = z
     /** Processes of a user's app (Socket.IO needs an adapter for more than one); the bundled server follows the tier. */
     instances: z.number({ message: 'must be a whole number from 1 to 8' }).int().min(1).max(8).optional(),
     healthTimeoutSeconds: z.number({ message: 'must be a whole number of seconds from 5 to 600' }).int().min(5).max(600).default(60),
+    /**
+     * Where your app may open connections besides loopback (systemd IPAddressAllow): addresses or
+     * CIDR ranges; unset: anywhere (push services, mail, APIs). The bundled server reaches loopback only.
+     */
+    egress: z.array(z.string().refine(isAddressOrRange, { message: EGRESS_RULE }), { message: EGRESS_RULE }).optional(),
   })
   .superRefine((app, ctx) => {
     if (app.source === undefined) {
@@ -248,6 +263,29 @@ export const backupSection = z
     if (b.keep.daily + b.keep.weekly + b.keep.monthly === 0) ctx.addIssue({ code: 'custom', path: ['keep'], message: 'keeps nothing; keep at least one daily, weekly or monthly snapshot' });
   });
 
+const REBOOT_RULE = 'must be "never" or a time of day like 04:00 (host time) to reboot at when a security update needs it';
+const onOff = z.boolean({ message: 'must be true or false' });
+
+/**
+ * The host itself: what `up` hardens beyond the firewall. Each part is on unless turned off; the
+ * defaults are what a small production host should have.
+ */
+export const hardenSection = z.strictObject({
+  /** sshd: keys only, root by key only when root deploys, MaxAuthTries and LoginGraceTime (validated with sshd -t). */
+  ssh: onOff.default(true),
+  /** fail2ban: jails for sshd and for nginx's request limits (bans through ufw). */
+  fail2ban: onOff.default(true),
+  /** unattended-upgrades: Debian's security updates, daily. */
+  securityUpdates: onOff.default(true),
+  /** When an update needs a reboot: never by itself (plan says so), or at this time. */
+  reboot: z
+    .string({ message: REBOOT_RULE })
+    .refine((v) => v === 'never' || /^([01]\d|2[0-3]):[0-5]\d$/.test(v), { message: REBOOT_RULE })
+    .default('never'),
+  /** journald's disk cap in MB; the tier's when unset (mvp 200, growth 400, scale 800). */
+  journalMaxMb: z.number({ message: 'must be a whole number of MB from 32 to 16384' }).int({ message: 'must be a whole number of MB from 32 to 16384' }).min(32).max(16384).optional(),
+});
+
 export const stackSchema = z.strictObject({
   tier: z.enum(TIER_NAMES, { message: `must be one of ${TIER_NAMES.join(', ')}` }),
   // DNS names are case-insensitive, but certbot's live/ folder and the certificate's names are
@@ -270,9 +308,11 @@ export const stackSchema = z.strictObject({
   node: nodeSection.default({ version: NODE_RELEASE.version }),
   metrics: metricsSection.default({ nodeExporter: false }),
   backup: backupSection.optional(),
+  harden: hardenSection.prefault({}),
 });
 
 export type StackInput = z.input<typeof stackSchema>;
 export type StackConfig = z.output<typeof stackSchema>;
 export type SecretRef = z.output<typeof secretRef>;
 export type BackupConfig = z.output<typeof backupSection>;
+export type HardenConfig = z.output<typeof hardenSection>;

@@ -19,6 +19,8 @@ export interface HostBasics {
   container: string | null;
   /** The SSH port, which the firewall must keep open. */
   sshPort: number;
+  /** The SSH user this run logs in as (root when unknown): sshd hardening keeps its key login. */
+  sshUser?: string;
   /** What a service may hold here (descriptors, ports); the tier's sizing is fitted to it. */
   limits?: HostLimits;
   /** Where this toolkit version's remote programs are installed (timers run them between runs). */
@@ -52,7 +54,7 @@ export interface DesiredState {
   stack: StackConfig;
   model: HostModel;
   host: HostBasics;
-  /** Debian packages, installed together in one apt transaction. */
+  /** Debian packages, installed together in one apt transaction (the hardening step installs its own). */
   packages: string[];
   node: { version: string; integrity: string; url: string };
   /** Every rendered file, for both nginx site phases. */

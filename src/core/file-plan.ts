@@ -81,6 +81,10 @@ const INVALID: Record<string, ErrorCode> = {
   mariadb: 'MI_ERR_MARIADB_INVALID',
   systemd: 'MI_ERR_SYSTEMD_INVALID',
   sysctl: 'MI_ERR_SYSCTL_INVALID',
+  sshd: 'MI_ERR_SSHD_INVALID',
+  fail2ban: 'MI_ERR_HARDEN_INVALID',
+  apt: 'MI_ERR_HARDEN_INVALID',
+  perl: 'MI_ERR_HARDEN_INVALID',
 };
 
 /** What exit statuses 10 (validation) and 11 (a reload or restart) of an activation mean. */

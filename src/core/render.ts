@@ -15,7 +15,7 @@ export type SitePhase = 'bootstrap' | 'full';
  * What checks a file with the new files live, as `mi-remote activate --validate` takes it:
  * `nginx -t -c MAIN_CONF`, mariadbd's option parser, `systemd-analyze verify UNIT`, `sysctl -p FILE`.
  */
-export type Validator = `nginx:${string}` | 'mariadb' | `systemd:${string}` | `sysctl:${string}`;
+export type Validator = `nginx:${string}` | 'mariadb' | `systemd:${string}` | `sysctl:${string}` | `sshd:${string}` | 'fail2ban' | 'apt' | `perl:${string}`;
 
 /** What to do to which unit when the file changed. */
 export interface Notification {
@@ -173,6 +173,9 @@ export interface UnitView extends Managed {
   execStart: string;
   /** The unit's PATH: the release's own Node.js first. */
   path: string;
+  /** IPAddressAllow (with IPAddressDeny=any): loopback, plus app.egress; empty: no restriction. */
+  ipAllow: string[];
+  ipAllowMore: boolean;
   appSecretsEnvFile: string;
   appInstances: string;
   dbUnit: string;
@@ -336,6 +339,13 @@ function securityHeaders(model: HostModel): Pick<SiteView, 'referrerPolicy' | 'f
   return { referrerPolicy: 'no-referrer', frameOptions: 'DENY', contentSecurityPolicy: csp };
 }
 
+/** The bundled server talks to loopback only; a user's app to loopback and app.egress when it lists any. */
+function egressOf(model: HostModel): Pick<UnitView, 'ipAllow' | 'ipAllowMore'> {
+  const more = model.app.kind === 'bundled' ? [] : model.stack.app.egress;
+  if (more === undefined) return { ipAllow: [], ipAllowMore: false };
+  return { ipAllow: ['localhost', ...more], ipAllowMore: more.length > 0 };
+}
+
 /** The bin folder of the Node.js the instance's release runs on (first on the unit's PATH, for npm's scripts). */
 function releaseNodeBin(model: HostModel): string {
   return `${model.paths.appInstances}/%i/${RELEASE_NODE_LINK}/bin`;
@@ -372,6 +382,7 @@ export function unitView(model: HostModel): UnitView {
     execStart: execStartOf(model),
     // npm and npx are `#!/usr/bin/env node` scripts: they, and the scripts they run, find the release's node.
     path: `${releaseNodeBin(model)}:/usr/local/bin:/usr/bin:/bin`,
+    ...egressOf(model),
     appSecretsEnvFile: model.paths.appSecretsFile,
     appInstances: model.paths.appInstances,
     dbUnit: MARIADB_UNIT,

@@ -34,6 +34,11 @@ export const ERROR_CATALOGUE = {
   MI_ERR_MARIADB_INVALID: { exit: 1, meaning: 'mariadbd refused the new option file; the previous file was restored' },
   MI_ERR_SYSTEMD_INVALID: { exit: 1, meaning: 'systemd-analyze refused the new unit; the previous files were restored' },
   MI_ERR_SYSCTL_INVALID: { exit: 1, meaning: 'the kernel refused a sysctl setting; the previous file was restored' },
+  MI_ERR_SSHD_INVALID: {
+    exit: 1,
+    meaning: "sshd -t refused the new sshd settings, or they would refuse the deploy user's next key login; the previous file was restored and sshd never reloaded",
+  },
+  MI_ERR_HARDEN_INVALID: { exit: 1, meaning: 'fail2ban, apt or needrestart refused its new settings; the previous file was restored' },
   MI_ERR_ACTIVATION_FAILED: { exit: 1, meaning: 'a reload or restart failed; the previous files were restored' },
   MI_ERR_HEALTH_GATE: { exit: 1, meaning: 'the new release did not become ready; the previous one keeps serving' },
   MI_ERR_BUILD_FAILED: { exit: 1, meaning: "installing or building the app's release failed; the live release keeps serving" },

@@ -1,6 +1,7 @@
 import type { HostSetupInput } from '../../infra/host-setup.js';
 import { loadStack } from '../config/load.js';
 import { sha256 } from '../core/file-plan.js';
+import { hardenFiles } from '../core/harden.js';
 import { buildHostModel } from '../core/host-model.js';
 import { OS_PROFILES } from '../core/os-profiles.js';
 import { renderHostFiles } from '../core/render.js';
@@ -38,14 +39,16 @@ function fromInput(input: HostSetupInput) {
  * programs. As a
  * resource input it makes a changed template a diff in `pulumi preview`.
  */
-export function hostSetupDigest(input: Pick<HostSetupInput, 'tier' | 'domain' | 'email' | 'acmeServer'>): string {
+export function hostSetupDigest(input: Pick<HostSetupInput, 'tier' | 'domain' | 'email' | 'acmeServer'> & Partial<Pick<HostSetupInput, 'sshUser' | 'sshPort'>>): string {
   const stack = stackOf(input);
   const bundle = readBundle();
   const parts = Object.values(OS_PROFILES).flatMap((os) => {
     const model = buildHostModel(stack, os);
     return (['bootstrap', 'full'] as const).flatMap((phase) => renderHostFiles(model, phase).map((f) => `${os.id} ${phase} ${f.path} ${f.mode} ${sha256(f.content)}`));
   });
-  return sha256([...parts, `bundle ${bundle.id}`, `node ${stack.node.version}`, `remote programs ${remotePrograms().hash}`].join('\n'));
+  // The hardening files as a VM gets them (a cloud server is never a container).
+  const harden = hardenFiles(stack, { user: input.sshUser ?? 'root', container: null, sshPorts: [input.sshPort ?? 22] }).map((f) => `harden ${f.path} ${f.mode} ${sha256(f.content)}`);
+  return sha256([...parts, ...harden, `bundle ${bundle.id}`, `node ${stack.node.version}`, `remote programs ${remotePrograms().hash}`].join('\n'));
 }
 
 export async function planHostSetup(input: HostSetupInput): Promise<{ changes: string[] }> {

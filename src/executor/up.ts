@@ -4,7 +4,9 @@ import type { StackConfig } from '../config/schema.js';
 import { remote } from '../core/command.js';
 import { HOST_PATHS } from '../core/host-model.js';
 import { buildDesiredState, type AppBundle, type DesiredState, type ReleaseIntent } from '../core/desired-state.js';
+import { hardenStateFact, hardenStateOf, type HardenState } from '../core/harden.js';
 import { capacityWarning } from '../core/limits.js';
+import { appUnit } from '../core/render.js';
 import type { Step, StepPlan } from '../core/step.js';
 import { UP_STEPS } from '../core/steps/index.js';
 import type { ResolvedBackupSecrets } from '../config/backup-secrets.js';
@@ -41,7 +43,7 @@ export interface UpOptions {
 }
 
 export async function prepare(host: SshHost, options: Omit<UpOptions, 'emit'>): Promise<DesiredState> {
-  const basics = await detectHost(host, options.target.port);
+  const basics = { ...(await detectHost(host, options.target.port)), sshUser: options.target.user };
   const jwtSecret = options.jwtSecret ?? resolveJwtSecret(options.stack)?.value;
   const caPath = options.stack.acme.caBundle;
   const acmeCaBundle = options.acmeCaBundle ?? (caPath === undefined ? undefined : readFileSync(caPath, 'utf8'));
@@ -122,13 +124,19 @@ export async function readHostSecret(host: SshHost, key: string): Promise<string
 }
 
 /** What `up` would change, from one batch of facts; changes nothing. */
-export async function runPlan(options: Omit<UpOptions, 'emit'>): Promise<{ desired: DesiredState; plans: Array<{ step: Step; plan: StepPlan }>; backup?: BackupState }> {
+export async function runPlan(
+  options: Omit<UpOptions, 'emit'>,
+): Promise<{ desired: DesiredState; plans: Array<{ step: Step; plan: StepPlan }>; backup?: BackupState; harden: HardenState }> {
   return withHost(options.target, async (host) => {
     const desired = await prepare(host, options);
     const plans = await planAll(host, desired, options.steps ?? UP_STEPS);
-    // The last backup's and drill's age and result: what the plan's reader must know before changing things.
-    const backup = options.stack.backup ? backupStateOf(await gatherFacts(host, Object.values(backupStateFacts))) : undefined;
-    return { desired, plans, ...(backup ? { backup } : {}) };
+    // What the plan's reader must know before changing things: the last backup's and drill's age and
+    // result, and what the host's hardening says now (sshd as it takes the next login, jails, reboots).
+    const user = options.target.user;
+    const unit = appUnit(desired.model.app.slots[0][0] ?? desired.stack.app.port);
+    const state = await gatherFacts(host, [...(options.stack.backup ? Object.values(backupStateFacts) : []), hardenStateFact(user, unit)]);
+    const backup = options.stack.backup ? backupStateOf(state) : undefined;
+    return { desired, plans, ...(backup ? { backup } : {}), harden: hardenStateOf(state, user, unit) };
   });
 }
 

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { StackOverrides } from '../../src/config/load.js';
 import { HOST_PATHS } from '../../src/core/host-model.js';
 import { envQuote, execStartOf, renderHostFiles } from '../../src/core/render.js';
+import { configErrorOf } from '../helpers/config-error.js';
 import { block, fileAt, model } from './fixtures.js';
 
 /** What a user's app (`app.source`) gets rendered, against the bundled chat server's files. */
@@ -158,6 +159,24 @@ describe("a user's app env files", () => {
   it('a short drain shortens the spread of closes (never beyond it)', () => {
     const env = fileAt(files(model('mvp', 'debian12', { app: { drainSeconds: 1 } })), HOST_PATHS.appEnvFile).content;
     expect(env).toContain('MESSENGER_DRAIN_SPREAD_MS=1000\n');
+  });
+});
+
+describe('where the app may connect (IPAddressDeny / app.egress)', () => {
+  const unitOf = (m: ReturnType<typeof model>) => directives(fileAt(files(m), HOST_PATHS.systemdUnit).content);
+  it('the bundled server: loopback only', () => {
+    const unit = unitOf(model('mvp'));
+    expect(unit).toEqual(expect.arrayContaining(['IPAddressDeny=any', 'IPAddressAllow=localhost']));
+  });
+  it('your app: anywhere unless app.egress lists where (loopback always)', () => {
+    expect(unitOf(userApp()).filter((l) => l.startsWith('IPAddress'))).toEqual([]);
+    expect(unitOf(userApp({ egress: ['10.0.0.0/16', '203.0.113.10'] }))).toEqual(expect.arrayContaining(['IPAddressDeny=any', 'IPAddressAllow=localhost 10.0.0.0/16 203.0.113.10']));
+  });
+  it('app.egress takes addresses and CIDR ranges only, and only for your app', () => {
+    for (const bad of [['example.com'], ['10.0.0.0/33'], ['::1/129'], ['10.0.0.0/8/1']]) {
+      expect(configErrorOf(() => userApp({ egress: bad })).message).toMatch(/^stack\.app\.egress\.0: .*must list IP addresses or CIDR ranges/);
+    }
+    expect(configErrorOf(() => model('mvp', 'debian12', { app: { egress: ['10.0.0.0/8'] } })).message).toMatch(/^stack\.app\.egress: .*applies to your own app only/);
   });
 });
 

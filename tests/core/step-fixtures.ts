@@ -61,6 +61,10 @@ export interface DesiredOpts {
   container?: string | null;
   jwtSecret?: string;
   sshPort?: number;
+  /** The SSH user the run logs in as (default: root, like the detected host's basics without one). */
+  sshUser?: string;
+  /** More of the stack's harden section. */
+  harden?: StackOverrides['harden'];
   /** A private ACME CA (the sandbox's Pebble); also points the stack's ACME server at PEBBLE. */
   acmeCaBundle?: string;
   /** metrics.nodeExporter in the stack. */
@@ -115,11 +119,12 @@ export function state(opts: DesiredOpts = {}): DesiredState {
       ...(opts.nodeExporter === undefined ? {} : { metrics: { nodeExporter: opts.nodeExporter } }),
       app: { ...(opts.source ? { source: SOURCE_DIR, start: 'node dist/main.js', health: '/api/health' } : {}), ...opts.app },
       ...(opts.backup === undefined ? {} : { backup: opts.backup }),
+      ...(opts.harden === undefined ? {} : { harden: opts.harden }),
     },
   });
   return buildDesiredState({
     stack,
-    host: { os: OS_PROFILES.debian13, arch: 'x64', container: opts.container ?? null, sshPort: opts.sshPort ?? 22, programsDir: PROGRAMS_DIR },
+    host: { os: OS_PROFILES.debian13, arch: 'x64', container: opts.container ?? null, sshPort: opts.sshPort ?? 22, programsDir: PROGRAMS_DIR, ...(opts.sshUser ? { sshUser: opts.sshUser } : {}) },
     bundle: opts.source ? sourceBundle(opts.install ?? 'ci') : BUNDLED,
     ...(opts.jwtSecret === undefined ? {} : { jwtSecret: opts.jwtSecret }),
     ...(opts.appSecrets === undefined ? {} : { appSecrets: opts.appSecrets }),
@@ -165,6 +170,8 @@ export const missing = (d: DesiredState, paths: readonly string[]) => files(d, p
 export const link = (target: string, left = ''): Raw => (target ? `left${left ? ` ${left}` : ''}\n${target}\n` : ['left\n', 1]);
 
 export const PACKAGES = 'packages:nginx,mariadb-server,certbot,ufw,curl,ca-certificates,openssl,zstd';
+/** The packages of a host hardened as the stack's defaults ask (stack.harden). */
+export const HARDEN_PACKAGES = ['fail2ban', 'python3-systemd', 'unattended-upgrades', 'needrestart'] as const;
 export const installed = (...names: string[]) => names.map((n) => `${n} install ok installed\n`).join('');
 
 export function secretsText(mode: string, keys: Record<string, string>): string {

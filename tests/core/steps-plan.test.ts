@@ -10,6 +10,8 @@ import { firewallStep, swapStep, sysctlStep } from '../../src/core/steps/kernel.
 import { databaseStep, mariadbConfigStep } from '../../src/core/steps/mariadb.js';
 import { nodeExporterStep } from '../../src/core/steps/metrics.js';
 import { nodeStep } from '../../src/core/steps/node.js';
+import { hardenStep } from '../../src/core/steps/harden.js';
+import { hardenFiles } from '../../src/core/harden.js';
 import { packagesStep } from '../../src/core/steps/packages.js';
 import { appSecretsFact, appSecretsStep, secretsFact, secretsStep } from '../../src/core/steps/secrets.js';
 import { certificateStep, nginxStep, siteStep } from '../../src/core/steps/web.js';
@@ -48,6 +50,7 @@ import {
   OLD_2,
   OLD_RELEASES,
   PACKAGES,
+  HARDEN_PACKAGES,
   PEBBLE,
   PEM,
   release,
@@ -108,6 +111,28 @@ const ufwAll = (ssh: string[]) => [
   ['ufw', 'allow', '443/tcp'],
   ['ufw', '--force', 'enable'],
 ];
+
+const SSHD = '/etc/ssh/sshd_config.d/10-messenger-infra.conf';
+const JAIL = '/etc/fail2ban/jail.d/messenger-infra.local';
+const UPGRADES = '/etc/apt/apt.conf.d/52messenger-infra-upgrades';
+const JOURNALD = '/etc/systemd/journald.conf.d/60-messenger-infra.conf';
+const NEEDRESTART = '/etc/needrestart/conf.d/60-messenger-infra.conf';
+const MODPROBE = '/etc/modprobe.d/60-messenger-infra.conf';
+const LIMITS = '/etc/security/limits.d/60-messenger-infra.conf';
+const HARDEN_FILES = [SSHD, JAIL, UPGRADES, JOURNALD, NEEDRESTART, MODPROBE, LIMITS];
+/** needrestart's list mode, the refused kernel modules and the core-dump limit go live together. */
+const HOST_SETTINGS = [NEEDRESTART, MODPROBE, LIMITS];
+const HOST_SETTINGS_ACTIVATE = ['mi-remote', 'activate', '--validate', `perl:${NEEDRESTART}`, '--', ...HOST_SETTINGS];
+/** The hardening files as the step renders them for this desired state (root deploys, sshd on 22). */
+const hardenAt = (d: DesiredState, path: string) => {
+  const file = hardenFiles(d.stack, { user: d.host.sshUser ?? 'root', container: d.host.container, sshPorts: [22] }).find((f) => f.path === path);
+  if (!file) throw new Error(`no hardening file at ${path}`);
+  return file;
+};
+const hardenMissing = (paths = HARDEN_FILES): RawFacts => Object.fromEntries(paths.map((p) => [`file:${p}`, MISSING_FILE]));
+const HARDEN_PACKAGES_FACT = `packages:${HARDEN_PACKAGES.join(',')}`;
+const HARDEN_ERRORS = { 10: 'MI_ERR_HARDEN_INVALID', 11: 'MI_ERR_ACTIVATION_FAILED' } as const;
+const hardenConverged = (d: DesiredState): RawFacts => Object.fromEntries(HARDEN_FILES.map((p) => [`file:${p}`, fileText(hardenAt(d, p))]));
 
 const NODE = NODE_RELEASE.version;
 const NODE_INSTALL = [
@@ -500,6 +525,75 @@ const FIXTURES: Fixture[] = [
     facts: (d) => ({ 'unit:prometheus-node-exporter': 'active enabled\n', ...files(d, [EXPORTER_DEFAULTS]) }),
     expect: { commands: [], changes: [] },
   },
+  // --- harden --------------------------------------------------------------------------------------
+  {
+    step: hardenStep,
+    name: 'fresh host: journal cap, host settings, security updates, fail2ban, then sshd (last), each group validated on its own',
+    facts: { [HARDEN_PACKAGES_FACT]: '', 'ssh-ports': SSH_22, 'unit:fail2ban': 'inactive disabled\n', ...hardenMissing() },
+    expect: (d) => ({
+      commands: [
+        ['mi-remote', 'apt-install', ...HARDEN_PACKAGES],
+        stage(JOURNALD), ['mi-remote', 'activate', '--notify', 'restart:systemd-journald.service', '--', JOURNALD],
+        ...HOST_SETTINGS.map((p) => stage(p)), HOST_SETTINGS_ACTIVATE,
+        stage(UPGRADES), ['mi-remote', 'activate', '--validate', 'apt', '--', UPGRADES],
+        stage(JAIL), ['mi-remote', 'activate', '--validate', 'fail2ban', '--notify', 'restart:fail2ban.service', '--', JAIL],
+        stage(SSHD), ['mi-remote', 'activate', '--validate', 'sshd:root', '--notify', 'reload:ssh.service', '--', SSHD],
+      ],
+      stdin: { 1: hardenAt(d, JOURNALD).content, 3: hardenAt(d, NEEDRESTART).content, 7: hardenAt(d, UPGRADES).content, 9: hardenAt(d, JAIL).content, 11: hardenAt(d, SSHD).content },
+      errors: { 0: { 13: 'MI_ERR_APT_LOCKED', 1: 'MI_ERR_APT_FAILED' }, 6: HARDEN_ERRORS, 8: HARDEN_ERRORS, 10: HARDEN_ERRORS, 12: { 10: 'MI_ERR_SSHD_INVALID', 11: 'MI_ERR_ACTIVATION_FAILED' } },
+      changes: [...HARDEN_PACKAGES.map((p) => `install package ${p}`), ...[JOURNALD, ...HOST_SETTINGS, UPGRADES, JAIL, SSHD].map((p) => `write ${p}`)],
+      diffs: [JOURNALD, ...HOST_SETTINGS, UPGRADES, JAIL, SSHD],
+    }),
+  },
+  {
+    step: hardenStep,
+    name: 'converged: ok; fail2ban stopped is started again',
+    facts: (d) => ({ [HARDEN_PACKAGES_FACT]: installed(...HARDEN_PACKAGES), 'ssh-ports': SSH_22, 'unit:fail2ban': 'failed enabled\n', ...hardenConverged(d) }),
+    expect: { commands: [['systemctl', 'enable', '--now', 'fail2ban']], changes: ['enable and start fail2ban'] },
+  },
+  {
+    step: hardenStep,
+    name: 'sshd listening on 2222 too: the jail watches every port sshd -T lists',
+    facts: (d) => ({ [HARDEN_PACKAGES_FACT]: installed(...HARDEN_PACKAGES), 'ssh-ports': 'sshd 22\nsshd 2222\nsession 2222\n', 'unit:fail2ban': 'active enabled\n', ...hardenConverged(d) }),
+    expect: {
+      commands: [stage(JAIL), ['mi-remote', 'activate', '--validate', 'fail2ban', '--notify', 'restart:fail2ban.service', '--', JAIL]],
+      errors: { 1: HARDEN_ERRORS },
+      changes: [`write ${JAIL}`],
+      diffs: [JAIL],
+    },
+  },
+  {
+    step: hardenStep,
+    name: 'a sudo user deploys: root may not log in at all, and the change is checked for that user’s next login',
+    desired: { sshUser: 'deploy' },
+    // Converged as root's deploys render it.
+    facts: { [HARDEN_PACKAGES_FACT]: installed(...HARDEN_PACKAGES), 'ssh-ports': SSH_22, 'unit:fail2ban': 'active enabled\n', ...hardenConverged(state()) },
+    expect: () => ({
+      commands: [stage(SSHD), ['mi-remote', 'activate', '--validate', 'sshd:deploy', '--notify', 'reload:ssh.service', '--', SSHD]],
+      stdin: { 0: (stdin) => expect(String(stdin)).toMatch(/^PermitRootLogin no$/m) },
+      errors: { 1: { 10: 'MI_ERR_SSHD_INVALID', 11: 'MI_ERR_ACTIVATION_FAILED' } },
+      changes: [`write ${SSHD}`],
+      diffs: [SSHD],
+    }),
+  },
+  {
+    step: hardenStep,
+    name: 'ssh, fail2ban and updates off: no sshd drop-in, no jail; the updates file turns them off',
+    desired: { harden: { ssh: false, fail2ban: false, securityUpdates: false } },
+    facts: { 'packages:needrestart': installed('needrestart'), 'ssh-ports': SSH_22, 'unit:fail2ban': 'inactive disabled\n', ...hardenMissing([JOURNALD, ...HOST_SETTINGS, UPGRADES]) },
+    expect: (d) => ({
+      commands: [
+        stage(JOURNALD), ['mi-remote', 'activate', '--notify', 'restart:systemd-journald.service', '--', JOURNALD],
+        ...HOST_SETTINGS.map((p) => stage(p)), HOST_SETTINGS_ACTIVATE,
+        stage(UPGRADES), ['mi-remote', 'activate', '--validate', 'apt', '--', UPGRADES],
+      ],
+      stdin: { 6: hardenAt(d, UPGRADES).content },
+      errors: { 5: HARDEN_ERRORS, 7: HARDEN_ERRORS },
+      changes: [JOURNALD, ...HOST_SETTINGS, UPGRADES].map((p) => `write ${p}`),
+      diffs: [JOURNALD, ...HOST_SETTINGS, UPGRADES],
+    }),
+  },
+
   // --- backup (detailed in backup-step.test.ts) -----------------------------------------------------------
   {
     step: backupStep,
@@ -1347,7 +1441,7 @@ describe('step plans: raw facts → exact commands', () => {
       'sysctl',
       ['packages', 'node'],
       'firewall',
-      [['mariadb-config', 'secrets', 'database', 'app-secrets', 'backup'], ['nginx', 'certificate', 'site'], 'app-build', 'node-exporter'],
+      [['mariadb-config', 'secrets', 'database', 'app-secrets', 'backup'], ['nginx', 'certificate', 'site'], 'app-build', 'node-exporter', 'harden'],
       'app',
     ]);
     // deploy: nginx too (its config carries the app's paths and drain), but neither apt nor certbot.

@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { loadStack } from '../../src/config/load.js';
 import type { StackConfig } from '../../src/config/schema.js';
 import { HOST_PATHS } from '../../src/core/host-model.js';
+import { cmd } from '../../src/core/command.js';
+import { HARDEN_PATHS } from '../../src/core/harden.js';
 import { siteStep } from '../../src/core/steps/web.js';
 import { readBundle } from '../../src/executor/bundle.js';
 import { converge, type ConvergeReport } from '../../src/executor/converge.js';
@@ -21,6 +23,8 @@ import { useSandbox } from '../helpers/sandbox.js';
  * serving, a sudo user works like root, and a local edit shows up in `plan` and is undone by `up`.
  * One Debian 13 sandbox, converged once, then broken in turn.
  */
+const SSHD_DROP_IN = HARDEN_PATHS.sshd;
+
 describe('failure handling on a converged sandbox', () => {
   const sb = useSandbox('debian13');
   let stack: StackConfig;
@@ -248,7 +252,72 @@ describe('failure handling on a converged sandbox', () => {
     expect(up.stdout).toMatch(/14 passed, 0 failed/);
     const again = await runCli(['up', ...hostFlags('deploy'), '--no-verify']);
     expect(again.stdout).toMatch(/^no changes/m);
+    // A sudo user deploys: root no longer logs in over SSH at all, not even with its key.
+    expect((await sb.ssh(['true'])).code).not.toBe(0);
+    const deploy = await SshHost.connect({ ...target, user: 'deploy' });
+    try {
+      expect((await deploy.run(cmd('effective sshd', 'sshd', '-T', '-C', 'user=root,host=localhost,addr=127.0.0.1'))).stdout).toMatch(/^permitrootlogin no$/m);
+      // The harness (and the tests after this one) log in as root: a root-run up converges the file back.
+      const back = await deploy.run(cmd('root by key again', 'sed', '-i', 's/^PermitRootLogin no$/PermitRootLogin prohibit-password/', SSHD_DROP_IN));
+      expect(back.code).toBe(0);
+      expect((await deploy.run(cmd('reload sshd', 'systemctl', 'reload', 'ssh'))).code).toBe(0);
+    } finally {
+      await deploy.close();
+    }
+    expect((await sb.ssh(['true'])).code).toBe(0);
   }, 180_000);
+
+  it("an sshd change that would lock out the deploy user is refused before sshd reloads; the site keeps serving", async () => {
+    // Someone left a drop-in that sshd reads first and that admits nobody; sshd has not reloaded it yet.
+    await sb.ssh(['sh', '-c', `'printf "AllowUsers nobody\\n" > /etc/ssh/sshd_config.d/01-local.conf'`]);
+    // Our own drop-in differs from what up renders, so up must validate and reload sshd.
+    await sb.ssh(['sed', '-i', "'s/^MaxAuthTries 3$/MaxAuthTries 6/'", SSHD_DROP_IN]);
+    try {
+      const up = await runCli(['up', ...hostFlags(), '--json', '--no-verify'], { timeoutMs: 300_000 });
+      expect(up.code).toBe(1);
+      const failed = (jsonLines(up.stdout).find((e) => e.type === 'summary') as { steps: Array<{ step: string; status: string; code?: string; reason?: string }> }).steps.find((s) => s.status === 'failed');
+      expect(failed, up.stdout).toMatchObject({ step: 'harden', code: 'MI_ERR_SSHD_INVALID' });
+      expect(failed?.reason).toMatch(/sshd would refuse root \(AllowUsers does not name it\)/);
+      // Restored and never reloaded: the previous file is back, and root still logs in.
+      expect((await sb.ssh(['grep', '-c', "'^MaxAuthTries 6$'", SSHD_DROP_IN])).stdout.trim()).toBe('1');
+      await stillServing();
+    } finally {
+      await sb.ssh(['rm', '-f', '/etc/ssh/sshd_config.d/01-local.conf']);
+    }
+    // A broken option anywhere fails `sshd -t` the same way.
+    await sb.ssh(['sh', '-c', `'printf "NoSuchOption yes\\n" > /etc/ssh/sshd_config.d/01-local.conf'`]);
+    try {
+      const up = await runCli(['up', ...hostFlags(), '--json', '--no-verify'], { timeoutMs: 300_000 });
+      expect(up.code).toBe(1);
+      expect(up.stdout).toContain('MI_ERR_SSHD_INVALID');
+      await stillServing();
+    } finally {
+      await sb.ssh(['rm', '-f', '/etc/ssh/sshd_config.d/01-local.conf']);
+    }
+    const fixed = await runCli(['up', ...hostFlags(), '--no-verify']);
+    expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
+    expect((await sb.ssh(['grep', '-c', "'^MaxAuthTries 3$'", SSHD_DROP_IN])).stdout.trim()).toBe('1');
+  }, 600_000);
+
+  it('a jail file fail2ban refuses (ours with a broken one beside it) is put back; MI_ERR_HARDEN_INVALID, the site keeps serving', async () => {
+    await sb.ssh(['sh', '-c', `'printf "[broken]\\nenabled = true\\nfilter = no-such-filter\\n" > /etc/fail2ban/jail.d/zz-local.local'`]);
+    await sb.ssh(['sed', '-i', "'s/^bantime = 1h$/bantime = 2h/'", HARDEN_PATHS.fail2ban]);
+    try {
+      const up = await runCli(['up', ...hostFlags(), '--json', '--no-verify'], { timeoutMs: 300_000 });
+      expect(up.code).toBe(1);
+      const failed = (jsonLines(up.stdout).find((e) => e.type === 'summary') as { steps: Array<{ step: string; status: string; code?: string }> }).steps.find((s) => s.status === 'failed');
+      expect(failed, up.stdout).toMatchObject({ step: 'harden', code: 'MI_ERR_HARDEN_INVALID' });
+      expect((await sb.ssh(['grep', '-c', "'^bantime = 2h$'", HARDEN_PATHS.fail2ban])).stdout.trim()).toBe('1');
+      // The running fail2ban was never restarted into the broken configuration.
+      expect((await sb.ssh(['systemctl', 'is-active', 'fail2ban'])).stdout.trim()).toBe('active');
+      await stillServing();
+    } finally {
+      await sb.ssh(['rm', '-f', '/etc/fail2ban/jail.d/zz-local.local']);
+    }
+    const fixed = await runCli(['up', ...hostFlags(), '--no-verify']);
+    expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
+    expect((await sb.ssh(['grep', '-c', "'^bantime = 1h$'", HARDEN_PATHS.fail2ban])).stdout.trim()).toBe('1');
+  }, 600_000);
 
   it('refuses an unsupported OS and an unknown host key before changing anything', async () => {
     await sb.ssh(['sh', '-c', `'cp /etc/os-release /root/os-release.bak && sed -i "s/^ID=debian/ID=fedora/" /etc/os-release'`]);

@@ -5,15 +5,19 @@ import { mintToken } from '../../app/src/token.js';
 import type { SandboxOs } from '../../src/sandbox/index.js';
 import { parseTarget, targetLookup } from '../../src/verify/target.js';
 import { jsonLines, runCli } from '../helpers/cli.js';
+import { hardenSuite, lynisBaseline } from './harden-sandbox.js';
 import { useSandbox, type SandboxHandle } from '../helpers/sandbox.js';
 
 /**
  * The main job end to end on a fresh sandbox VPS: `up --sandbox`, a second `up` that changes
  * nothing, then two WebSocket clients through nginx over TLS with the Pebble-issued certificate,
- * and the message found in MariaDB. Shared by the Debian 13 and Debian 12 test files.
+ * and the message found in MariaDB, then the host's hardening. Shared by the Debian 13 and Debian 12
+ * test files (the Debian 12 one also scores the host with lynis, before and after).
  */
-export function upSandboxSuite(os: SandboxOs): SandboxHandle {
+export function upSandboxSuite(os: SandboxOs, opts: { lynis?: boolean } = {}): SandboxHandle {
   const sb = useSandbox(os);
+  const baseline: { index?: number } = {};
+  if (opts.lynis) lynisBaseline(sb, baseline);
 
   it(`up --sandbox --tier mvp converges a fresh ${os} host and verifies it`, async () => {
     const first = await runCli(['up', '--sandbox', '--os', os, '--tier', 'mvp', '--json'], { timeoutMs: 600_000 });
@@ -35,7 +39,7 @@ export function upSandboxSuite(os: SandboxOs): SandboxHandle {
   it('a second up changes nothing and says so', async () => {
     const second = await runCli(['up', '--sandbox', '--os', os, '--tier', 'mvp', '--no-verify']);
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stdout).toMatch(/^no changes: 10 ok, 0 changed, 0 failed, 4 skipped/m);
+    expect(second.stdout).toMatch(/^no changes: 11 ok, 0 changed, 0 failed, 4 skipped/m);
     const plan = await runCli(['plan', '--sandbox', '--os', os, '--tier', 'mvp', '--json']);
     const doc = jsonLines(plan.stdout)[0] as { changes: number; os: string; capacity: { clients: number; planned: number } };
     expect(doc).toMatchObject({ changes: 0, os });
@@ -85,5 +89,7 @@ export function upSandboxSuite(os: SandboxOs): SandboxHandle {
       bob.close();
     }
   }, 60_000);
+
+  hardenSuite(sb, os, opts.lynis ? baseline : undefined);
   return sb;
 }

@@ -1,6 +1,7 @@
 import type { Step } from '../step.js';
 import { appBuildStep, appStep } from './app.js';
 import { backupStep } from './backup.js';
+import { hardenStep } from './harden.js';
 import { firewallStep, swapStep, sysctlStep } from './kernel.js';
 import { databaseStep, mariadbConfigStep } from './mariadb.js';
 import { nodeStep } from './node.js';
@@ -13,7 +14,7 @@ import { certificateStep, nginxStep, siteStep } from './web.js';
  * The steps of `up`, in order. Each reads its facts, plans, and applies; a later step's facts are
  * gathered again when an earlier one changed something. An inner array holds chains that touch
  * disjoint things and run at the same time: Node.js downloads while apt installs; the database comes
- * up and the release is built while nginx gets its certificate. The release goes live last, once the
+ * up, the release is built and the host is hardened while nginx gets its certificate. The release goes live last, once the
  * TLS site serves: its switch is confirmed through nginx.
  */
 export const UP_STEPS: ReadonlyArray<Step | ReadonlyArray<Step | readonly Step[]>> = [
@@ -26,6 +27,7 @@ export const UP_STEPS: ReadonlyArray<Step | ReadonlyArray<Step | readonly Step[]
     [nginxStep, certificateStep, siteStep],
     appBuildStep,
     nodeExporterStep,
+    hardenStep,
   ],
   appStep,
 ];
