@@ -11,6 +11,7 @@ export default defineConfig({
       'tests/app/protocol.test.ts',
       'tests/app/reconnect-unit.test.ts',
       'tests/app/relay.test.ts',
+      'tests/app/room-order.test.ts',
       'tests/cli/**/*.test.ts',
       'tests/config/**/*.test.ts',
       'tests/errors/**/*.test.ts',

@@ -10,6 +10,7 @@ import type { Logger } from './log.js';
 import type { ChatMetrics } from './metrics.js';
 import type { TokenBucket } from './rate-limit.js';
 import type { Relay } from './relay.js';
+import type { RoomOrder } from './room-order.js';
 import type { TokenCheck } from './token.js';
 
 /** One accepted WebSocket client. */
@@ -43,6 +44,8 @@ export interface ServerContext {
   readonly allowedOrigins: ReadonlySet<string>;
   readonly store: MessageStore;
   readonly hub: RoomHub;
+  /** Local delivery in each room's seq order, for own writes and the relay's. */
+  readonly order: RoomOrder;
   readonly relay: Relay;
   readonly metrics: ChatMetrics;
   /** Open WebSocket clients. */

@@ -1,6 +1,7 @@
 /**
  * Message storage in MariaDB through a mysql2/promise pool: idempotent schema migration at start,
- * per-room ordered writes with group commit, history reads, each query timed for the metrics.
+ * per-room ordered writes with group commit and a per-room sequence, history reads, each query timed
+ * for the metrics.
  */
 import type { ErrorCode } from '../../src/errors/catalogue.js';
 import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
@@ -8,7 +9,7 @@ import type { ChatConfig } from './config.js';
 import type { ChatMessage } from './protocol.js';
 
 /** Ordered, append-only schema steps; each runs once, recorded in schema_migrations. */
-export const MIGRATIONS: ReadonlyArray<{ id: number; sql: string }> = [
+export const MIGRATIONS: ReadonlyArray<{ id: number; sql: string | readonly string[] }> = [
   {
     id: 1,
     sql: `CREATE TABLE IF NOT EXISTS messages (
@@ -20,6 +21,29 @@ export const MIGRATIONS: ReadonlyArray<{ id: number; sql: string }> = [
       PRIMARY KEY (id),
       KEY room_id (room, id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`,
+  },
+  {
+    // A per-room sequence, assigned under the room's row lock in the transaction that stores the
+    // message: a room's messages commit in seq (and id) order on every instance. Existing rows are
+    // numbered by id. Each statement can run again after an interrupted migration.
+    id: 2,
+    sql: [
+      `CREATE TABLE IF NOT EXISTS room_seq (
+        room VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        seq BIGINT UNSIGNED NOT NULL,
+        PRIMARY KEY (room)
+      ) ENGINE=InnoDB`,
+      'ALTER TABLE messages ADD COLUMN IF NOT EXISTS seq BIGINT UNSIGNED NULL AFTER room',
+      // Rows without a seq get the next ones of their room, by id (all of them on the first run).
+      `UPDATE messages m JOIN (
+        SELECT y.id, COALESCE(t.top, 0) + ROW_NUMBER() OVER (PARTITION BY y.room ORDER BY y.id) AS n
+        FROM messages y LEFT JOIN (SELECT room, MAX(seq) AS top FROM messages GROUP BY room) t ON t.room = y.room
+        WHERE y.seq IS NULL
+      ) x ON x.id = m.id SET m.seq = x.n`,
+      'ALTER TABLE messages ADD UNIQUE KEY IF NOT EXISTS room_seq (room, seq)',
+      `INSERT INTO room_seq (room, seq) SELECT room, MAX(seq) FROM messages WHERE seq IS NOT NULL GROUP BY room
+        ON DUPLICATE KEY UPDATE seq = GREATEST(room_seq.seq, VALUES(seq))`,
+    ],
   },
 ];
 
@@ -47,10 +71,12 @@ interface PendingWrite {
 
 interface RoomQueue { pending: PendingWrite[]; running: boolean }
 
-type MessageRow = RowDataPacket & { id: number; room: string; user: string; text: string; created_at: Date };
+type MessageRow = RowDataPacket & { id: number; room: string; seq: number | null; user: string; text: string; created_at: Date };
+
+const MESSAGE_COLUMNS = 'id, room, seq, `user`, text, created_at';
 
 function toMessage(r: MessageRow): ChatMessage {
-  return { room: r.room, id: Number(r.id), user: r.user, text: r.text, ts: r.created_at.toISOString() };
+  return { room: r.room, id: Number(r.id), ...(r.seq === null ? {} : { seq: Number(r.seq) }), user: r.user, text: r.text, ts: r.created_at.toISOString() };
 }
 
 /** Storage error with a stable code. */
@@ -105,7 +131,7 @@ export class MessageStore {
         const applied: number[] = [];
         for (const m of MIGRATIONS) {
           if (done.has(m.id)) continue;
-          await conn.query(m.sql);
+          for (const sql of typeof m.sql === 'string' ? [m.sql] : m.sql) await conn.query(sql);
           await conn.query('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)', [m.id, new Date()]);
           applied.push(m.id);
         }
@@ -164,25 +190,34 @@ export class MessageStore {
     }
   }
 
-  /** Writes one batch of a room, in one transaction when it holds more than one message. */
+  /**
+   * Writes one batch of a room in one transaction: its seqs are taken first, which locks the room's
+   * row until the commit, so no other instance can commit a later seq of this room before these.
+   */
   private async write(room: string, batch: PendingWrite[]): Promise<ChatMessage[]> {
     const conn = await this.pool.getConnection();
-    const tx = batch.length > 1;
     try {
-      if (tx) await conn.beginTransaction();
+      await conn.beginTransaction();
+      const n = batch.length;
+      // LAST_INSERT_ID(expr) hands the new value back in the OK packet, on both branches.
+      const [seqRes] = await conn.query<ResultSetHeader>(
+        'INSERT INTO room_seq (room, seq) VALUES (?, LAST_INSERT_ID(?)) ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(seq + ?)',
+        [room, n, n],
+      );
+      const first = Number(seqRes.insertId) - n + 1;
       const stored: ChatMessage[] = [];
-      for (const w of batch) {
+      for (const [i, w] of batch.entries()) {
         const created = new Date();
         const [res] = await conn.query<ResultSetHeader>(
-          'INSERT INTO messages (room, `user`, text, created_at) VALUES (?, ?, ?, ?)',
-          [room, w.user, w.text, created],
+          'INSERT INTO messages (room, seq, `user`, text, created_at) VALUES (?, ?, ?, ?, ?)',
+          [room, first + i, w.user, w.text, created],
         );
-        stored.push({ room, id: Number(res.insertId), user: w.user, text: w.text, ts: created.toISOString() });
+        stored.push({ room, id: Number(res.insertId), seq: first + i, user: w.user, text: w.text, ts: created.toISOString() });
       }
-      if (tx) await conn.commit();
+      await conn.commit();
       return stored;
     } catch (err) {
-      if (tx) await conn.rollback().catch(() => {});
+      await conn.rollback().catch(() => {});
       throw err;
     } finally {
       conn.release();
@@ -209,25 +244,27 @@ export class MessageStore {
   history(room: string, after: number | undefined, limit: number): Promise<ChatMessage[]> {
     return this.timed('history', async () => {
       if (after === undefined) {
-        const [rows] = await this.pool.query<MessageRow[]>(
-          'SELECT id, room, `user`, text, created_at FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?',
-          [room, limit],
-        );
+        const [rows] = await this.pool.query<MessageRow[]>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?`, [room, limit]);
         return rows.map(toMessage).reverse();
       }
-      const [rows] = await this.pool.query<MessageRow[]>(
-        'SELECT id, room, `user`, text, created_at FROM messages WHERE room = ? AND id > ? ORDER BY id ASC LIMIT ?',
-        [room, after, limit],
-      );
+      const [rows] = await this.pool.query<MessageRow[]>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id ASC LIMIT ?`, [room, after, limit]);
       return rows.map(toMessage);
     });
   }
 
-  /** Newest id of a room, 0 when it has none. */
-  lastId(room: string): Promise<number> {
+  /** A room's messages with from < seq < to, ascending: the gap an instance heard past (room-order.ts). */
+  seqRange(room: string, from: number, to: number): Promise<ChatMessage[]> {
+    return this.timed('history', async () => {
+      const [rows] = await this.pool.query<MessageRow[]>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC`, [room, from, to]);
+      return rows.map(toMessage);
+    });
+  }
+
+  /** Newest id and seq of a room, 0 when it has none (both from an index). */
+  newest(room: string): Promise<{ id: number; seq: number }> {
     return this.timed('last_id', async () => {
-      const [rows] = await this.pool.query<RowDataPacket[]>('SELECT MAX(id) AS last FROM messages WHERE room = ?', [room]);
-      return Number(rows[0]?.last ?? 0);
+      const [rows] = await this.pool.query<RowDataPacket[]>('SELECT MAX(id) AS id, MAX(seq) AS seq FROM messages WHERE room = ?', [room]);
+      return { id: Number(rows[0]?.id ?? 0), seq: Number(rows[0]?.seq ?? 0) };
     });
   }
 

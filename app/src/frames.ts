@@ -20,9 +20,11 @@ export async function handleFrame(ctx: ServerContext, c: Conn, frame: ClientFram
       }
       // Join before reading lastId so no message stored in between is missed.
       hub.join(frame.room, c);
-      const lastId = await store.lastId(frame.room);
+      const newest = await store.newest(frame.room);
+      // Live delivery continues the room's order after what the client reads through history.
+      ctx.order.track(frame.room, newest.seq);
       state.joins += 1;
-      reply(ctx, c, { type: 'joined', room: frame.room, lastId, ...(frame.ref !== undefined ? { ref: frame.ref } : {}) });
+      reply(ctx, c, { type: 'joined', room: frame.room, lastId: newest.id, ...(frame.ref !== undefined ? { ref: frame.ref } : {}) });
       return;
     }
     case 'leave':

@@ -63,7 +63,7 @@ export class RoomHub {
 
   /** Sends a stored message to every local member of its room; wakes long-poll waiters. Returns deliveries. */
   broadcast(msg: ChatMessage): number {
-    const frame: MessageFrame = { type: 'message', room: msg.room, id: msg.id, user: msg.user, text: msg.text, ts: msg.ts };
+    const frame: MessageFrame = { type: 'message', room: msg.room, id: msg.id, ...(msg.seq === undefined ? {} : { seq: msg.seq }), user: msg.user, text: msg.text, ts: msg.ts };
     const data = Buffer.from(JSON.stringify(frame));
     let n = 0;
     const set = this.rooms.get(msg.room);

@@ -11,7 +11,9 @@
  *   {"type":"history","room":R,"after"?:ID,"limit"?:N,"ref"?}
  *                                              → {"type":"history","room":R,"messages":[...],"ref"?}
  *     `after` given: the oldest `limit` messages with id > after; omitted: the newest `limit` messages.
- *     Messages are always in ascending id order. `"more":true` when the page was cut short at
+ *     Messages are always in ascending id order. A message carries `"seq":N`, its room's sequence
+ *     number (1, 2, 3… in commit order, the same on every instance; absent on rows stored before seqs
+ *     existed): live messages of a room arrive in seq order, each once. `"more":true` when the page was cut short at
  *     HISTORY_MAX_BYTES: ask again after its last id (with `after`), as for a full page.
  * server → client on any failure: {"type":"error","code":CODE,"message":TEXT,"ref"?}
  *
@@ -100,7 +102,11 @@ export interface HistoryRequestFrame { type: 'history'; room: string; after?: nu
 export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | HistoryRequestFrame;
 
 /** One stored chat message, as broadcast, in history and in the HTTP API. */
-export interface ChatMessage { room: string; id: number; user: string; text: string; ts: string }
+/**
+ * A stored message. `seq` numbers a room's messages 1, 2, 3… in commit order on every instance (absent
+ * on rows written before seqs existed); ids also rise within a room, so catching up by id is exact.
+ */
+export interface ChatMessage { room: string; id: number; seq?: number; user: string; text: string; ts: string }
 
 export interface JoinedFrame { type: 'joined'; room: string; lastId: number; ref?: Ref }
 export interface LeftFrame { type: 'left'; room: string; ref?: Ref }

@@ -48,6 +48,7 @@ function isChatMessage(v: unknown): v is ChatMessage {
   if (typeof v !== 'object' || v === null) return false;
   const m = v as Record<string, unknown>;
   return isValidRoom(m.room) && typeof m.id === 'number' && Number.isSafeInteger(m.id) &&
+    (m.seq === undefined || (typeof m.seq === 'number' && Number.isSafeInteger(m.seq) && m.seq > 0)) &&
     typeof m.user === 'string' && typeof m.text === 'string' && typeof m.ts === 'string';
 }
 
@@ -137,7 +138,7 @@ export class Relay {
   /** Forwards a locally stored message to every connected peer. */
   publish(m: ChatMessage): void {
     if (this.outbound.length === 0) return;
-    const data = JSON.stringify({ type: 'message', room: m.room, id: m.id, user: m.user, text: m.text, ts: m.ts });
+    const data = JSON.stringify({ type: 'message', room: m.room, id: m.id, ...(m.seq === undefined ? {} : { seq: m.seq }), user: m.user, text: m.text, ts: m.ts });
     for (const o of this.outbound) {
       const ws = o.ws;
       if (ws?.readyState !== WebSocket.OPEN || ws.bufferedAmount > MAX_RELAY_BUFFER) continue;
@@ -173,7 +174,7 @@ export class Relay {
         if (!isChatMessage(v)) return;
         this.received += 1;
         try {
-          this.opts.onMessage({ room: v.room, id: v.id, user: v.user, text: v.text, ts: v.ts });
+          this.opts.onMessage({ room: v.room, id: v.id, ...(v.seq === undefined ? {} : { seq: v.seq }), user: v.user, text: v.text, ts: v.ts });
         } catch (err) {
           this.opts.log.error('relay delivery failed', { err });
         }

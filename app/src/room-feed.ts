@@ -35,7 +35,7 @@ class DeliveredIds {
 }
 
 function asFrame(m: ChatMessage): MessageFrame {
-  return { type: 'message', room: m.room, id: m.id, user: m.user, text: m.text, ts: m.ts };
+  return { type: 'message', room: m.room, id: m.id, ...(m.seq === undefined ? {} : { seq: m.seq }), user: m.user, text: m.text, ts: m.ts };
 }
 
 export class RoomFeed {

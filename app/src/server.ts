@@ -22,6 +22,7 @@ import { createMetrics } from './metrics.js';
 import { migrateUntilReady } from './migrate.js';
 import { ErrorCode, MAX_PAYLOAD_BYTES } from './protocol.js';
 import { Relay } from './relay.js';
+import { RoomOrder } from './room-order.js';
 import { createTokenVerifier } from './token.js';
 import { selectProtocol } from './net-util.js';
 import { createUpgradeHandler } from './upgrade.js';
@@ -74,16 +75,22 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
   const store = MessageStore.create(config.db, metrics.observeDb);
   const timers: NodeJS.Timeout[] = [];
 
+  // Own writes and the siblings' reach local members in each room's seq order (room-order.ts).
+  const order = new RoomOrder(
+    (m) => hub.broadcast(m),
+    (room, from, to) => store.seqRange(room, from, to),
+    (err, room) => log.warn('could not read a gap in a room; delivering out of order', { room, err }),
+  );
   const relay = new Relay({
     secret: config.jwtSecret,
     instance: config.instance,
     ownPort: () => state.boundPort,
     peers: config.peers,
     log,
-    onMessage: (m) => hub.broadcast(m),
+    onMessage: (m) => order.accept(m),
   });
 
-  const ctx: ServerContext = { config, limits, log, verifyToken, allowedOrigins, store, hub, relay, metrics, conns, pollers, state };
+  const ctx: ServerContext = { config, limits, log, verifyToken, allowedOrigins, store, hub, order, relay, metrics, conns, pollers, state };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false, clientTracking: false, handleProtocols: selectProtocol });
   const sessions = createWsSessions(ctx);

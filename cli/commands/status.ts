@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeHardenState, type HardenState } from '../../src/core/harden.js';
 import type { StatusReport } from '../../src/core/status.js';
 import { runStatus } from '../../src/executor/status.js';
 import { onHost } from '../host-command.js';
@@ -16,7 +17,8 @@ function ago(iso: string | null, now = Date.now()): string {
 
 const orDash = (value: number | string | null) => (value === null ? '-' : String(value));
 
-export function formatStatus(r: StatusReport): string {
+export function formatStatus(r: StatusReport & { harden?: HardenState }): string {
+  const harden = r.harden ? describeHardenState(r.harden) : { lines: [], warnings: [] };
   const lines = [
     `${r.host}: ${r.os}, tier ${r.tier}, up ${Math.round(r.uptimeSeconds / 3600)} h — ${r.ok ? 'all running' : `${r.problems.length} problem(s)`}`,
     '',
@@ -29,7 +31,9 @@ export function formatStatus(r: StatusReport): string {
     `  certificate       ${r.certificate.domain}: ${r.certificate.daysLeft === null ? 'none' : `${r.certificate.daysLeft} days left`}, next renewal check ${orDash(r.certificate.nextRenewal)}`,
     `  disk /            ${r.disk.usedMb} of ${r.disk.totalMb} MB (${r.disk.usedPct}%); the tier plans ${r.disk.tierDiskMb} MB`,
     `  memory            ${r.memory.usedMb} of ${r.memory.totalMb} MB used, swap ${r.memory.swapUsedMb} MB; the tier budgets ${r.memory.budgetUsedMb} of ${r.memory.tierRamMb} MB`,
+    ...harden.lines.map((l) => `  harden            ${l}`),
     ...(r.problems.length ? ['', ...r.problems.map((p) => `  PROBLEM  ${p}`)] : []),
+    ...(harden.warnings.length ? ['', ...harden.warnings.map((w) => `  WARNING  ${w}`)] : []),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -1,4 +1,6 @@
-import { buildHostModel } from '../core/host-model.js';
+import { hardenStateFact, hardenStateOf, type HardenState } from '../core/harden.js';
+import { appPortsOf, buildHostModel } from '../core/host-model.js';
+import { appUnit } from '../core/render.js';
 import { buildStatus, statusFacts, type StatusReport } from '../core/status.js';
 import type { StackConfig } from '../config/schema.js';
 import { inspectHost } from './detect.js';
@@ -6,9 +8,12 @@ import { withHost } from './up.js';
 import type { SshTarget } from './ssh-host.js';
 
 /** `status`: everything it reports, from one round trip (which installs the remote programs if needed). */
-export async function runStatus(stack: StackConfig, target: SshTarget): Promise<StatusReport> {
+export async function runStatus(stack: StackConfig, target: SshTarget): Promise<StatusReport & { harden: HardenState }> {
   return withHost(target, async (host) => {
-    const { basics, facts } = await inspectHost(host, target.port, statusFacts(stack));
-    return buildStatus(facts, buildHostModel(stack, basics.os, undefined, basics.limits), { label: host.label, os: basics.os.name });
+    // The hardening as the host says it is now: pending reboots and outdated services are day-to-day news.
+    const unit = appUnit(appPortsOf(stack)[0] ?? stack.app.port);
+    const { basics, facts } = await inspectHost(host, target.port, [...statusFacts(stack), hardenStateFact(target.user, unit)]);
+    const report = buildStatus(facts, buildHostModel(stack, basics.os, undefined, basics.limits), { label: host.label, os: basics.os.name });
+    return { ...report, harden: hardenStateOf(facts, target.user, unit) };
   });
 }

@@ -9,6 +9,7 @@ import { ChatClient, ChatClientError } from '../../app/src/chat-client.js';
 import { ErrorCode, MAX_PAYLOAD_BYTES, type ChatMessage } from '../../app/src/protocol.js';
 import { mintToken } from '../../app/src/token.js';
 import { startMariaDb, type ThrowawayMariaDb } from '../helpers/mariadb.js';
+import { MessageStore, MIGRATIONS } from '../../app/src/db.js';
 import { ALLOWED_ORIGIN, SECRET, startServer, testConfig } from './fixture.js';
 
 let db: ThrowawayMariaDb;
@@ -56,6 +57,42 @@ describe('chat over /ws', () => {
     expect(ddl).toMatch(/CHARSET=utf8mb4/);
   });
 
+  it('numbers the rows of a database from before per-room seqs by id, room by room, and goes on from there', async () => {
+    await db.createDatabase('before_seq');
+    const conn = await mysql.createConnection({ host: '127.0.0.1', port: db.port, user: db.user, password: db.password, database: 'before_seq' });
+    try {
+      // The schema and rows as the previous release left them: migration 1 only.
+      await conn.query(MIGRATIONS[0]!.sql as string);
+      await conn.query('CREATE TABLE schema_migrations (id INT UNSIGNED NOT NULL PRIMARY KEY, applied_at DATETIME(3) NOT NULL)');
+      await conn.query('INSERT INTO schema_migrations VALUES (1, NOW())');
+      for (const [room, text] of [['a', 'a1'], ['b', 'b1'], ['a', 'a2'], ['a', 'a3'], ['b', 'b2']]) {
+        await conn.query('INSERT INTO messages (room, `user`, text, created_at) VALUES (?, ?, ?, NOW())', [room, 'old', text]);
+      }
+      const store = MessageStore.create({ ...testConfig(db, 'before_seq').db });
+      try {
+        expect(await store.migrate()).toEqual([2]);
+        const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT room, seq, text FROM messages ORDER BY id');
+        expect(rows.map((r) => `${r.room}${r.seq}:${r.text}`)).toEqual(['a1:a1', 'b1:b1', 'a2:a2', 'a3:a3', 'b2:b2']);
+        expect((await store.insert('a', 'new', 'a4')).message.seq).toBe(4);
+        expect((await store.insert('c', 'new', 'c1')).message.seq).toBe(1);
+        expect(await store.newest('a')).toEqual({ id: 6, seq: 4 });
+        // A row the previous release wrote while it drained has no seq; a migration run again (an
+        // interrupted one) numbers it after its room's newest and changes nothing else.
+        await conn.query("INSERT INTO messages (room, `user`, text, created_at) VALUES ('b', 'old', 'b3', NOW())");
+        await conn.query('DELETE FROM schema_migrations WHERE id = 2');
+        expect(await store.migrate()).toEqual([2]);
+        const [again] = await conn.query<mysql.RowDataPacket[]>('SELECT room, seq, text FROM messages ORDER BY id');
+        expect(again.map((r) => `${r.room}${r.seq}:${r.text}`)).toEqual(['a1:a1', 'b1:b1', 'a2:a2', 'a3:a3', 'b2:b2', 'a4:a4', 'c1:c1', 'b3:b3']);
+        expect((await store.insert('a', 'new', 'a5')).message.seq).toBe(5);
+        expect((await store.insert('b', 'new', 'b4')).message.seq).toBe(4);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await conn.end();
+    }
+  });
+
   it('broadcasts to every member (sender included), acks the sender, and persists', async () => {
     const a = await connect('alice');
     const b = await connect('bob');
@@ -65,7 +102,8 @@ describe('chat over /ws', () => {
     await outsider.join('other');
     const ack = await a.send('bcast', 'héllo 👋', 'ref-1');
     expect(ack).toMatchObject({ type: 'ack', ref: 'ref-1', id: expect.any(Number), ts: expect.any(String) });
-    const expected = { type: 'message', room: 'bcast', id: ack.id, user: 'alice', text: 'héllo 👋', ts: ack.ts };
+    // seq: the room's first message (per-room sequence, the same on every instance).
+    const expected = { type: 'message', room: 'bcast', id: ack.id, seq: 1, user: 'alice', text: 'héllo 👋', ts: ack.ts };
     expect(await a.waitForMessage({ id: ack.id })).toEqual(expected);
     expect(await b.waitForMessage({ id: ack.id })).toEqual(expected);
     const ack2 = await b.send('bcast', 'second');
@@ -258,7 +296,7 @@ describe('HTTP API', () => {
     const ack = await ws.send('mixed', 'from ws');
     const get = await fetch(`${srv.http}/api/rooms/mixed/messages?after=${stored.id}&token=${token}`);
     expect(get.status).toBe(200);
-    expect(((await get.json()) as { messages: ChatMessage[] }).messages).toEqual([{ room: 'mixed', id: ack.id, user: 'wsuser', text: 'from ws', ts: ack.ts }]);
+    expect(((await get.json()) as { messages: ChatMessage[] }).messages).toEqual([{ room: 'mixed', id: ack.id, seq: 2, user: 'wsuser', text: 'from ws', ts: ack.ts }]);
 
     // Long poll: held until the next message arrives.
     const t0 = Date.now();

@@ -71,6 +71,11 @@ export function operateSuite(sb: SandboxHandle): void {
     expect(report.nginx.activeConnections).toBeGreaterThanOrEqual(1);
     expect(report.certificate.daysLeft).toBeGreaterThan(30);
     expect(report.memory).toMatchObject({ tierRamMb: 2048 });
+    // The host's hardening as sshd, fail2ban and apt say it is now.
+    const harden = (report as StatusReport & { harden: { sshd: Record<string, string>; fail2ban: boolean; securityUpdates: boolean } }).harden;
+    expect(harden).toMatchObject({ fail2ban: true, securityUpdates: true, sshd: { passwordauthentication: 'no' } });
+    const human = await runCli(['status', ...onSandbox]);
+    expect(human.stdout).toMatch(/^ {2}harden {12}ssh: password off, root login without-password/m);
 
     expect((await sb.ssh(['systemctl', 'stop', 'messenger-chat@3000.service'])).code).toBe(0);
     try {
