@@ -83,9 +83,12 @@ function pick(props: HostSetupInput): HostSetupInput {
  * address is the same server's (a new address is a new server: trusted on first use again).
  */
 function pinned(input: HostSetupInput, olds: HostSetupOutputs | undefined): HostSetupInput {
-  const recorded = olds?.hostKey;
-  if (input.knownHosts.trim() !== '' || !recorded || pick(olds).host !== input.host) return input;
-  return { ...input, knownHosts: `${recorded}\n` };
+  const recorded = olds?.hostKey?.trim().split(/\s+/);
+  if (input.knownHosts.trim() !== '' || !olds || !recorded || recorded.length < 3 || pick(olds).host !== input.host) return input;
+  // The key, for the address and SSH port as they are now (a changed sshPort is the same server).
+  const [, type, key] = recorded;
+  const pattern = input.sshPort === 22 ? input.host : `[${input.host}]:${input.sshPort}`;
+  return { ...input, knownHosts: `${pattern} ${type} ${key}\n` };
 }
 
 export class HostSetupProvider implements pulumi.dynamic.ResourceProvider<HostSetupInput, HostSetupOutputs> {

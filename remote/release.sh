@@ -257,9 +257,11 @@ $(readlink "$instances/$p")"; done
   fi
   if [ -n "$node_root" ] && [ -n "$releases" ]; then
     # A Node.js version (about 100 MB) stays while a kept release or `current` runs on it.
+    # Resolved on both sides: a root reached through a link must not look unused.
+    root=$(readlink -f "$node_root") || root=$node_root
     used=$(readlink -f "$node_current" 2>/dev/null
       for r in "$releases"/[0-9]*; do readlink -f "$r/.mi-node" 2>/dev/null; done)
-    for d in "$node_root"/[0-9]*; do
+    for d in "$root"/[0-9]*; do
       [ -d "$d" ] || continue
       printf '%s\n' "$used" | grep -Fqx "$d" || rm -rf "$d"
     done

@@ -7,6 +7,7 @@ import type { ErrorCode } from '../../src/errors/catalogue.js';
 import mysql, { type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import type { ChatConfig } from './config.js';
 import type { ChatMessage } from './protocol.js';
+import { SEQ_RANGE_PAGE } from './room-order.js';
 
 /** Ordered, append-only schema steps; each runs once, recorded in schema_migrations. */
 export const MIGRATIONS: ReadonlyArray<{ id: number; sql: string | readonly string[] }> = [
@@ -25,9 +26,13 @@ export const MIGRATIONS: ReadonlyArray<{ id: number; sql: string | readonly stri
   {
     // A per-room sequence, assigned under the room's row lock in the transaction that stores the
     // message: a room's messages commit in seq (and id) order on every instance. Existing rows are
-    // numbered by id. Each statement can run again after an interrupted migration.
+    // numbered by id. Each statement can run again after an interrupted migration. Rows the release
+    // being replaced writes while it drains keep no seq (delivered as they come; history by id).
     id: 2,
     sql: [
+      // The numbering below reads the whole table: without next-key locks, so the release still
+      // serving (it inserts without a seq) never waits behind it.
+      'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',
       `CREATE TABLE IF NOT EXISTS room_seq (
         room VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
         seq BIGINT UNSIGNED NOT NULL,
@@ -43,6 +48,7 @@ export const MIGRATIONS: ReadonlyArray<{ id: number; sql: string | readonly stri
       'ALTER TABLE messages ADD UNIQUE KEY IF NOT EXISTS room_seq (room, seq)',
       `INSERT INTO room_seq (room, seq) SELECT room, MAX(seq) FROM messages WHERE seq IS NOT NULL GROUP BY room
         ON DUPLICATE KEY UPDATE seq = GREATEST(room_seq.seq, VALUES(seq))`,
+      'SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ',
     ],
   },
 ];
@@ -255,7 +261,12 @@ export class MessageStore {
   /** A room's messages with from < seq < to, ascending: the gap an instance heard past (room-order.ts). */
   seqRange(room: string, from: number, to: number): Promise<ChatMessage[]> {
     return this.timed('history', async () => {
-      const [rows] = await this.pool.query<MessageRow[]>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC`, [room, from, to]);
+      const [rows] = await this.pool.query<MessageRow[]>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`, [
+        room,
+        from,
+        to,
+        SEQ_RANGE_PAGE,
+      ]);
       return rows.map(toMessage);
     });
   }

@@ -43,6 +43,10 @@ export class RoomHub {
     for (const room of [...m.rooms]) this.leave(room, m);
   }
 
+  hasMembers(room: string): boolean {
+    return this.rooms.has(room);
+  }
+
   get roomCount(): number {
     return this.rooms.size;
   }

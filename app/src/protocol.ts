@@ -11,10 +11,11 @@
  *   {"type":"history","room":R,"after"?:ID,"limit"?:N,"ref"?}
  *                                              → {"type":"history","room":R,"messages":[...],"ref"?}
  *     `after` given: the oldest `limit` messages with id > after; omitted: the newest `limit` messages.
- *     Messages are always in ascending id order. A message carries `"seq":N`, its room's sequence
- *     number (1, 2, 3… in commit order, the same on every instance; absent on rows stored before seqs
- *     existed): live messages of a room arrive in seq order, each once. `"more":true` when the page was cut short at
+ *     Messages are always in ascending id order. `"more":true` when the page was cut short at
  *     HISTORY_MAX_BYTES: ask again after its last id (with `after`), as for a full page.
+ *   A message carries `"seq":N`, its room's sequence number (1, 2, 3… in commit order, the same on
+ *   every instance; absent on rows a release from before seqs stored): live messages of a room
+ *   arrive in seq order, each once.
  * server → client on any failure: {"type":"error","code":CODE,"message":TEXT,"ref"?}
  *
  * `ref` is optional on every client frame except `send`, and is echoed in the reply (an extension: the
@@ -104,7 +105,7 @@ export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | HistoryRequestFra
 /** One stored chat message, as broadcast, in history and in the HTTP API. */
 /**
  * A stored message. `seq` numbers a room's messages 1, 2, 3… in commit order on every instance (absent
- * on rows written before seqs existed); ids also rise within a room, so catching up by id is exact.
+ * on rows a release from before seqs wrote); ids also rise within a room, so catching up by id is exact.
  */
 export interface ChatMessage { room: string; id: number; seq?: number; user: string; text: string; ts: string }
 

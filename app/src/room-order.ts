@@ -10,8 +10,11 @@
  */
 import type { ChatMessage } from './protocol.js';
 
-/** Reads a room's messages with from < seq < to, ascending. */
+/** Reads a room's messages with from < seq < to, ascending, at most SEQ_RANGE_PAGE of them. */
 export type SeqRange = (room: string, from: number, to: number) => Promise<ChatMessage[]>;
+
+/** The most rows one gap read returns; a longer gap is read page by page. */
+export const SEQ_RANGE_PAGE = 1000;
 
 interface RoomState {
   /** The next seq to deliver. */
@@ -21,8 +24,6 @@ interface RoomState {
   filling: boolean;
 }
 
-/** Rooms whose order is tracked at once; the least recently used one is forgotten past this. */
-const MAX_ROOMS = 20_000;
 
 export class RoomOrder {
   private readonly rooms = new Map<string, RoomState>();
@@ -31,11 +32,16 @@ export class RoomOrder {
   filledMessages = 0;
   duplicates = 0;
 
+  /**
+   * `hasMembers` says whether this instance has members in a room: only those rooms are tracked (a
+   * room nobody here reads needs no order), so the state is bounded by the rooms joined here and a
+   * room's order never restarts while someone reads it.
+   */
   constructor(
     private readonly deliver: (m: ChatMessage) => void,
     private readonly range: SeqRange,
+    private readonly hasMembers: (room: string) => boolean,
     private readonly onError: (err: unknown, room: string) => void = () => {},
-    private readonly maxRooms = MAX_ROOMS,
   ) {}
 
   /**
@@ -46,25 +52,26 @@ export class RoomOrder {
   track(room: string, seq: number): void {
     if (this.rooms.has(room)) return;
     this.rooms.set(room, { next: seq + 1, held: new Map(), filling: false });
-    if (this.rooms.size > this.maxRooms) this.forgetOne();
   }
 
   accept(m: ChatMessage): void {
+    let s = this.rooms.get(m.room);
+    if (!this.hasMembers(m.room) && !s?.held.size && !s?.filling) {
+      // Nobody here reads the room (the last member left): forget its order; long-poll waiters
+      // only need the wake-up.
+      this.rooms.delete(m.room);
+      this.deliver(m);
+      return;
+    }
     if (m.seq === undefined) {
       this.deliver(m);
       return;
     }
-    let s = this.rooms.get(m.room);
-    if (s) {
-      // Most recently used last: the first key is the one to forget.
-      this.rooms.delete(m.room);
-      this.rooms.set(m.room, s);
-    } else {
-      // The first message of a room seen here is where its order starts: members that joined
-      // before it caught up through history up to their join.
+    if (!s) {
+      // A member joined before its join's read finished: the first message heard starts the order
+      // (the member catches up through history up to its join).
       s = { next: m.seq, held: new Map(), filling: false };
       this.rooms.set(m.room, s);
-      if (this.rooms.size > this.maxRooms) this.forgetOne();
     }
     if (m.seq < s.next || s.held.has(m.seq)) {
       this.duplicates += 1;
@@ -75,14 +82,9 @@ export class RoomOrder {
     if (s.held.size > 0 && !s.filling) void this.fill(m.room, s);
   }
 
-  /** The least recently used room that holds nothing: forgetting it loses no message. */
-  private forgetOne(): void {
-    for (const [room, s] of this.rooms) {
-      if (s.held.size === 0 && !s.filling) {
-        this.rooms.delete(room);
-        return;
-      }
-    }
+  /** Rooms whose order is tracked here. */
+  get trackedRooms(): number {
+    return this.rooms.size;
   }
 
   /** Delivers every held message that continues the sequence. */
@@ -97,7 +99,7 @@ export class RoomOrder {
   /** Delivers everything held, in seq order, across the gaps that cannot be filled. */
   private releaseAll(s: RoomState): void {
     while (s.held.size > 0) {
-      s.next = Math.min(...s.held.keys());
+      s.next = lowestOf(s.held);
       this.release(s);
     }
   }
@@ -107,7 +109,7 @@ export class RoomOrder {
     s.filling = true;
     try {
       while (s.held.size > 0) {
-        const lowest = Math.min(...s.held.keys());
+        const lowest = lowestOf(s.held);
         const missing = await this.range(room, s.next - 1, lowest);
         this.gapsFilled += 1;
         for (const m of missing) {
@@ -115,9 +117,14 @@ export class RoomOrder {
           s.held.set(m.seq, m);
           this.filledMessages += 1;
         }
-        // Rows the read did not return (deleted, or written without a seq) can never come: skip them.
-        if (s.held.size > 0 && !s.held.has(s.next)) s.next = Math.min(...s.held.keys());
         this.release(s);
+        // Below `lowest`, what the read did not return (a row deleted, or stored without a seq) can
+        // never come: skip it. A full page means the gap goes on: read its next page. Above `lowest`,
+        // a gap opened by messages that arrived during the read is read in the next round.
+        if (missing.length < SEQ_RANGE_PAGE && s.next < lowest) {
+          s.next = lowest;
+          this.release(s);
+        }
       }
     } catch (err) {
       // The database is down: what is held goes out in order anyway; clients catch up on reconnect.
@@ -127,4 +134,11 @@ export class RoomOrder {
       s.filling = false;
     }
   }
+}
+
+/** The lowest key (without spreading a large map into arguments). */
+function lowestOf(held: Map<number, ChatMessage>): number {
+  let low = Infinity;
+  for (const k of held.keys()) if (k < low) low = k;
+  return low;
 }

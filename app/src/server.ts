@@ -79,6 +79,7 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
   const order = new RoomOrder(
     (m) => hub.broadcast(m),
     (room, from, to) => store.seqRange(room, from, to),
+    (room) => hub.hasMembers(room),
     (err, room) => log.warn('could not read a gap in a room; delivering out of order', { room, err }),
   );
   const relay = new Relay({

@@ -198,7 +198,7 @@ export function describeHardenState(state: HardenState): { lines: string[]; warn
     lines.push(
       `ssh: password ${s.passwordauthentication === 'no' && s.kbdinteractiveauthentication === 'no' ? 'off' : 'ON'}, root login ${s.permitrootlogin ?? '?'}, MaxAuthTries ${s.maxauthtries ?? '?'}, LoginGraceTime ${s.logingracetime ?? '?'} s`,
     );
-    if (s.passwordauthentication !== 'no') warnings.push('sshd accepts passwords: another sshd_config.d file read before ours, or harden.ssh is off');
+    if (s.passwordauthentication !== 'no') warnings.push('sshd accepts passwords: another sshd_config.d file read before ours, or harden.ssh is off and ours was never written');
   }
   lines.push(state.fail2ban ? `fail2ban: ${state.jails.map((j) => `${j.name} (${j.banned} banned)`).join(', ') || 'no jails'}` : 'fail2ban: not running');
   lines.push(`security updates: ${state.securityUpdates ? 'daily (unattended-upgrades)' : 'off'}`);

@@ -6,18 +6,23 @@ import { RoomOrder } from '../../app/src/room-order.js';
 const msg = (seq: number | undefined, room = 'r'): ChatMessage => ({ room, id: seq ?? 0, ...(seq === undefined ? {} : { seq }), user: 'u', text: `m${seq}`, ts: new Date(0).toISOString() });
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
-function setup(stored: number[], fail = false) {
+function setup(stored: number[], fail = false, members = new Set(['r', 'a', 'b'])) {
   const out: Array<number | undefined> = [];
   const reads: Array<[number, number]> = [];
+  let release: (() => void) | undefined;
+  let hold = false;
   const order = new RoomOrder(
     (m) => out.push(m.seq),
     async (room, from, to) => {
       reads.push([from, to]);
+      // `hold`: the read stays in flight until the test lets it finish.
+      if (hold) await new Promise<void>((r) => (release = r));
       if (fail) throw new Error('database down');
       return stored.filter((s) => s > from && s < to).map((s) => msg(s, room));
     },
+    (room) => members.has(room),
   );
-  return { order, out, reads };
+  return { order, out, reads, members, holdReads: () => (hold = true), finishRead: () => release?.() };
 }
 
 describe('room order', () => {
@@ -67,6 +72,43 @@ describe('room order', () => {
     order.accept(msg(6));
     await tick();
     expect(out).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('a second gap opened while the first is read is read too: nothing skipped, nothing lost', async () => {
+    const { order, out, reads, holdReads, finishRead } = setup([4, 5, 6, 7, 8, 9, 10]);
+    holdReads();
+    order.accept(msg(4));
+    order.accept(msg(7));
+    // During the read of (4, 7): 5 and 6 come by the relay, then 10 past a new gap.
+    order.accept(msg(5));
+    order.accept(msg(6));
+    order.accept(msg(10));
+    expect(out).toEqual([4, 5, 6, 7]);
+    finishRead();
+    await tick();
+    finishRead();
+    await tick();
+    expect(reads).toEqual([[4, 7], [7, 10]]);
+    expect(out).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    // The relay's late copies of 8 and 9 are the duplicates.
+    order.accept(msg(8));
+    order.accept(msg(9));
+    expect(order.duplicates).toBe(2);
+  });
+
+  it('a room nobody here reads is not tracked; once its last member leaves, its order is forgotten', () => {
+    const { order, out, members } = setup([]);
+    members.delete('r');
+    order.accept(msg(5));
+    expect(order.trackedRooms).toBe(0);
+    members.add('r');
+    order.track('r', 5);
+    order.accept(msg(6));
+    expect(order.trackedRooms).toBe(1);
+    members.delete('r');
+    order.accept(msg(8));
+    expect(order.trackedRooms).toBe(0);
+    expect(out).toEqual([5, 6, 8]);
   });
 
   it('a join starts the order after the newest stored seq; an older one relayed late is left to history', () => {

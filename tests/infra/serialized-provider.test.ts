@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HostSetupProvider } from '../../infra/host-setup.js';
+import { HostSetupProvider, type HostSetupApi } from '../../infra/host-setup.js';
 import { begetSizeForTier } from '../../infra/providers/beget.js';
 import { startBegetStandin, type Standin } from './beget-standin.js';
 
@@ -159,5 +159,40 @@ describe('host setup provider diff (no host contacted)', () => {
     const unknown = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';
     const olds = { ...input, host: unknown, changed: 0, ok: 10, failed: 0 };
     expect(await provider.diff('id', olds, { ...input, host: unknown })).toEqual({ changes: true });
+  });
+});
+
+describe('the host key recorded at setup is pinned', () => {
+  const input = {
+    host: '203.0.113.10',
+    sshPort: 22,
+    sshUser: 'root',
+    sshPrivateKey: 'k',
+    knownHosts: '',
+    tier: 'mvp' as const,
+    domain: 'chat.example.com',
+    email: 'admin@example.com',
+    acmeServer: 'https://acme-v02.api.letsencrypt.org/directory',
+    renderedDigest: 'sha256:1',
+  };
+  /** The executor's API as the provider calls it, recording the known_hosts each call was given. */
+  function recording() {
+    const seen: string[] = [];
+    const api: HostSetupApi = {
+      planHostSetup: async (i) => (seen.push(i.knownHosts), { changes: [] }),
+      applyHostSetup: async (i) => (seen.push(i.knownHosts), { changed: 0, ok: 1, failed: 0, hostKey: '203.0.113.10 ssh-ed25519 AAAAnew' }),
+    };
+    return { seen, provider: new HostSetupProvider(async () => api) };
+  }
+
+  it('for the address and SSH port as they are now; the stack’s own knownHosts wins; a new address trusts on first use', async () => {
+    const { seen, provider } = recording();
+    const olds = { ...input, sshPort: 2222, changed: 0, ok: 1, failed: 0, hostKey: '[203.0.113.10]:2222 ssh-ed25519 AAAArecorded' };
+    await provider.update('id', olds, input);
+    await provider.update('id', olds, { ...input, knownHosts: '203.0.113.10 ssh-ed25519 AAAAgiven\n' });
+    await provider.update('id', { ...olds, host: '198.51.100.7' }, input);
+    expect(seen).toEqual(['203.0.113.10 ssh-ed25519 AAAArecorded\n', '203.0.113.10 ssh-ed25519 AAAAgiven\n', '']);
+    // What the host presented is recorded for the next run.
+    expect((await provider.create(input)).outs?.hostKey).toBe('203.0.113.10 ssh-ed25519 AAAAnew');
   });
 });
