@@ -133,19 +133,22 @@ describe('serialized dynamic providers', () => {
   });
 });
 
+/** The host setup resource's inputs for a server at 203.0.113.10 (no host is contacted). */
+const HOST_SETUP_INPUT = {
+  host: '203.0.113.10',
+  sshPort: 22,
+  sshUser: 'root',
+  sshPrivateKey: 'k',
+  knownHosts: '',
+  tier: 'mvp' as const,
+  domain: 'chat.example.com',
+  email: 'admin@example.com',
+  acmeServer: 'https://acme-v02.api.letsencrypt.org/directory',
+  renderedDigest: 'sha256:1',
+};
+
 describe('host setup provider diff (no host contacted)', () => {
-  const input = {
-    host: '203.0.113.7',
-    sshPort: 22,
-    sshUser: 'root',
-    sshPrivateKey: 'k',
-    knownHosts: '',
-    tier: 'mvp' as const,
-    domain: 'chat.example.com',
-    email: 'admin@example.com',
-    acmeServer: 'https://acme-v02.api.letsencrypt.org/directory',
-    renderedDigest: 'sha256:1',
-  };
+  const input = HOST_SETUP_INPUT;
 
   it('a changed rendered digest or tier is a change without asking the host', async () => {
     const provider = new HostSetupProvider();
@@ -163,18 +166,7 @@ describe('host setup provider diff (no host contacted)', () => {
 });
 
 describe('the host key recorded at setup is pinned', () => {
-  const input = {
-    host: '203.0.113.10',
-    sshPort: 22,
-    sshUser: 'root',
-    sshPrivateKey: 'k',
-    knownHosts: '',
-    tier: 'mvp' as const,
-    domain: 'chat.example.com',
-    email: 'admin@example.com',
-    acmeServer: 'https://acme-v02.api.letsencrypt.org/directory',
-    renderedDigest: 'sha256:1',
-  };
+  const input = HOST_SETUP_INPUT;
   /** The executor's API as the provider calls it, recording the known_hosts each call was given. */
   function recording() {
     const seen: string[] = [];
