@@ -9,6 +9,7 @@ import type { TierName } from '../../src/core/tiers.js';
 import type { Host, RunResult } from '../../src/executor/host.js';
 import { toShell } from '../../src/executor/quote.js';
 import { REMOTE_SOURCE_DIR } from '../../src/executor/remote-programs.js';
+import { outputOf } from '../helpers/output.js';
 
 /** A desired state as `up` builds it, for a host that is not touched. */
 export function desired(tier: TierName = 'mvp', opts: { os?: OsId; container?: string | null; stack?: StackOverrides; jwtSecret?: string } = {}): DesiredState {
@@ -39,16 +40,10 @@ export class LocalShellHost implements Host {
   run(command: Command): Promise<RunResult> {
     this.ran.push(command);
     const argv = command.argv.map((a) => (a === REMOTE_PROGRAM ? join(REMOTE_SOURCE_DIR, REMOTE_PROGRAM) : a));
-    return new Promise((resolve, reject) => {
-      const child = spawn('sh', ['-c', toShell(argv)], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 255, stdout, stderr }));
-      child.stdin.end(command.stdin ?? '');
-    });
+    const child = spawn('sh', ['-c', toShell(argv)], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
+    const output = outputOf(child);
+    child.stdin.end(command.stdin ?? '');
+    return output;
   }
   async close(): Promise<void> {}
 }

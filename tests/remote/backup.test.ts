@@ -8,6 +8,7 @@ import { parseBackupState, parseRunLine } from '../../src/core/backup.js';
 import { REMOTE_EXIT } from '../../src/core/remote-exit.js';
 import { REMOTE_SOURCE_DIR } from '../../src/executor/remote-programs.js';
 import { freePort, startMariaDb, type ThrowawayMariaDb } from '../helpers/mariadb.js';
+import { outputOf } from '../helpers/output.js';
 import { startResticServer, type ResticServer } from '../helpers/restic-server.js';
 
 /**
@@ -54,18 +55,12 @@ const mi = (args: string[], env: Record<string, string> = {}) => start(args, env
 const lastLine = (text: string) => text.trim().split('\n').pop() ?? '';
 
 function restic(args: string[], repository = srv.url): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('restic', args, {
+  return outputOf(
+    spawn('restic', args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RESTIC_REPOSITORY: repository, RESTIC_PASSWORD: PASSWORD, RESTIC_CACHE_DIR: join(dir, 'test-cache') },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 255, stdout, stderr }));
-  });
+    }),
+  );
 }
 
 interface Snapshot { id: string; short_id: string; tags?: string[]; paths: string[]; time: string }
