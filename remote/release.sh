@@ -1,7 +1,7 @@
 # shellcheck shell=sh
 # release --release DIR --current LINK --instances DIR --port P... [--old P]... [--stale UNIT]...
 #         --upstream FILE --health PATH [--timeout S] [--drain-after S] [--live-check PORT]
-#         [--relay] [--migrate CMD --user USER [--env-file FILE]...] [--stamp FILE VALUE]
+#         [--bus] [--migrate CMD --user USER [--env-file FILE]...] [--stamp FILE VALUE]
 #         [--releases DIR --keep N] [--node DIR] [--node-current LINK] [--node-root DIR]
 #         [--validate VALIDATOR]... -- [PATH...]
 # Puts release DIR live on the instance ports P (messenger-chat@P.service, which runs from
@@ -9,8 +9,8 @@
 #   1. the files and the INSTANCES/P links swap in; validators run;
 #   2. MIGRATE runs once, as USER in DIR with the units' environment files (before any traffic);
 #   3. the units on P start and each must answer PATH with 2xx within S seconds (the health gate);
-#      with --relay (the bundled server), every instance of both releases must also report all the
-#      others as relay peers, so a message sent on either reaches the clients of both;
+#      with --bus (the bundled server with Redis), every new instance must also report the bus up,
+#      so a message sent on either release reaches the clients of both;
 #   4. nginx's upstream FILE names P, nginx -t, reload, and nginx's own live check (loopback
 #      PORT/mi-live, answered through the upstream) must come from P three times running;
 #   5. CURRENT -> DIR and NODE-CURRENT -> the release's Node.js (DIR/.mi-node) in the same
@@ -76,25 +76,24 @@ confirm_switch() {
   return 1
 }
 
-# peers_of PORT: the relay peers the bundled server on PORT reports connected in /readyz.
-peers_of() {
-  curl -fsS -m 2 "http://127.0.0.1:$1/readyz" 2>/dev/null | sed -n 's/.*"peers":\([0-9]*\).*/\1/p'
+# bus_of PORT: the state of the Redis bus the bundled server on PORT reports in /readyz.
+bus_of() {
+  curl -fsS -m 2 "http://127.0.0.1:$1/readyz" 2>/dev/null | sed -n 's/.*"bus":"\([a-z]*\)".*/\1/p'
 }
 
-# await_relay PORT...: each instance has every other one as a relay peer (bounded, 10 s).
-await_relay() {
-  want=$(($# - 1))
+# await_bus PORT...: each instance is subscribed to the bus and can publish (bounded, 10 s).
+await_bus() {
   i=0
   while [ "$i" -lt 100 ]; do
     short=''
     for p in "$@"; do
-      [ "$(peers_of "$p")" = "$want" ] || short="$short $p"
+      [ "$(bus_of "$p")" = up ] || short="$short $p"
     done
     [ -z "$short" ] && return 0
     i=$((i + 1))
     sleep 0.1
   done
-  say "relay not connected between the releases within 10 s (short of peers:$short)"
+  say "the new instances did not reach Redis within 10 s (ports:$short); is redis-server running? (up installs and configures it)"
   return 1
 }
 
@@ -114,7 +113,7 @@ drain() {
 
 cmd_release() {
   release='' REL_LINK='' instances='' REL_PORTS='' old='' stale='' upstream='' health=/readyz timeout=60
-  drain_after=0 live_check='' relay=0 migrate='' user='' env_files='' stamp_file='' stamp='' releases='' keep=5 validators=''
+  drain_after=0 live_check='' bus=0 migrate='' user='' env_files='' stamp_file='' stamp='' releases='' keep=5 validators=''
   node='' node_current='' node_root=''
   while [ $# -gt 0 ]; do
     case $1 in
@@ -129,7 +128,7 @@ cmd_release() {
       --timeout) timeout=${2:?} && shift 2 ;;
       --drain-after) drain_after=${2:?} && shift 2 ;;
       --live-check) live_check=${2:?} && shift 2 ;;
-      --relay) relay=1 && shift ;;
+      --bus) bus=1 && shift ;;
       --migrate) migrate=${2:?} && shift 2 ;;
       --user) user=${2:?} && shift 2 ;;
       --env-file) env_files="$env_files ${2:?}" && shift 2 ;;
@@ -208,9 +207,9 @@ cmd_release() {
   for p in $REL_PORTS; do
     wait_ready "$p" "$timeout" "$health" || txn_fail "$MI_EXIT_NOT_READY" "the new release failed its health gate; the live release keeps serving"
   done
-  if [ "$relay" = 1 ] && [ -n "$draining" ]; then
+  if [ "$bus" = 1 ]; then
     # shellcheck disable=SC2086 # port numbers
-    await_relay $REL_PORTS $draining || txn_fail "$MI_EXIT_NOT_READY" "the new release failed its health gate; the live release keeps serving"
+    await_bus $REL_PORTS || txn_fail "$MI_EXIT_NOT_READY" "the new release failed its health gate; the live release keeps serving"
   fi
 
   # The upstream names the new ports; the file and the current link join the open transaction.

@@ -1,5 +1,5 @@
 /**
- * Retry delays after a lost connection, shared by the relay and the reconnecting client (web/app.js keeps
+ * Retry delays after a lost connection, shared by the reconnecting client (web/app.js keeps
  * a copy in plain JS): the first retry within a small random delay, because after a deploy's 1012 another
  * instance is already up; later ones capped exponential with full jitter, so a crowd of clients whose
  * server went away spreads out instead of retrying in lockstep.

@@ -6,7 +6,8 @@ import type { ErrorCode } from '../../src/errors/catalogue.js';
 import type { TokenClaims } from './token.js';
 import { MIN_SECRET_LENGTH } from './token.js';
 
-export interface PeerAddress { host: string; port: number }
+/** Where the Redis of the instance bus listens, and its user (MESSENGER_REDIS*). */
+export interface BusAddress { host: string; port: number; username?: string; password?: string }
 
 /** Default and largest MESSENGER_DRAIN_SPREAD_MS; the largest stays well inside systemd's stop timeout. */
 export const DEFAULT_DRAIN_SPREAD_MS = 2_000;
@@ -33,7 +34,8 @@ export interface ChatConfig {
   };
   pingIntervalMs: number;
   instance: string;
-  peers: PeerAddress[];
+  /** The Redis that ties several instances together (MESSENGER_REDIS); unset: one instance, no bus. */
+  bus?: BusAddress;
   /**
    * Graceful shutdown closes each WebSocket at its own uniformly random moment within a spread of at most
    * this many ms (0 = all at once), so the clients of a draining instance reconnect spread out.
@@ -80,12 +82,21 @@ function list(env: Env, name: string): string[] {
 }
 
 /** Parses `host:port` (IPv6 as `[::1]:port`). */
-function parsePeer(name: string, raw: string): PeerAddress {
+function parseHostPort(name: string, raw: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(raw);
   const port = m ? Number(m[3]) : NaN;
   const host = m ? (m[1] ?? m[2]) : undefined;
-  if (!host || !(port >= 1 && port <= 65535)) throw new ConfigError(name, `entry ${JSON.stringify(raw)} must be host:port, e.g. 127.0.0.1:3001`);
+  if (!host || !(port >= 1 && port <= 65535)) throw new ConfigError(name, `${JSON.stringify(raw)} must be host:port, e.g. 127.0.0.1:6379`);
   return { host, port };
+}
+
+function busAddress(env: Env): BusAddress | undefined {
+  const raw = env.MESSENGER_REDIS;
+  if (raw === undefined || raw === '') return undefined;
+  const username = env.MESSENGER_REDIS_USER || undefined;
+  const password = env.MESSENGER_REDIS_PASSWORD || undefined;
+  if (username && !password) throw new ConfigError('MESSENGER_REDIS_PASSWORD', 'is required with MESSENGER_REDIS_USER');
+  return { ...parseHostPort('MESSENGER_REDIS', raw), ...(username ? { username } : {}), ...(password ? { password } : {}) };
 }
 
 /** Reads and validates the configuration. */
@@ -116,6 +127,7 @@ export function loadConfig(env: Env = process.env): ChatConfig {
     poolSize: int(env, 'MESSENGER_DB_POOL', 10, 1, 1000),
   };
   if (socketPath) db.socketPath = socketPath;
+  const bus = busAddress(env);
   const instance = str(env, 'MESSENGER_INSTANCE', '0');
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(instance)) throw new ConfigError('MESSENGER_INSTANCE', 'must be 1-64 characters of A-Z a-z 0-9 _ . -');
   return {
@@ -130,7 +142,7 @@ export function loadConfig(env: Env = process.env): ChatConfig {
     db,
     pingIntervalMs: int(env, 'MESSENGER_PING_INTERVAL_MS', 30_000, 50, 3_600_000),
     instance,
-    peers: list(env, 'MESSENGER_PEERS').map((p) => parsePeer('MESSENGER_PEERS', p)),
+    ...(bus ? { bus } : {}),
     drainSpreadMs: int(env, 'MESSENGER_DRAIN_SPREAD_MS', DEFAULT_DRAIN_SPREAD_MS, 0, MAX_DRAIN_SPREAD_MS),
     drainRatePerSec: int(env, 'MESSENGER_DRAIN_RATE', DEFAULT_DRAIN_RATE, 1, 100_000),
     ratePerSec: int(env, 'MESSENGER_RATE_PER_SEC', 20, 1, 100_000),

@@ -2,6 +2,7 @@
  * The state the server's parts share, passed explicitly to each of them (no module-level globals, so
  * several servers can run in one process, as the tests do).
  */
+import type { RedisBus } from './bus.js';
 import type { ChatConfig } from './config.js';
 import type { MessageStore } from './db.js';
 import type { Member, RoomHub } from './hub.js';
@@ -9,7 +10,6 @@ import type { ChatLimits } from './limits.js';
 import type { Logger } from './log.js';
 import type { ChatMetrics } from './metrics.js';
 import type { TokenBucket } from './rate-limit.js';
-import type { Relay } from './relay.js';
 import type { RoomOrder } from './room-order.js';
 import type { TokenCheck } from './token.js';
 
@@ -44,9 +44,10 @@ export interface ServerContext {
   readonly allowedOrigins: ReadonlySet<string>;
   readonly store: MessageStore;
   readonly hub: RoomHub;
-  /** Local delivery in each room's seq order, for own writes and the relay's. */
+  /** Local delivery in each room's seq order, for own writes and the siblings' (the bus). */
   readonly order: RoomOrder;
-  readonly relay: Relay;
+  /** The Redis bus to the sibling instances; undefined for a single instance. */
+  readonly bus: RedisBus | undefined;
   readonly metrics: ChatMetrics;
   /** Open WebSocket clients. */
   readonly conns: Set<Conn>;

@@ -56,6 +56,9 @@ export const MIGRATIONS: ReadonlyArray<{ id: number; sql: string | readonly stri
 /** Largest number of queued messages of one room written in one transaction. */
 const MAX_BATCH = 200;
 
+/** Rooms per read of roomSeqs (one IN list). */
+const ROOM_SEQS_PAGE = 500;
+
 /** The timed kinds of query, a label of the DB latency histogram. */
 export const DB_OPS = ['insert', 'history', 'last_id'] as const;
 export type DbOp = (typeof DB_OPS)[number];
@@ -277,6 +280,23 @@ export class MessageStore {
       const [rows] = await this.pool.query<RowDataPacket[]>('SELECT MAX(id) AS id, MAX(seq) AS seq FROM messages WHERE room = ?', [room]);
       return { id: Number(rows[0]?.id ?? 0), seq: Number(rows[0]?.seq ?? 0) };
     });
+  }
+
+  /**
+   * The newest committed seq of each of `rooms` (rooms without messages are left out), from room_seq's
+   * primary key, in reads of ROOM_SEQS_PAGE rooms: after the bus was lost, where each room stands.
+   */
+  async roomSeqs(rooms: readonly string[]): Promise<Map<string, number>> {
+    const seqs = new Map<string, number>();
+    for (let i = 0; i < rooms.length; i += ROOM_SEQS_PAGE) {
+      const page = rooms.slice(i, i + ROOM_SEQS_PAGE);
+      const rows = await this.timed('last_id', async () => {
+        const [r] = await this.pool.query<RowDataPacket[]>('SELECT room, seq FROM room_seq WHERE room IN (?)', [page]);
+        return r;
+      });
+      for (const row of rows) seqs.set(String(row.room), Number(row.seq));
+    }
+    return seqs;
   }
 
   /** Closes the pool after pending writes finish. */

@@ -2,7 +2,7 @@
  * The socket phase of a graceful shutdown: every open WebSocket is closed with 1012 "service restart", each
  * at its own uniformly random moment within the spread, so the clients of a draining instance reconnect
  * spread out rather than in one stampede. Until its moment a socket is served as usual (broadcasts, what
- * arrives over the relay, history, pings). Bounded: whatever has not finished its close handshake by the
+ * arrives over the bus, history, pings). Bounded: whatever has not finished its close handshake by the
  * end of the spread plus the grace is terminated.
  */
 import WebSocket from 'ws';

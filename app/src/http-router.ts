@@ -44,7 +44,7 @@ export function cachedCheck(ttlMs: number, check: () => Promise<unknown>, onFail
 
 /** Creates the request handler over the loaded web assets and the messages API. */
 export function createHttpRouter(ctx: ServerContext, assets: ReadonlyMap<string, WebAsset>, messagesApi: MessagesApi): RequestHandler {
-  const { config, store, relay, conns, state, metrics, log } = ctx;
+  const { config, store, bus, conns, state, metrics, log } = ctx;
   const databaseUp = cachedCheck(READY_CACHE_MS, () => store.ping(), (err) => log.warn('readiness: database unreachable', { err }));
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -55,10 +55,11 @@ export function createHttpRouter(ctx: ServerContext, assets: ReadonlyMap<string,
     if (path === '/readyz' && (req.method === 'GET' || req.method === 'HEAD')) {
       if (state.shuttingDown) return sendJson(res, 503, { status: 'stopping' });
       if (!state.ready) return sendJson(res, 503, { status: 'migrating' });
-      // Public through nginx: the verdict only. The instance and its relay peers are for this host
-      // (the release program waits on them); the driver's error text goes to the log, never out.
+      // Public through nginx: the verdict only. The instance and its bus are for this host (the
+      // release program waits for the bus; a bus down is degraded, not unready); the driver's
+      // error text goes to the log, never out.
       if (!(await databaseUp())) return sendJson(res, 503, { status: 'database unreachable' });
-      return sendJson(res, 200, isDirectLocal(req) ? { status: 'ready', instance: config.instance, peers: relay.connectedPeers } : { status: 'ready' });
+      return sendJson(res, 200, isDirectLocal(req) ? { status: 'ready', instance: config.instance, bus: bus ? bus.state : 'none' } : { status: 'ready' });
     }
     // For scrapers on this host only: anything else (nginx included) gets the 404 of an unknown route.
     if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD') && isDirectLocal(req)) {

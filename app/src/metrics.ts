@@ -22,6 +22,17 @@ export interface MetricSources {
   messagesIn(): number;
   deliveries(): number;
   slowDrops(): number;
+  /** Reads of a room's gap from the database, and copies of a message dropped (room-order.ts). */
+  gapReads(): number;
+  duplicates(): number;
+  /** The Redis bus, when this instance has one. */
+  bus?: {
+    up(): boolean;
+    published(): number;
+    received(): number;
+    publishFailures(): number;
+    outages(): number;
+  };
 }
 
 export interface ChatMetrics {
@@ -60,6 +71,16 @@ export function createMetrics(version: string, src: MetricSources): ChatMetrics 
   gauge('messages_last_minute', 'Messages stored in the last 60 seconds.', () => lastMinute.total());
   counter('deliveries_total', 'Message frames handed to local WebSocket sockets, one per recipient.', src.deliveries);
   counter('slow_consumer_drops_total', 'Sockets closed because their send buffer passed the bound (backpressure).', src.slowDrops);
+  counter('order_gap_reads_total', 'Reads of messages this instance did not hear (a gap in a room, or after the bus was away) from the database.', src.gapReads);
+  counter('order_duplicates_total', 'Copies of a message dropped because it was delivered already.', src.duplicates);
+  const bus = src.bus;
+  if (bus) {
+    gauge('bus_up', "1 while this instance is subscribed to Redis and can publish; 0 while it delivers only its own clients' messages.", () => (bus.up() ? 1 : 0));
+    counter('bus_published_total', 'Messages published to the sibling instances.', bus.published);
+    counter('bus_received_total', 'Messages heard from the sibling instances.', bus.received);
+    counter('bus_publish_failures_total', 'Publishes that failed while Redis was away (the siblings read them from the database).', bus.publishFailures);
+    counter('bus_outages_total', 'Times Redis was lost and came back.', bus.outages);
+  }
 
   const fanOut = new Histogram({
     name: name('fanout_seconds'),

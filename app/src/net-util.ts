@@ -13,7 +13,7 @@ export function isLoopback(addr: string | undefined): boolean {
 /**
  * True for a request made on this host straight to the app: from loopback and not through nginx,
  * which connects from loopback too but always sets X-Forwarded-For and X-Real-IP
- * (templates/nginx/partials/proxy-forwarded.hbs). Guards the relay and /metrics.
+ * (templates/nginx/partials/proxy-forwarded.hbs). Guards /metrics and the local /readyz fields.
  */
 export function isDirectLocal(req: IncomingMessage): boolean {
   return isLoopback(req.socket.remoteAddress) && req.headers['x-forwarded-for'] === undefined && req.headers['x-real-ip'] === undefined;

@@ -1,12 +1,13 @@
 /**
  * Per-room order across instances. Every stored message has a per-room sequence number assigned in
  * the transaction that stores it (db.ts): seq N+1 of a room can only commit after seq N has. Each
- * instance hears a room's messages from two places, its own writes and its siblings (the relay),
+ * instance hears a room's messages from two places, its own writes and its siblings (the bus),
  * which may arrive out of order. This hands them to local delivery strictly in seq order, each once:
  * a message past a gap waits while the gap is read from the database (it is committed already), so a
  * client never sees N+1 before N and a reconnect that catches up "after the last id it saw" never
- * skips one. Messages without a seq (written by a release from before seqs, during its drain) pass
- * through as they come.
+ * skips one. When the bus may have lost messages (Redis restarted, a sibling's publish failed), the
+ * bus says how far a room is stored (`catchUp`) and the rest is read the same way. Messages without
+ * a seq (written by a release from before seqs, during its drain) pass through as they come.
  */
 import type { ChatMessage } from './protocol.js';
 
@@ -21,7 +22,13 @@ interface RoomState {
   next: number;
   /** Arrived past a gap, by seq. */
   held: Map<number, ChatMessage>;
+  /** The highest seq known to be stored: everything up to it is delivered, read if it is not heard. */
+  stored: number;
   filling: boolean;
+}
+
+function roomState(next: number): RoomState {
+  return { next, held: new Map(), stored: next - 1, filling: false };
 }
 
 
@@ -47,11 +54,27 @@ export class RoomOrder {
   /**
    * A member joined `room`, whose newest stored seq is `seq` (read after the join): live delivery
    * starts after it, unless the room is tracked already. Without this, the first message heard would
-   * start the order, and an earlier one relayed late would be taken for a duplicate.
+   * start the order, and an earlier one published late would be taken for a duplicate.
    */
   track(room: string, seq: number): void {
     if (this.rooms.has(room)) return;
-    this.rooms.set(room, { next: seq + 1, held: new Map(), filling: false });
+    this.rooms.set(room, roomState(seq + 1));
+  }
+
+  /**
+   * `room` is stored up to `seq` (the bus lost messages, or a sibling's publish failed): whatever of
+   * it has not been delivered is read from the database. Rooms not tracked here need nothing.
+   */
+  catchUp(room: string, seq: number): void {
+    const s = this.rooms.get(room);
+    if (!s || seq <= s.stored) return;
+    s.stored = seq;
+    if (seq >= s.next && !s.filling) void this.fill(room, s);
+  }
+
+  /** The rooms whose order is tracked here (those with local members). */
+  roomNames(): string[] {
+    return [...this.rooms.keys()];
   }
 
   accept(m: ChatMessage): void {
@@ -70,7 +93,7 @@ export class RoomOrder {
     if (!s) {
       // A member joined before its join's read finished: the first message heard starts the order
       // (the member catches up through history up to its join).
-      s = { next: m.seq, held: new Map(), filling: false };
+      s = roomState(m.seq);
       this.rooms.set(m.room, s);
     }
     if (m.seq < s.next || s.held.has(m.seq)) {
@@ -79,7 +102,7 @@ export class RoomOrder {
     }
     s.held.set(m.seq, m);
     this.release(s);
-    if (s.held.size > 0 && !s.filling) void this.fill(m.room, s);
+    if (readUpTo(s) !== undefined && !s.filling) void this.fill(m.room, s);
   }
 
   /** Rooms whose order is tracked here. */
@@ -92,6 +115,7 @@ export class RoomOrder {
     for (let m = s.held.get(s.next); m; m = s.held.get(s.next)) {
       s.held.delete(s.next);
       s.next += 1;
+      if (s.stored < m.seq!) s.stored = m.seq!;
       this.deliver(m);
     }
   }
@@ -102,15 +126,18 @@ export class RoomOrder {
       s.next = lowestOf(s.held);
       this.release(s);
     }
+    if (s.next <= s.stored) s.next = s.stored + 1;
   }
 
-  /** Reads the gap before the lowest held message; on a failed read, delivers what is held, in order. */
+  /**
+   * Reads the gap before the lowest held message, or up to the newest seq known to be stored; on a
+   * failed read, delivers what is held, in order.
+   */
   private async fill(room: string, s: RoomState): Promise<void> {
     s.filling = true;
     try {
-      while (s.held.size > 0) {
-        const lowest = lowestOf(s.held);
-        const missing = await this.range(room, s.next - 1, lowest);
+      for (let upTo = readUpTo(s); upTo !== undefined; upTo = readUpTo(s)) {
+        const missing = await this.range(room, s.next - 1, upTo);
         this.gapsFilled += 1;
         for (const m of missing) {
           if (m.seq === undefined || m.seq < s.next || s.held.has(m.seq)) continue;
@@ -118,11 +145,11 @@ export class RoomOrder {
           this.filledMessages += 1;
         }
         this.release(s);
-        // Below `lowest`, what the read did not return (a row deleted, or stored without a seq) can
-        // never come: skip it. A full page means the gap goes on: read its next page. Above `lowest`,
+        // Below `upTo`, what the read did not return (a row deleted, or stored without a seq) can
+        // never come: skip it. A full page means the gap goes on: read its next page. Above `upTo`,
         // a gap opened by messages that arrived during the read is read in the next round.
-        if (missing.length < SEQ_RANGE_PAGE && s.next < lowest) {
-          s.next = lowest;
+        if (missing.length < SEQ_RANGE_PAGE && s.next < upTo) {
+          s.next = upTo;
           this.release(s);
         }
       }
@@ -134,6 +161,12 @@ export class RoomOrder {
       s.filling = false;
     }
   }
+}
+
+/** The seq the next read must reach (exclusive): the lowest held one, or one past the newest stored; undefined when nothing is missing. */
+function readUpTo(s: RoomState): number | undefined {
+  if (s.held.size > 0) return lowestOf(s.held);
+  return s.stored >= s.next ? s.stored + 1 : undefined;
 }
 
 /** The lowest key (without spreading a large map into arguments). */

@@ -1,6 +1,6 @@
 /**
  * Assembles the chat server: one Node http server carrying the HTTP API, the web client, the `/ws`
- * WebSocket endpoint and the instance relay. `createChatServer(config).start()` listens;
+ * WebSocket endpoint; several instances share messages over the Redis bus. `createChatServer(config).start()` listens;
  * `shutdown()` is the graceful SIGTERM path. The parts live in their own modules and share one
  * explicit `ServerContext`.
  */
@@ -21,7 +21,7 @@ import { createMessagesApi } from './messages-api.js';
 import { createMetrics } from './metrics.js';
 import { migrateUntilReady } from './migrate.js';
 import { ErrorCode, MAX_PAYLOAD_BYTES } from './protocol.js';
-import { Relay } from './relay.js';
+import { RedisBus } from './bus.js';
 import { RoomOrder } from './room-order.js';
 import { createTokenVerifier } from './token.js';
 import { selectProtocol } from './net-util.js';
@@ -37,7 +37,8 @@ export interface ChatServer {
   readonly http: http.Server;
   readonly store: MessageStore;
   readonly hub: RoomHub;
-  readonly relay: Relay;
+  /** The Redis bus to the sibling instances, when MESSENGER_REDIS names one. */
+  readonly bus: RedisBus | undefined;
   /** Listens on config host/port (port 0 picks a free one) and resolves with the bound port. */
   start(): Promise<number>;
   /**
@@ -71,6 +72,19 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
     messagesIn: () => state.messagesStored,
     deliveries: () => hub.deliveries,
     slowDrops: () => hub.slowDrops,
+    gapReads: () => order.gapsFilled,
+    duplicates: () => order.duplicates,
+    ...(config.bus
+      ? {
+          bus: {
+            up: () => bus?.state === 'up',
+            published: () => bus?.published ?? 0,
+            received: () => bus?.received ?? 0,
+            publishFailures: () => bus?.publishFailures ?? 0,
+            outages: () => bus?.outages ?? 0,
+          },
+        }
+      : {}),
   });
   const store = MessageStore.create(config.db, metrics.observeDb);
   const timers: NodeJS.Timeout[] = [];
@@ -82,16 +96,26 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
     (room) => hub.hasMembers(room),
     (err, room) => log.warn('could not read a gap in a room; delivering out of order', { room, err }),
   );
-  const relay = new Relay({
-    secret: config.jwtSecret,
+  const bus = config.bus && new RedisBus({
+    address: config.bus,
     instance: config.instance,
-    ownPort: () => state.boundPort,
-    peers: config.peers,
     log,
     onMessage: (m) => order.accept(m),
+    onMark: (room, seq) => order.catchUp(room, seq),
+    // Whatever was published while this instance was not subscribed: read where each room stands.
+    onSubscribed: () => {
+      const rooms = order.roomNames();
+      if (rooms.length === 0) return;
+      store.roomSeqs(rooms).then(
+        (seqs) => {
+          for (const [room, seq] of seqs) order.catchUp(room, seq);
+        },
+        (err: unknown) => log.warn('could not read where the rooms stand after the bus came back; clients catch up on their next message or reconnect', { err }),
+      );
+    },
   });
 
-  const ctx: ServerContext = { config, limits, log, verifyToken, allowedOrigins, store, hub, order, relay, metrics, conns, pollers, state };
+  const ctx: ServerContext = { config, limits, log, verifyToken, allowedOrigins, store, hub, order, bus, metrics, conns, pollers, state };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false, clientTracking: false, handleProtocols: selectProtocol });
   const sessions = createWsSessions(ctx);
@@ -124,9 +148,10 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
       joins: state.joins,
       deliveries: hub.deliveries,
       slowDrops: hub.slowDrops,
-      relayPeers: relay.connectedPeers,
-      relayIn: relay.received,
-      relayOut: relay.published,
+      busUp: bus?.state === 'up' ? 1 : 0,
+      busIn: bus?.received ?? 0,
+      busOut: bus?.published ?? 0,
+      busPublishFailures: bus?.publishFailures ?? 0,
       rssBytes: process.memoryUsage.rss(),
     };
   }
@@ -135,7 +160,7 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
     http: server,
     store,
     hub,
-    relay,
+    bus,
     stats,
     async start() {
       await new Promise<void>((resolve, reject) => {
@@ -148,10 +173,10 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
       state.boundPort = (server.address() as AddressInfo).port;
       // Listen first so /healthz answers (and /readyz says "migrating") while the database comes up.
       await migrateUntilReady(ctx);
-      relay.start();
+      bus?.start();
       timers.push(setInterval(sessions.heartbeat, config.pingIntervalMs));
       if (limits.statsIntervalMs > 0) timers.push(setInterval(() => log.info('stats', stats()), limits.statsIntervalMs));
-      log.info('listening', { host: config.host, port: state.boundPort, version: APP_VERSION, peers: config.peers.length, allowedOrigins: config.allowedOrigins });
+      log.info('listening', { host: config.host, port: state.boundPort, version: APP_VERSION, bus: config.bus ? `${config.bus.host}:${config.bus.port}` : 'none', allowedOrigins: config.allowedOrigins });
       return state.boundPort;
     },
     async shutdown(reason = 'shutdown') {
@@ -166,14 +191,14 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
       await new Promise((r) => setImmediate(r));
       for (const p of [...pollers]) p();
       hub.wakeAll();
-      // The relay and the heartbeat keep running while the closes spread, so the sockets still open keep
+      // The bus and the heartbeat keep running while the closes spread, so the sockets still open keep
       // getting what the other instances (the new release among them) store.
       // Many sockets spread over longer (within the configured bound), so reconnects come at a steady rate.
       const spreadMs = spreadFor(conns.size, config.drainRatePerSec, config.drainSpreadMs);
       log.info('closing sockets', { connections: conns.size, spreadMs });
       await closeSpread(conns, spreadMs, limits.shutdownTimeoutMs / 2);
       for (const t of timers) clearInterval(t);
-      relay.stop();
+      await bus?.stop();
       wss.close();
       server.closeAllConnections();
       await closed;

@@ -1,5 +1,5 @@
 /**
- * The HTTP upgrade gate: routes the relay path to the relay, and admits `/ws` only for an allowed
+ * The HTTP upgrade gate: admits `/ws` only for an allowed
  * Origin and a valid token, refusing everything else with a plain HTTP answer.
  */
 import type { IncomingMessage } from 'node:http';
@@ -10,7 +10,6 @@ import type { ServerContext } from './context.js';
 import { clientAddress, rejectUpgrade, tokenOf } from './net-util.js';
 import { isOriginAllowed } from './origin.js';
 import { ErrorCode } from './protocol.js';
-import { RELAY_PATH } from './relay.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
 
@@ -20,14 +19,10 @@ export function createUpgradeHandler(
   wss: WebSocketServer,
   onConnection: (ws: WebSocket, user: string, addr: string, exp: number) => void,
 ): UpgradeHandler {
-  const { relay, log, state, allowedOrigins, verifyToken } = ctx;
+  const { log, state, allowedOrigins, verifyToken } = ctx;
   return async (req, socket, head) => {
     socket.on('error', () => {});
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === RELAY_PATH) {
-      relay.handleUpgrade(req, socket, head);
-      return;
-    }
     if (url.pathname !== '/ws') return rejectUpgrade(socket, 404, ErrorCode.NOT_FOUND, 'WebSocket endpoint is /ws');
     if (state.shuttingDown) return rejectUpgrade(socket, 503, ErrorCode.SHUTTING_DOWN, 'server is restarting');
     const addr = clientAddress(req);

@@ -29,7 +29,7 @@ export function tiersReport(): { tiers: TierReport[] } {
         vcpu: { min: tier.vcpu.min, max: tier.vcpu.max },
         diskGb: tier.diskGb,
         meantFor: tier.meantFor,
-        sizing: { osReserveMb: s.osReserveMb, mariadb: s.mariadb, nginx: s.nginx, app: s.app, swapMb: s.swapMb },
+        sizing: { osReserveMb: s.osReserveMb, mariadb: s.mariadb, nginx: s.nginx, app: s.app, redis: s.redis, swapMb: s.swapMb },
         budget: s.budget,
       };
     }),
@@ -77,6 +77,7 @@ export function formatTiers(): string {
       row('max_connections', (s) => `${s.mariadb.maxConnections}`),
       row('tmp_table_size / max_heap', (s) => `${s.mariadb.tmpTableMb} MB`),
       row('table_open_cache', (s) => `${s.mariadb.tableOpenCache}`),
+      row('redis (instance bus)', (s) => (s.redis.enabled ? `${s.redis.maxmemoryMb} MB` : 'off')),
       row('swap', (s) => `${s.swapMb} MB`),
     ], ['l', 'r', 'r', 'r']),
   );

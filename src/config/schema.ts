@@ -286,6 +286,16 @@ export const hardenSection = z.strictObject({
   journalMaxMb: z.number({ message: 'must be a whole number of MB from 32 to 16384' }).int({ message: 'must be a whole number of MB from 32 to 16384' }).min(32).max(16384).optional(),
 });
 
+/**
+ * Redis, the bus between the app's instances, and between the old and the new release while a deploy
+ * switches: installed and configured by `up` for the bundled server and for a user's app of more than
+ * one instance, unless `enabled` says otherwise. A user's app reads it from REDIS_URL (a Socket.IO
+ * adapter, for example).
+ */
+export const redisSection = z.strictObject({
+  enabled: z.boolean({ message: 'must be true or false (unset: on for the bundled server and for app.instances > 1)' }).optional(),
+});
+
 export const stackSchema = z.strictObject({
   tier: z.enum(TIER_NAMES, { message: `must be one of ${TIER_NAMES.join(', ')}` }),
   // DNS names are case-insensitive, but certbot's live/ folder and the certificate's names are
@@ -309,6 +319,7 @@ export const stackSchema = z.strictObject({
   metrics: metricsSection.default({ nodeExporter: false }),
   backup: backupSection.optional(),
   harden: hardenSection.prefault({}),
+  redis: redisSection.default({}),
 });
 
 export type StackInput = z.input<typeof stackSchema>;

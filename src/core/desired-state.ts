@@ -1,9 +1,10 @@
 import type { StackConfig } from '../config/schema.js';
 import { BACKUP_PACKAGES, type BackupSecrets } from './backup.js';
-import { buildHostModel, HOST_PATHS, type HostModel } from './host-model.js';
+import { buildHostModel, HOST_PATHS, redisEnabledFor, type HostModel } from './host-model.js';
 import type { HostLimits } from './limits.js';
 import type { OsProfile } from './os-profiles.js';
 import { desiredRelease, type DesiredRelease } from './release.js';
+import { REDIS_PACKAGE } from './redis.js';
 import { renderHostFiles, type RenderedFile } from './render.js';
 import { NODE_RELEASE, nodeTarballUrl, type NodeArch } from './versions.js';
 
@@ -105,7 +106,12 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     stack: input.stack,
     model,
     host: input.host,
-    packages: [...BASE_PACKAGES, ...(input.stack.metrics.nodeExporter ? [NODE_EXPORTER_PACKAGE] : []), ...(input.stack.backup ? BACKUP_PACKAGES : [])],
+    packages: [
+      ...BASE_PACKAGES,
+      ...(input.stack.metrics.nodeExporter ? [NODE_EXPORTER_PACKAGE] : []),
+      ...(input.stack.backup ? BACKUP_PACKAGES : []),
+      ...(redisEnabledFor(input.stack) ? [REDIS_PACKAGE] : []),
+    ],
     node: { version, integrity, url: nodeTarballUrl(version, input.host.arch) },
     files: { bootstrap: renderHostFiles(model, 'bootstrap'), full: renderHostFiles(model, 'full') },
     bundle: input.bundle,

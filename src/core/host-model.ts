@@ -26,7 +26,7 @@ export const HOST_PATHS = {
   configDir: '/etc/messenger-chat',
   /** Non-secret settings of the chat server shared by all instances (rendered). */
   appEnvFile: '/etc/messenger-chat/chat.env',
-  /** Per-instance settings (port, peers): instance-PORT.env, rendered. */
+  /** Per-instance settings (port, index): instance-PORT.env, rendered. */
   instanceEnvDir: '/etc/messenger-chat',
   /** DB password and JWT secret, generated on the host once, 0600 root. */
   secretsEnvFile: '/etc/messenger-chat/secrets.env',
@@ -49,6 +49,9 @@ export const HOST_PATHS = {
   /** The live release's Node.js (switched with the release, in its transaction): operators' node and npm. */
   nodeCurrent: '/opt/messenger-node/current',
   sysctlConf: '/etc/sysctl.d/60-messenger-chat.conf',
+  /** Redis, the instances' bus: its config from the tier, and the users file composed on the host (0600 redis). */
+  redisConf: '/etc/redis/redis.conf',
+  redisUsers: '/etc/redis/messenger-users.conf',
   swapFile: '/swapfile',
   /** ARGS of Debian's prometheus-node-exporter unit (its listen address). */
   nodeExporterDefaults: '/etc/default/prometheus-node-exporter',
@@ -69,6 +72,10 @@ export function nodeDir(version: string): string {
 export const APP_USER = 'messenger-chat';
 export const APP_DB_USER = 'messenger_chat';
 export const APP_UNIT_PREFIX = 'messenger-chat@';
+/** Redis (the instance bus) on loopback, and the user the app connects as (src/core/redis.ts). */
+export const REDIS_PORT = 6379;
+export const REDIS_USER = 'messenger-chat';
+export const REDIS_UNIT = 'redis-server';
 /** MariaDB's socket on Debian/Ubuntu; the app connects through it, so no TCP password sniffing. */
 export const MARIADB_SOCKET = '/run/mysqld/mysqld.sock';
 
@@ -91,7 +98,7 @@ export interface HostModel {
 }
 
 /**
- * What runs behind nginx: the bundled chat server (the tier's instance count, relayed) or the user's
+ * What runs behind nginx: the bundled chat server (the tier's instance count, on the Redis bus) or the user's
  * app from `app.source`. A release runs on one of two port sets (slots): app.port... and the next
  * ones; the new release starts on the slot the live one does not use.
  */
@@ -114,6 +121,15 @@ export const BUNDLED_WEBSOCKET = ['/ws'];
 
 export function instancesOf(stack: StackConfig): number {
   return stack.app.source === undefined ? deriveSizing(stack.tier).app.instances : (stack.app.instances ?? 1);
+}
+
+/**
+ * Redis runs when the stack says so, else for the bundled server always (during a deploy even one
+ * instance per release means two that must share messages) and for a user's app when it runs more
+ * than one instance.
+ */
+export function redisEnabledFor(stack: StackConfig): boolean {
+  return stack.redis.enabled ?? (stack.app.source === undefined || instancesOf(stack) > 1);
 }
 
 /** The two port sets releases alternate between. */
@@ -142,7 +158,7 @@ export function appModelOf(stack: StackConfig): AppModel {
 }
 
 export function buildHostModel(stack: StackConfig, os: OsProfile, acmeCaBundle?: string, limits?: HostLimits): HostModel {
-  const { sizing, capacity } = fitToLimits(deriveSizing(stack.tier), limits);
+  const { sizing, capacity } = fitToLimits(deriveSizing(stack.tier, { redis: redisEnabledFor(stack) }), limits);
   return {
     stack,
     sizing,

@@ -1,7 +1,7 @@
 import { MAX_PAYLOAD_BYTES } from '../../app/src/protocol.js';
 import { MiError } from '../errors/index.js';
 import { DEFAULT_DATABASE_ENV } from '../config/schema.js';
-import { APP_DB_USER, APP_UNIT_PREFIX, APP_USER, MARIADB_SOCKET, RELEASE_NODE_LINK, type HostModel } from './host-model.js';
+import { APP_DB_USER, APP_UNIT_PREFIX, APP_USER, MARIADB_SOCKET, REDIS_PORT, REDIS_UNIT, REDIS_USER, RELEASE_NODE_LINK, type HostModel } from './host-model.js';
 import { renderTemplate } from './templates.js';
 
 /**
@@ -178,7 +178,8 @@ export interface UnitView extends Managed {
   ipAllowMore: boolean;
   appSecretsEnvFile: string;
   appInstances: string;
-  dbUnit: string;
+  /** MariaDB, and Redis when it runs: wanted and started before the instances. */
+  dataUnits: string;
   user: string;
   group: string;
   appEnvFile: string;
@@ -213,13 +214,14 @@ export interface ChatEnvView extends Managed {
   dbName: string;
   dbPool: number;
   pingIntervalMs: number;
+  /** The Redis bus (host:port and user; the password is in the secrets file), or empty. */
+  redis: EnvLine[];
 }
 
 export interface InstanceEnvView extends Managed {
   port: number;
   index: number;
   count: number;
-  peers: string[];
 }
 
 export interface AppEnvView extends Managed {
@@ -385,7 +387,8 @@ export function unitView(model: HostModel): UnitView {
     ...egressOf(model),
     appSecretsEnvFile: model.paths.appSecretsFile,
     appInstances: model.paths.appInstances,
-    dbUnit: MARIADB_UNIT,
+    // At boot the instances start once both are up (they would retry anyway).
+    dataUnits: model.sizing.redis.enabled ? `${MARIADB_UNIT} redis-server.service` : MARIADB_UNIT,
     user: APP_USER,
     group: APP_USER,
     appEnvFile: model.paths.appEnvFile,
@@ -449,12 +452,15 @@ export function chatEnvView(model: HostModel): ChatEnvView {
     dbName: model.app.dbName,
     dbPool: model.sizing.app.dbPoolSize,
     pingIntervalMs: APP_PING_INTERVAL_MS,
+    redis: model.sizing.redis.enabled
+      ? [{ key: 'MESSENGER_REDIS', value: `127.0.0.1:${REDIS_PORT}` }, { key: 'MESSENGER_REDIS_USER', value: REDIS_USER }]
+      : [],
   };
 }
 
 /**
- * Instance `index` of all ports (both slots). Its relay peers are every other port of both slots, so
- * while two releases overlap during a switch each message reaches the clients of both.
+ * Instance `index` of all ports (both slots). Every instance of both slots shares the one Redis bus,
+ * so while two releases overlap during a switch each message reaches the clients of both.
  */
 export function instanceEnvView(model: HostModel, index: number): InstanceEnvView {
   const port = model.appPorts[index];
@@ -464,7 +470,6 @@ export function instanceEnvView(model: HostModel, index: number): InstanceEnvVie
     port,
     index,
     count: model.appPorts.length,
-    peers: model.appPorts.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`),
   };
 }
 
@@ -612,6 +617,7 @@ export function renderHostFiles(model: HostModel, phase: SitePhase): RenderedFil
     { path: p.nginxSite, content: site, mode: 0o644, ...ROOT, validate: `nginx:${p.nginxMain}`, notify: reloadNginx },
     { path: p.certbotDeployHook, content: render('nginx/certbot-deploy-hook.sh.hbs', deployHookView(model)), mode: 0o755, ...ROOT, notify: [] },
     ...acmeCaFiles(model),
+    ...(model.sizing.redis.enabled ? [redisConfFile(model)] : []),
     ...(model.stack.metrics.nodeExporter
       ? [
           {
@@ -624,6 +630,30 @@ export function renderHostFiles(model: HostModel, phase: SitePhase): RenderedFil
         ]
       : []),
   ];
+}
+
+/** The redis.conf the host gets, from the tier's sizing. */
+export function redisConfFile(model: HostModel): RenderedFile {
+  const r = model.sizing.redis;
+  return {
+    path: model.paths.redisConf,
+    content: render('redis/redis.conf.hbs', {
+      ...managed,
+      tier: model.sizing.tier.name,
+      bind: '127.0.0.1 -::1',
+      port: REDIS_PORT,
+      maxmemoryMb: r.maxmemoryMb,
+      pubsubMb: r.pubsubBufferMb,
+      pubsubSoftMb: r.pubsubBufferMb / 4,
+      // Every instance of both slots holds two connections; the rest is for operators and a user's app.
+      maxclients: 1000,
+      usersFile: model.paths.redisUsers,
+    }),
+    mode: 0o640,
+    owner: 'root',
+    group: 'redis',
+    notify: [{ unit: `${REDIS_UNIT}.service`, action: 'restart' as const }],
+  };
 }
 
 /** A private ACME CA (e.g. the sandbox's Pebble): the bundle certbot trusts, for the first issue and renewals. */

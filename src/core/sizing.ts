@@ -44,6 +44,16 @@ export interface AppSizing {
   totalMb: number;
 }
 
+/** The Redis of the instance bus: pub/sub only, so its memory is client buffers, never stored keys. */
+export interface RedisSizing {
+  /** On for the bundled server (stack.redis.enabled can turn it off) and a user's app of several instances. */
+  enabled: boolean;
+  maxmemoryMb: number;
+  /** A subscriber further behind than this is cut off (it reconnects and reads the rest from the database). */
+  pubsubBufferMb: number;
+  totalMb: number;
+}
+
 export interface BudgetLine {
   name: string;
   mb: number;
@@ -55,6 +65,7 @@ export interface Sizing {
   mariadb: MariaDbSizing;
   nginx: NginxSizing;
   app: AppSizing;
+  redis: RedisSizing;
   swapMb: number;
   budget: { ramMb: number; lines: BudgetLine[]; usedMb: number; headroomMb: number; headroomPct: number };
 }
@@ -71,7 +82,7 @@ function ceilTo(value: number, step: number): number {
 /** Budget lines must leave at least this share of RAM for page cache, peaks and the unexpected. */
 export const MIN_HEADROOM_PCT = 10;
 
-export function deriveSizing(tierName: TierName): Sizing {
+export function deriveSizing(tierName: TierName, opts: { redis?: boolean } = {}): Sizing {
   const tier = getTier(tierName);
   const ram = tier.ramMb;
   const cpus = tier.vcpu.min;
@@ -144,6 +155,18 @@ export function deriveSizing(tierName: TierName): Sizing {
     totalMb: mariadbTotal,
   };
 
+  // Redis, the bus of the instances (and of both releases during a deploy): the seed budgets 50-100 MB. maxmemory caps what it may hold
+  // (with noeviction it refuses writes instead of dropping anything); each subscriber may lag by
+  // pubsubBufferMb before Redis cuts it off; the server itself needs about 10 MB.
+  const redisMaxMb = floorTo(ram / 64, 32);
+  const pubsubBufferMb = 32;
+  const redis: RedisSizing = {
+    enabled: opts.redis ?? true,
+    maxmemoryMb: redisMaxMb,
+    pubsubBufferMb,
+    totalMb: redisMaxMb + 16,
+  };
+
   // Swap catches peaks instead of the OOM killer; 2 GB at most, since a host living in swap is down anyway.
   const swapMb = Math.min(ram, 2048);
 
@@ -152,6 +175,7 @@ export function deriveSizing(tierName: TierName): Sizing {
     { name: 'mariadb', mb: mariadb.totalMb },
     { name: 'nginx', mb: nginx.totalMb },
     { name: `chat server (${app.instances} x ${app.memoryMaxMb} MB)`, mb: app.totalMb },
+    ...(redis.enabled ? [{ name: `redis (maxmemory ${redis.maxmemoryMb} MB)`, mb: redis.totalMb }] : []),
   ];
   const usedMb = lines.reduce((sum, line) => sum + line.mb, 0);
   const headroomMb = ram - usedMb;
@@ -161,6 +185,7 @@ export function deriveSizing(tierName: TierName): Sizing {
     mariadb,
     nginx,
     app,
+    redis,
     swapMb,
     budget: { ramMb: ram, lines, usedMb, headroomMb, headroomPct: Math.round((headroomMb / ram) * 1000) / 10 },
   };

@@ -50,18 +50,19 @@ const serviceFact = (unit: string) => queryFact(`service:${unit}`, ['service', u
 const metricsFact = (port: number) => queryFact(`metrics:${port}`, ['http', `http://127.0.0.1:${port}/metrics`]);
 
 /**
- * The services of a host: always nginx and MariaDB, each instance of the live release, Redis when
- * installed. The other slot's instances are listed only while they run (a release draining).
+ * The services of a host: always nginx and MariaDB, each instance of the live release, Redis when the
+ * stack runs it (else when installed). The other slot's instances are listed only while they run (a
+ * release draining).
  */
 /** `loaded`: listed once installed; `active`: listed only while it runs (never a problem when down). */
 type Listed = 'always' | 'loaded' | 'active';
 
-function services(ports: readonly number[], live: readonly number[]): Array<{ name: string; unit: string; listed: Listed }> {
+function services(ports: readonly number[], live: readonly number[], redis = false): Array<{ name: string; unit: string; listed: Listed }> {
   return [
     { name: 'nginx', unit: 'nginx.service', listed: 'always' },
     { name: 'mariadb', unit: 'mariadb.service', listed: 'always' },
     ...ports.map((port) => ({ name: `app:${port}`, unit: appUnit(port), listed: live.includes(port) ? ('always' as const) : ('active' as const) })),
-    { name: 'redis', unit: 'redis-server.service', listed: 'loaded' },
+    { name: 'redis', unit: 'redis-server.service', listed: redis ? 'always' : 'loaded' },
   ];
 }
 
@@ -123,7 +124,7 @@ export function buildStatus(facts: FactValues, model: HostModel, host: { label: 
   const problems: string[] = [];
   const serviceList: ServiceStatus[] = [];
   const live = livePortsOf(facts, model);
-  for (const s of services(model.appPorts, live)) {
+  for (const s of services(model.appPorts, live, model.sizing.redis.enabled)) {
     const props = showProps(factValue(facts, serviceFact(s.unit)).stdout);
     if (s.listed !== 'always' && props.LoadState !== 'loaded') continue;
     if (s.listed === 'active' && props.ActiveState !== 'active') continue;
@@ -145,6 +146,14 @@ export function buildStatus(facts: FactValues, model: HostModel, host: { label: 
   const scrapes = scraped.map((p) => factValue(facts, metricsFact(p))).filter((r) => r.code === 0).map((r) => r.stdout);
   const sum = (name: string) => (scrapes.length === 0 ? null : scrapes.reduce((acc, text) => acc + (metricSum(text, name) ?? 0), 0));
   if (scrapes.length < scraped.length) problems.push(`${scraped.length - scrapes.length} of ${scraped.length} app instance(s) did not answer /metrics on loopback`);
+  // An instance off the Redis bus still serves, but only its own clients hear its messages.
+  const offBus = scraped.filter((p) => {
+    const r = factValue(facts, metricsFact(p));
+    return r.code === 0 && metricSum(r.stdout, 'messenger_bus_up') === 0;
+  });
+  if (offBus.length > 0) {
+    problems.push(`app instance(s) on port ${offBus.join(', ')} cannot reach Redis: each delivers only its own clients' messages until it is back (MI_WARN_BUS_DOWN; see journalctl -u redis-server)`);
+  }
 
   const nginxStatus = factValue(facts, nginxStatusFact);
   const active = /Active connections:\s*(\d+)/.exec(nginxStatus.stdout);

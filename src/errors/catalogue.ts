@@ -138,6 +138,10 @@ export const ERROR_CATALOGUE = {
   MI_ERR_APP_DB: { exit: 1, meaning: 'the chat server cannot use its database' },
   MI_ERR_APP_START: { exit: 1, meaning: 'the chat server did not start' },
   MI_ERR_APP_CRASH: { exit: 1, meaning: 'the chat server crashed (uncaught exception or rejection)' },
+  MI_WARN_BUS_DOWN: {
+    exit: 1,
+    meaning: "a warning the chat server logs, never exits with: Redis is unreachable, so each instance delivers only its own clients' messages until it is back (and reads what it missed from the database then)",
+  },
   MI_ERR_CHAT_CONNECT: { exit: 1, meaning: 'the chat client could not connect' },
   MI_ERR_CHAT_UPGRADE_REJECTED: { exit: 1, meaning: 'the server answered the upgrade with a non-101 status' },
   MI_ERR_CHAT_TIMEOUT: { exit: 1, meaning: 'the chat server did not answer in time' },

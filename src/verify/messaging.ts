@@ -29,7 +29,7 @@ export const msgBroadcast: CheckDef = {
           throw err instanceof Error && /no matching message/.test(err.message)
             ? new CheckFailure(
                 'MI_ERR_VERIFY_BROADCAST',
-                `B did not receive message ${ack.id} within ${ctx.opts.timeoutMs} ms although A's send was acked: broadcast does not reach other connections (several instances without the relay?)`,
+                `B did not receive message ${ack.id} within ${ctx.opts.timeoutMs} ms although A's send was acked: broadcast does not reach other connections (several instances off the Redis bus? status on the host says)`,
               )
             : chatFailure(ctx, err, 'wait for the message on B');
         });

@@ -13,6 +13,7 @@ import { buildHostModel } from '../../src/core/host-model.js';
 import { OS_PROFILES } from '../../src/core/os-profiles.js';
 import { siteView } from '../../src/core/render.js';
 import { freePort, startMariaDb, type ThrowawayMariaDb } from '../helpers/mariadb.js';
+import { startRedis } from '../helpers/redis.js';
 import { SECRET, startServer, testConfig } from './fixture.js';
 import { startProxy } from './proxy.js';
 
@@ -148,11 +149,13 @@ describe('web client', () => {
     const release = (name: string, p: number) => startServer(testConfig(db, 'webdeploy', {
       MESSENGER_PORT: String(p),
       MESSENGER_INSTANCE: name,
-      MESSENGER_PEERS: `127.0.0.1:${pOld},127.0.0.1:${pNew}`,
+      ...redis.env(),
       // The page's origin is the proxy's, as it would be nginx's.
       MESSENGER_ALLOWED_ORIGINS: `http://127.0.0.1:${proxy.port}`,
       MESSENGER_DRAIN_SPREAD_MS: '1000',
     }));
+    // The old and the new release share messages over a real Redis, as on a host.
+    const redis = await startRedis();
     const old = await release('old', pOld);
     let fresh: Awaited<ReturnType<typeof startServer>> | undefined;
     const contexts = await Promise.all([browser.newContext(), browser.newContext()]);
@@ -175,7 +178,7 @@ describe('web client', () => {
       await expect.poll(() => eve.locator('#messages li .text').allTextContents()).toEqual(['before the deploy']);
 
       fresh = await release('new', pNew);
-      await expect.poll(() => old.server.relay.connectedPeers + fresh!.server.relay.connectedPeers).toBe(2);
+      await expect.poll(() => [old.server.bus?.state, fresh!.server.bus?.state]).toEqual(['up', 'up']);
       proxy.target = pNew;
       const stopping = old.server.shutdown('deploy');
       // Most likely refused with SHUTTING_DOWN and held until the page's 1012; sent again on the new release.
@@ -194,6 +197,7 @@ describe('web client', () => {
       await proxy.close();
       await old.server.shutdown('test end');
       await fresh?.server.shutdown('test end');
+      await redis.stop();
     }
   });
 });

@@ -267,8 +267,8 @@ describe('HTTP API', () => {
     expect((await fetch(`${srv.http}/healthz`)).status).toBe(200);
     const r = await fetch(`${srv.http}/readyz`);
     expect(r.status).toBe(200);
-    // On this host: the instance and its relay peers (the release program waits on them).
-    expect(await r.json()).toEqual({ status: 'ready', instance: expect.any(String), peers: 0 });
+    // On this host: the instance and its bus (the release program waits for it; none here).
+    expect(await r.json()).toEqual({ status: 'ready', instance: expect.any(String), bus: 'none' });
     // Through nginx (it sets X-Forwarded-For): the verdict only, nothing about the instance (issue 14, finding 7).
     const proxied = await fetch(`${srv.http}/readyz`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
     expect(await proxied.json()).toEqual({ status: 'ready' });

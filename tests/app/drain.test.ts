@@ -1,6 +1,6 @@
 /**
- * Zero-downtime deploys, the app's side, against a real throwaway MariaDB: two in-process instances relaying
- * to each other as the old and the new release, a switchable TCP proxy standing in for nginx's upstream,
+ * Zero-downtime deploys, the app's side, against a real throwaway MariaDB and Redis: two in-process instances
+ * sharing the Redis bus as the old and the new release, a switchable TCP proxy standing in for nginx's upstream,
  * and shutdown() as the SIGTERM path. A draining instance refuses sends, keeps delivering and answering,
  * and closes each socket with 1012 at its own moment in the spread; reconnecting clients move over without
  * losing, repeating or reordering a message, and without a gap of half a second.
@@ -12,18 +12,20 @@ import { CloseCode, ErrorCode } from '../../app/src/protocol.js';
 import { ReconnectingChatClient } from '../../app/src/reconnecting-client.js';
 import { mintToken } from '../../app/src/token.js';
 import { freePort, startMariaDb, type ThrowawayMariaDb } from '../helpers/mariadb.js';
+import { startRedis, type ThrowawayRedis } from '../helpers/redis.js';
 import { SECRET, startServer, testConfig } from './fixture.js';
 import { startProxy, type TestProxy } from './proxy.js';
 
 type Release = Awaited<ReturnType<typeof startServer>>;
 
 let db: ThrowawayMariaDb;
+let redis: ThrowawayRedis;
 const releases: Release[] = [];
 const proxies: TestProxy[] = [];
 const closers: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
-  db = await startMariaDb();
+  [db, redis] = await Promise.all([startMariaDb(), startRedis()]);
 });
 
 afterAll(async () => {
@@ -31,16 +33,17 @@ afterAll(async () => {
   for (const p of proxies) await p.close();
   for (const r of releases) await r.server.shutdown('test end');
   await db?.stop();
+  await redis?.stop();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** An instance on `port` of database `dbName`, relaying to every port in `peers` (itself is skipped). */
-async function startRelease(name: string, dbName: string, port: number, peers: number[], drainSpreadMs: number): Promise<Release> {
+/** An instance on `port` of database `dbName`, on the Redis bus. */
+async function startRelease(name: string, dbName: string, port: number, drainSpreadMs: number): Promise<Release> {
   const r = await startServer(testConfig(db, dbName, {
     MESSENGER_PORT: String(port),
     MESSENGER_INSTANCE: name,
-    MESSENGER_PEERS: peers.map((p) => `127.0.0.1:${p}`).join(','),
+    ...redis.env(),
     MESSENGER_DRAIN_SPREAD_MS: String(drainSpreadMs),
     MESSENGER_RATE_PER_SEC: '1000',
     MESSENGER_RATE_BURST: '1000',
@@ -57,13 +60,13 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
   }
 }
 
-/** The old and the new release of database `dbName`, relayed both ways. */
+/** The old and the new release of database `dbName`, both on the bus. */
 async function startPair(dbName: string, spreadOld: number): Promise<{ old: Release; fresh: Release }> {
   await db.createDatabase(dbName);
   const ports = [await freePort(), await freePort()] as const;
-  const old = await startRelease('old', dbName, ports[0], [...ports], spreadOld);
-  const fresh = await startRelease('new', dbName, ports[1], [...ports], 0);
-  await until(() => old.server.relay.connectedPeers === 1 && fresh.server.relay.connectedPeers === 1, 2000, 'relay both ways');
+  const old = await startRelease('old', dbName, ports[0], spreadOld);
+  const fresh = await startRelease('new', dbName, ports[1], 0);
+  await until(() => old.server.bus?.state === 'up' && fresh.server.bus?.state === 'up', 2000, 'both on the bus');
   return { old, fresh };
 }
 
@@ -125,7 +128,7 @@ describe('draining on SIGTERM', () => {
 
   it('closes every socket at once with a spread of 0', async () => {
     await db.createDatabase('nospread');
-    const srv = await startRelease('solo', 'nospread', await freePort(), [], 0);
+    const srv = await startRelease('solo', 'nospread', await freePort(), 0);
     const cs = await Promise.all([0, 1, 2, 3, 4].map((i) => plainClient(srv.url, `c${i}`)));
     const t0 = performance.now();
     const closes = cs.map((c) => c.waitForClose().then((info) => ({ code: info.code, atMs: performance.now() - t0 })));
@@ -179,7 +182,7 @@ describe('reconnecting through a deploy', () => {
     const MAX_SENDS = 80;
     await db.createDatabase('deploy');
     const ports = [await freePort(), await freePort()];
-    const old = await startRelease('old', 'deploy', ports[0] as number, ports, SPREAD);
+    const old = await startRelease('old', 'deploy', ports[0] as number, SPREAD);
     const proxy = await startProxy(old.port);
     proxies.push(proxy);
     const url = `ws://127.0.0.1:${proxy.port}/ws`;
@@ -212,9 +215,9 @@ describe('reconnecting through a deploy', () => {
     await sleep(700);
     // The deploy: the new release starts beside the old one, the upstream switches, the old one drains.
     const tNew = performance.now();
-    const fresh = await startRelease('new', 'deploy', ports[1] as number, ports, 0);
-    await until(() => old.server.relay.connectedPeers === 1 && fresh.server.relay.connectedPeers === 1, 2000, 'relay both ways');
-    const relayedMs = performance.now() - tNew;
+    const fresh = await startRelease('new', 'deploy', ports[1] as number, 0);
+    await until(() => old.server.bus?.state === 'up' && fresh.server.bus?.state === 'up', 2000, 'both on the bus');
+    const onBusMs = performance.now() - tNew;
     proxy.target = fresh.port;
     const tDrain = performance.now();
     await old.server.shutdown('deploy');
@@ -234,7 +237,7 @@ describe('reconnecting through a deploy', () => {
     console.log(JSON.stringify({
       clients: N,
       ackedMessages: total,
-      relayBothWaysMsAfterNewStart: Math.round(relayedMs),
+      busUpMsAfterNewStart: Math.round(onBusMs),
       drainMs: Math.round(drainMs),
       reconnects: stats.reduce((n, s) => n + s.reconnects, 0),
       resent: stats.reduce((n, s) => n + s.resent, 0),

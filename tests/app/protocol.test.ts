@@ -56,14 +56,15 @@ describe('loadConfig', () => {
   const base = { MESSENGER_JWT_SECRET: 's'.repeat(32), MESSENGER_DB_USER: 'chat', MESSENGER_DB_NAME: 'messenger' };
   it('applies the documented defaults', () => {
     const c = loadConfig(base);
-    expect(c).toMatchObject({ host: '127.0.0.1', port: 3000, pingIntervalMs: 30_000, instance: '0', peers: [], allowedOrigins: [], drainSpreadMs: 2000 });
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 3000, pingIntervalMs: 30_000, instance: '0', allowedOrigins: [], drainSpreadMs: 2000 });
     expect(c.db).toMatchObject({ host: '127.0.0.1', port: 3306, poolSize: 10 });
     expect(c.db.socketPath).toBeUndefined();
+    expect(c.bus).toBeUndefined();
   });
-  it('parses origins, peers and the socket', () => {
-    const c = loadConfig({ ...base, MESSENGER_ALLOWED_ORIGINS: 'https://a.example, http://localhost:8080', MESSENGER_PEERS: '127.0.0.1:3001,[::1]:3002', MESSENGER_DB_SOCKET: '/run/mysqld/mysqld.sock' });
+  it('parses origins, the Redis bus and the socket', () => {
+    const c = loadConfig({ ...base, MESSENGER_ALLOWED_ORIGINS: 'https://a.example, http://localhost:8080', MESSENGER_REDIS: '[::1]:6379', MESSENGER_REDIS_USER: 'messenger-chat', MESSENGER_REDIS_PASSWORD: 'pw', MESSENGER_DB_SOCKET: '/run/mysqld/mysqld.sock' });
     expect(c.allowedOrigins).toEqual(['https://a.example', 'http://localhost:8080']);
-    expect(c.peers).toEqual([{ host: '127.0.0.1', port: 3001 }, { host: '::1', port: 3002 }]);
+    expect(c.bus).toEqual({ host: '::1', port: 6379, username: 'messenger-chat', password: 'pw' });
     expect(c.db.socketPath).toBe('/run/mysqld/mysqld.sock');
   });
   it('takes the drain spread in ms, 0 meaning all sockets at once', () => {
@@ -80,7 +81,8 @@ describe('loadConfig', () => {
     [{ MESSENGER_PORT: 'abc' }, 'MESSENGER_PORT'],
     [{ MESSENGER_DB_POOL: '0' }, 'MESSENGER_DB_POOL'],
     [{ MESSENGER_ALLOWED_ORIGINS: 'https://a.example/path' }, 'MESSENGER_ALLOWED_ORIGINS'],
-    [{ MESSENGER_PEERS: 'localhost' }, 'MESSENGER_PEERS'],
+    [{ MESSENGER_REDIS: 'localhost' }, 'MESSENGER_REDIS'],
+    [{ MESSENGER_REDIS: '127.0.0.1:6379', MESSENGER_REDIS_USER: 'messenger-chat' }, 'MESSENGER_REDIS_PASSWORD'],
     [{ MESSENGER_DB_USER: '' }, 'MESSENGER_DB_USER'],
   ])('rejects %o naming %s', (over, variable) => {
     try {

@@ -34,12 +34,43 @@ describe('room order', () => {
     await tick();
     expect(reads).toEqual([[1, 3]]);
     expect(out).toEqual([1, 2, 3]);
-    // The relay's late copy of 2 and a repeated 3 are dropped.
+    // The bus's late copy of 2 and a repeated 3 are dropped.
     order.accept(msg(2));
     order.accept(msg(3));
     order.accept(msg(4));
     expect(out).toEqual([1, 2, 3, 4]);
     expect(order.duplicates).toBe(2);
+  });
+
+  it('catches up to a seq the bus says is stored (a lost publish), reading the tail nobody heard, then goes on live', async () => {
+    const { order, out, reads } = setup([1, 2, 3, 4, 5, 6]);
+    order.track('r', 2);
+    order.accept(msg(3));
+    expect(out).toEqual([3]);
+    // 4 and 5 were published while Redis was away: no later message shows the gap, the mark does.
+    order.catchUp('r', 5);
+    await tick();
+    expect(reads).toEqual([[3, 6]]);
+    expect(out).toEqual([3, 4, 5]);
+    // A mark for what was delivered already, or for a room nobody here reads, reads nothing.
+    order.catchUp('r', 4);
+    order.catchUp('elsewhere', 9);
+    await tick();
+    expect(reads).toHaveLength(1);
+    order.accept(msg(5));
+    order.accept(msg(6));
+    expect(out).toEqual([3, 4, 5, 6]);
+    expect(order.roomNames()).toEqual(['r']);
+  });
+
+  it('a catch-up read that fails skips to the marked seq: clients catch up through history on reconnect', async () => {
+    const { order, out } = setup([], true);
+    order.track('r', 0);
+    order.catchUp('r', 3);
+    await tick();
+    expect(out).toEqual([]);
+    order.accept(msg(4));
+    expect(out).toEqual([4]);
   });
 
   it('a row the read does not return is skipped, and later messages still flow', async () => {

@@ -74,7 +74,7 @@ describe("a user's app site", () => {
       '}',
     ]);
     expect(directives(block(site(userApp()), 'upstream messenger_chat'))[1]).toBe('least_conn;');
-    // The bundled server relays between its instances: no stickiness needed even with three.
+    // The bundled server's instances share the Redis bus: no stickiness needed even with three.
     expect(directives(block(site(model('scale')), 'upstream messenger_chat'))[1]).toBe('least_conn;');
   });
 
@@ -138,7 +138,7 @@ describe("a user's app env files", () => {
     expect(directives(fileAt(files(two), HOST_PATHS.systemdUnit).content)).toContain('MemoryMax=768M');
   });
 
-  it('instance env files for every port of both slots: PORT first, peers all the others', () => {
+  it('instance env files for every port of both slots: PORT first; Redis for the app from two instances up', () => {
     const m = userApp({ instances: 2, port: 8000 });
     expect(m.app.slots).toEqual([[8000, 8001], [8002, 8003]]);
     const out = files(m);
@@ -147,13 +147,16 @@ describe("a user's app env files", () => {
       'PORT=8002',
       'MESSENGER_PORT=8002',
       'MESSENGER_INSTANCE=2',
-      'MESSENGER_PEERS=127.0.0.1:8000,127.0.0.1:8001,127.0.0.1:8003',
     ]);
+    // The bus the bundled server uses is not in your app's env: it reads REDIS_URL (app-secrets).
+    expect(fileAt(out, HOST_PATHS.appEnvFile).content).not.toContain('MESSENGER_REDIS');
+    expect(m.sizing.redis.enabled).toBe(true);
+    expect(userApp().sizing.redis.enabled).toBe(false);
   });
 
   it('the bundled chat.env takes the stack env too, quoted, after its own settings', () => {
     const env = fileAt(files(model('mvp', 'debian12', { app: { env: { APP_VERSION: '2026.12.1', NOTE: 'a "b"' } } })), HOST_PATHS.appEnvFile).content;
-    expect(directives(env).slice(-3)).toEqual(['MESSENGER_DRAIN_SPREAD_MS=30000', 'APP_VERSION="2026.12.1"', 'NOTE="a \\"b\\""']);
+    expect(directives(env).slice(-3)).toEqual(['MESSENGER_REDIS_USER=messenger-chat', 'APP_VERSION="2026.12.1"', 'NOTE="a \\"b\\""']);
   });
 
   it('a short drain shortens the spread of closes (never beyond it)', () => {

@@ -7,10 +7,12 @@ import {
   NGINX_STATUS_PORT,
   WS_PROXY_TIMEOUT_S,
   assertCompleteView,
+  redisConfFile,
   renderHostFiles,
   type RenderedFile,
   siteView,
 } from '../../src/core/render.js';
+import { redisUsersTemplate } from '../../src/core/redis.js';
 import { deriveSizing } from '../../src/core/sizing.js';
 import { renderTemplate } from '../../src/core/templates.js';
 import { TIER_NAMES } from '../../src/core/tiers.js';
@@ -94,6 +96,7 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
       HOST_PATHS.nginxMain,
       HOST_PATHS.nginxSite,
       HOST_PATHS.certbotDeployHook,
+      HOST_PATHS.redisConf,
     ]);
     // nginx -t runs against the main config, which includes the site.
     expect(byPath[HOST_PATHS.nginxMain]).toMatchObject({ validate: `nginx:${HOST_PATHS.nginxMain}`, notify: [{ unit: 'nginx.service', action: 'reload' }], mode: 0o644 });
@@ -112,7 +115,9 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     expect(byPath[HOST_PATHS.mariadbConf]).toMatchObject({ validate: 'mariadb', notify: [{ unit: 'mariadb.service', action: 'restart' }] });
     expect(byPath[HOST_PATHS.sysctlConf]).toMatchObject({ kernelWide: true, validate: `sysctl:${HOST_PATHS.sysctlConf}`, notify: [] });
     expect(byPath[HOST_PATHS.certbotDeployHook]).toMatchObject({ mode: 0o755, notify: [] });
-    for (const f of files) expect([f.owner, f.group]).toEqual(['root', 'root']);
+    // Root's, except redis.conf, which Redis (group redis) must read and nobody else.
+    for (const f of files) expect([f.owner, f.group]).toEqual(['root', f.path === HOST_PATHS.redisConf ? 'redis' : 'root']);
+    expect(byPath[HOST_PATHS.redisConf]).toMatchObject({ mode: 0o640, notify: [{ unit: 'redis-server.service', action: 'restart' }] });
     expect(files.filter((f) => f.kernelWide).map((f) => f.path)).toEqual([HOST_PATHS.sysctlConf]);
   });
 
@@ -274,8 +279,8 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
         'KillSignal=SIGTERM',
         `LimitNOFILE=${s.app.limitNofile}`,
         `MemoryMax=${s.app.memoryMaxMb}M`,
-        'After=network-online.target mariadb.service',
-        'Wants=network-online.target mariadb.service',
+        'After=network-online.target mariadb.service redis-server.service',
+        'Wants=network-online.target mariadb.service redis-server.service',
         'NoNewPrivileges=yes',
         'ProtectSystem=strict',
         'ProtectHome=yes',
@@ -305,7 +310,7 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     expect(s.app.heapMb).toBeLessThan(s.app.memoryMaxMb);
   });
 
-  it('env files: shared settings, one per instance with its peers, no secrets', () => {
+  it('env files: shared settings with the Redis bus, one per instance, no secrets', () => {
     const env = directives(get(HOST_PATHS.appEnvFile));
     expect(env).toEqual([
       'NODE_ENV=production',
@@ -317,12 +322,13 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
       `MESSENGER_DB_POOL=${s.app.dbPoolSize}`,
       `MESSENGER_PING_INTERVAL_MS=${APP_PING_INTERVAL_MS}`,
       'MESSENGER_DRAIN_SPREAD_MS=30000',
+      // Every instance of both slots on one bus: while two releases overlap, messages reach both.
+      'MESSENGER_REDIS=127.0.0.1:6379',
+      'MESSENGER_REDIS_USER=messenger-chat',
     ]);
-    // Every port of both slots, its peers every other one: while two releases overlap, messages reach both.
     m.appPorts.forEach((port, i) => {
       const inst = directives(get(`${HOST_PATHS.instanceEnvDir}/instance-${port}.env`));
-      const peers = m.appPorts.filter((p) => p !== port).map((p) => `127.0.0.1:${p}`).join(',');
-      expect(inst).toEqual([`PORT=${port}`, `MESSENGER_PORT=${port}`, `MESSENGER_INSTANCE=${i}`, `MESSENGER_PEERS=${peers}`]);
+      expect(inst).toEqual([`PORT=${port}`, `MESSENGER_PORT=${port}`, `MESSENGER_INSTANCE=${i}`]);
     });
     for (const f of files) expect(f.content, f.path).not.toMatch(/PASSWORD|JWT_SECRET=/);
   });
@@ -375,7 +381,6 @@ describe('model variations', () => {
     expect(fileAt(files, HOST_PATHS.appEnvFile).content).toContain('MESSENGER_ALLOWED_ORIGINS=https://a.example.com,https://b.example.com\n');
     // scale: three instances a slot, 4100-4102 and 4103-4105.
     expect(m.app.slots).toEqual([[4100, 4101, 4102], [4103, 4104, 4105]]);
-    expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-4102.env`).content).toContain('MESSENGER_PEERS=127.0.0.1:4100,127.0.0.1:4101,127.0.0.1:4103,127.0.0.1:4104,127.0.0.1:4105\n');
     expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-4105.env`).content).toContain('PORT=4105\nMESSENGER_PORT=4105\nMESSENGER_INSTANCE=5\n');
     expect(files.map((f) => f.path).filter((p) => p.includes('/instance-'))).toHaveLength(6);
   });
@@ -392,12 +397,32 @@ describe('model variations', () => {
     expect(dropIn.notify).toEqual([{ unit: 'certbot.service', action: 'daemon-reload' }]);
   });
 
-  it('one instance a slot: its only peer is the other slot\'s instance', () => {
-    const m = model('mvp');
-    expect(m.app.slots).toEqual([[3000], [3001]]);
+  it('redis.enabled false: no bus in chat.env, no Redis in the budget or the unit\'s dependencies', () => {
+    const m = model('mvp', 'debian12', { redis: { enabled: false } });
     const files = renderHostFiles(m, 'full');
-    expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-3000.env`).content).toMatch(/\nMESSENGER_PEERS=127\.0\.0\.1:3001\n$/);
-    expect(fileAt(files, `${HOST_PATHS.instanceEnvDir}/instance-3001.env`).content).toMatch(/\nMESSENGER_PEERS=127\.0\.0\.1:3000\n$/);
+    expect(fileAt(files, HOST_PATHS.appEnvFile).content).not.toContain('MESSENGER_REDIS');
+    expect(directives(fileAt(files, HOST_PATHS.systemdUnit).content)).toContain('After=network-online.target mariadb.service');
+    expect(m.sizing.budget.lines.map((l) => l.name)).not.toContain(expect.stringMatching(/^redis/));
+    expect(directives(fileAt(renderHostFiles(model('mvp'), 'full'), HOST_PATHS.systemdUnit).content)).toContain('After=network-online.target mariadb.service redis-server.service');
+  });
+
+  it('redis.conf: loopback, no persistence, noeviction, maxmemory and pub/sub buffers from the tier, the composed users', () => {
+    for (const [tier, mb] of [['mvp', 32], ['growth', 64], ['scale', 128]] as const) {
+      const conf = redisConfFile(model(tier));
+      expect(conf).toMatchObject({ path: '/etc/redis/redis.conf', mode: 0o640, owner: 'root', group: 'redis', notify: [{ unit: 'redis-server.service', action: 'restart' }] });
+      expect(directives(conf.content)).toEqual(expect.arrayContaining([
+        'bind 127.0.0.1 -::1', 'protected-mode yes', 'port 6379', 'supervised systemd', 'save ""', 'appendonly no',
+        `maxmemory ${mb}mb`, 'maxmemory-policy noeviction', 'client-output-buffer-limit pubsub 32mb 8mb 60', 'include /etc/redis/messenger-users.conf',
+      ]));
+    }
+    // The bundled server's user: pub/sub on its own channels only; nobody without a password.
+    const users = redisUsersTemplate(model('mvp'), 'hash').content;
+    expect(directives(users)).toEqual([
+      'user default off resetchannels -@all',
+      'user messenger-chat on >@MESSENGER_REDIS_PASSWORD@ resetchannels &messenger-chat:* -@all +@pubsub +ping +info +hello +auth +client|setname',
+    ]);
+    expect(users).toMatch(/^# MI_INPUTS=[0-9a-f]{64}$/m);
+    expect(redisUsersTemplate(model('mvp'), 'other').inputs).not.toBe(redisUsersTemplate(model('mvp'), 'hash').inputs);
   });
 
   it('Ubuntu profiles render the same files as Debian 12 (so the real-program checks cover them)', () => {

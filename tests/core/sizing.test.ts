@@ -17,7 +17,8 @@ describe.each(TIER_NAMES)('sizing of the %s tier', (tier) => {
   });
 
   it('the budget lines are the services the host runs', () => {
-    expect(s.budget.lines.map((l) => l.name.split(' ')[0])).toEqual(['os', 'mariadb', 'nginx', 'chat']);
+    expect(s.budget.lines.map((l) => l.name.split(' ')[0])).toEqual(['os', 'mariadb', 'nginx', 'chat', 'redis']);
+    expect(s.budget.lines.find((l) => l.name.startsWith('redis'))?.mb).toBe(s.redis.maxmemoryMb + 16);
     expect(s.budget.lines.find((l) => l.name === 'mariadb')?.mb).toBe(s.mariadb.totalMb);
     expect(s.budget.lines.find((l) => l.name.startsWith('chat'))?.mb).toBe(s.app.instances * s.app.memoryMaxMb);
   });

@@ -34,7 +34,7 @@ function facts(overrides: Record<string, { stdout: string; code: number }> = {})
     'service:messenger-chat@3000.service': service('active'),
     // The other slot: nothing there between releases.
     'service:messenger-chat@3001.service': { stdout: 'LoadState=loaded\nActiveState=inactive\nSubState=dead\nActiveEnterTimestamp=', code: 0 },
-    'service:redis-server.service': { stdout: 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nActiveEnterTimestamp=', code: 0 },
+    'service:redis-server.service': service('active'),
     'metrics:3000': { stdout: METRICS, code: 0 },
     'metrics:3001': { stdout: '', code: 7 },
     ...overrides,
@@ -52,6 +52,7 @@ describe('status from facts', () => {
       ['nginx', 'active', '2026-12-01T10:00:00.000Z'],
       ['mariadb', 'active', '2026-12-01T10:00:00.000Z'],
       ['app:3000', 'active', '2026-12-01T10:00:00.000Z'],
+      ['redis', 'active', '2026-12-01T10:00:00.000Z'],
     ]);
     expect(r.release).toEqual({ id: '20261130T080000Z-abcdef123456', version: '0.1.0' });
     expect(r.app).toEqual({ instances: 1, scraped: 1, connections: 12, messagesIn: 340, messagesLastMinute: 7 });
@@ -84,6 +85,20 @@ describe('status from facts', () => {
     expect(r.app.connections).toBeNull();
   });
 
+  it("names Redis down, and each instance off the bus (it delivers only its own clients' messages)", () => {
+    const r = buildStatus(
+      facts({ 'service:redis-server.service': service('failed'), 'metrics:3000': { stdout: `${METRICS}messenger_bus_up 0\n`, code: 0 } }),
+      model,
+      { label: 'h', os: 'Debian 13' },
+      NOW,
+    );
+    expect(r.problems).toEqual([
+      'redis-server.service is failed (dead)',
+      "app instance(s) on port 3000 cannot reach Redis: each delivers only its own clients' messages until it is back (MI_WARN_BUS_DOWN; see journalctl -u redis-server)",
+    ]);
+    expect(buildStatus(facts({ 'metrics:3000': { stdout: `${METRICS}messenger_bus_up 1\n`, code: 0 } }), model, { label: 'h', os: 'Debian 13' }, NOW).ok).toBe(true);
+  });
+
   it('follows the live slot: the upstream names 3001, so 3001 must run; 3000 is listed only while it drains', () => {
     const live = { 'file:/etc/nginx/messenger-chat-upstream.inc': { stdout: upstream(3001), code: 0 }, 'metrics:3001': { stdout: METRICS, code: 0 }, 'metrics:3000': { stdout: '', code: 7 } };
     const settled = buildStatus(
@@ -92,11 +107,11 @@ describe('status from facts', () => {
       { label: 'h', os: 'Debian 13' },
       NOW,
     );
-    expect(settled.services.map((s) => s.name)).toEqual(['nginx', 'mariadb', 'app:3001']);
+    expect(settled.services.map((s) => s.name)).toEqual(['nginx', 'mariadb', 'app:3001', 'redis']);
     expect([settled.ok, settled.app.instances, settled.app.scraped, settled.app.connections]).toEqual([true, 1, 1, 12]);
 
     const draining = buildStatus(facts({ ...live, 'service:messenger-chat@3001.service': service('active') }), model, { label: 'h', os: 'Debian 13' }, NOW);
-    expect(draining.services.map((s) => s.name)).toEqual(['nginx', 'mariadb', 'app:3000', 'app:3001']);
+    expect(draining.services.map((s) => s.name)).toEqual(['nginx', 'mariadb', 'app:3000', 'app:3001', 'redis']);
     // The draining instance is not scraped or counted: only the live release is.
     expect([draining.ok, draining.app.instances, draining.app.scraped]).toEqual([true, 1, 1]);
 
@@ -104,9 +119,12 @@ describe('status from facts', () => {
     expect([down.ok, down.problems]).toEqual([false, ['messenger-chat@3001.service is failed (dead)']]);
   });
 
-  it('lists Redis once it is installed', () => {
-    const r = buildStatus(facts({ 'service:redis-server.service': service('active') }), model, { label: 'h', os: 'Debian 13' }, NOW);
-    expect(r.services.map((s) => s.name)).toContain('redis');
+  it('without redis in the stack: Redis listed only once it is installed, never a problem when it is not', () => {
+    const off = buildHostModel(loadStack({ overrides: { tier: 'mvp', domain: 'chat.messenger.test', email: 'ops@messenger.test', redis: { enabled: false } } }), OS_PROFILES.debian13);
+    const notThere = { 'service:redis-server.service': { stdout: 'LoadState=not-found\nActiveState=inactive\nSubState=dead\nActiveEnterTimestamp=', code: 0 } };
+    const r = buildStatus(facts(notThere), off, { label: 'h', os: 'Debian 13' }, NOW);
+    expect([r.ok, r.services.map((s) => s.name)]).toEqual([true, ['nginx', 'mariadb', 'app:3000']]);
+    expect(buildStatus(facts(), off, { label: 'h', os: 'Debian 13' }, NOW).services.map((s) => s.name)).toContain('redis');
   });
 
   it('parses systemd times and Prometheus sums', () => {

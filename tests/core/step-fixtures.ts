@@ -65,6 +65,8 @@ export interface DesiredOpts {
   sshUser?: string;
   /** More of the stack's harden section. */
   harden?: StackOverrides['harden'];
+  /** The stack's redis section. */
+  redis?: StackOverrides['redis'];
   /** A private ACME CA (the sandbox's Pebble); also points the stack's ACME server at PEBBLE. */
   acmeCaBundle?: string;
   /** metrics.nodeExporter in the stack. */
@@ -120,6 +122,7 @@ export function state(opts: DesiredOpts = {}): DesiredState {
       app: { ...(opts.source ? { source: SOURCE_DIR, start: 'node dist/main.js', health: '/api/health' } : {}), ...opts.app },
       ...(opts.backup === undefined ? {} : { backup: opts.backup }),
       ...(opts.harden === undefined ? {} : { harden: opts.harden }),
+      ...(opts.redis === undefined ? {} : { redis: opts.redis }),
     },
   });
   return buildDesiredState({
@@ -169,7 +172,7 @@ export const missing = (d: DesiredState, paths: readonly string[]) => files(d, p
 /** `facts link PATH`: leftovers, then the target (readlink exits 1 when there is no link). */
 export const link = (target: string, left = ''): Raw => (target ? `left${left ? ` ${left}` : ''}\n${target}\n` : ['left\n', 1]);
 
-export const PACKAGES = 'packages:nginx,mariadb-server,certbot,ufw,curl,ca-certificates,openssl,zstd';
+export const PACKAGES = 'packages:nginx,mariadb-server,certbot,ufw,curl,ca-certificates,openssl,zstd,redis-server';
 /** The packages of a host hardened as the stack's defaults ask (stack.harden). */
 export const HARDEN_PACKAGES = ['fail2ban', 'python3-systemd', 'unattended-upgrades', 'needrestart'] as const;
 export const installed = (...names: string[]) => names.map((n) => `${n} install ok installed\n`).join('');
@@ -179,7 +182,7 @@ export function secretsText(mode: string, keys: Record<string, string>): string 
 }
 
 /** The secrets most app fixtures run with. */
-export const SECRETS_OK = secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db-password', MESSENGER_JWT_SECRET: 'jwt-secret' });
+export const SECRETS_OK = secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db-password', MESSENGER_JWT_SECRET: 'jwt-secret', MESSENGER_REDIS_PASSWORD: 'redis-password' });
 
 /** `facts units PREFIX`: `UNIT ACTIVE` per loaded unit, `enabled UNIT` per enabled one. */
 export function unitsText(active: Record<number, string>, enabled: readonly number[]): string {

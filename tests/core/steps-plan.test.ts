@@ -14,6 +14,11 @@ import { hardenStep } from '../../src/core/steps/harden.js';
 import { hardenFiles } from '../../src/core/harden.js';
 import { packagesStep } from '../../src/core/steps/packages.js';
 import { appSecretsFact, appSecretsStep, secretsFact, secretsStep } from '../../src/core/steps/secrets.js';
+import { redisStep } from '../../src/core/steps/redis.js';
+import { redisUsersTemplate } from '../../src/core/redis.js';
+import { HOST_PATHS } from '../../src/core/host-model.js';
+import { redisConfFile } from '../../src/core/render.js';
+import { sha256 } from '../../src/core/file-plan.js';
 import { certificateStep, nginxStep, siteStep } from '../../src/core/steps/web.js';
 import { NODE_RELEASE, NPM_RELEASE } from '../../src/core/versions.js';
 import {
@@ -82,6 +87,15 @@ import {
  * lines, what exit statuses mean.
  */
 
+const REDIS_CONF = HOST_PATHS.redisConf;
+const REDIS_USERS = HOST_PATHS.redisUsers;
+/** A host whose Redis runs on this plan's files, composed with the fixtures' password. */
+const redisConverged = (d: DesiredState): RawFacts => ({
+  secrets: SECRETS_OK,
+  'redis-users': `mode 600 redis:redis\ninputs ${redisUsersTemplate(d.model, sha256('redis-password')).inputs}\n`,
+  'unit:redis-server': 'active enabled\n',
+  [`file:${REDIS_CONF}`]: fileText(redisConfFile(d.model)),
+});
 const stage = (path: string, mode = '644') => ['mi-remote', 'stage', path, 'root', 'root', mode];
 const CONTAINER = 'inside a container (systemd-nspawn): kernel-wide, would change the host machine';
 const NGINX_ERRORS = { 10: 'MI_ERR_NGINX_INVALID', 11: 'MI_ERR_NGINX_RELOAD' } as const;
@@ -201,7 +215,7 @@ interface ReleaseArgs {
   old?: number[];
   stale?: string[];
   stamp: string;
-  /** A user's app (no --relay: its instances do not relay to each other). */
+  /** A user's app (no --bus: the bundled server's bus is not its business). */
   source?: boolean;
   health?: string;
   drainAfter?: number;
@@ -227,8 +241,8 @@ const releaseArgv = (r: ReleaseArgs) => [
   '--timeout', '60',
   '--drain-after', String(r.drainAfter ?? 0),
   '--live-check', '8082',
-  // The bundled server's instances relay to each other: both releases linked before the switch.
-  ...(r.source ? [] : ['--relay']),
+  // The bundled server's instances share the Redis bus: the new ones on it before the switch.
+  ...(r.source ? [] : ['--bus']),
   ...(r.migrate ?? []),
   '--stamp', STAMP_FILE, r.stamp,
   '--releases', RELEASES,
@@ -403,15 +417,15 @@ const FIXTURES: Fixture[] = [
     name: 'some missing (ufw removed, config left): one apt transaction for the missing ones',
     facts: { [PACKAGES]: `${installed('nginx', 'curl')}ufw deinstall ok config-files\n` },
     expect: {
-      commands: [['mi-remote', 'apt-install', 'mariadb-server', 'certbot', 'ufw', 'ca-certificates', 'openssl', 'zstd']],
+      commands: [['mi-remote', 'apt-install', 'mariadb-server', 'certbot', 'ufw', 'ca-certificates', 'openssl', 'zstd', 'redis-server']],
       errors: { 0: { 13: 'MI_ERR_APT_LOCKED', 1: 'MI_ERR_APT_FAILED' } },
-      changes: ['mariadb-server', 'certbot', 'ufw', 'ca-certificates', 'openssl', 'zstd'].map((p) => `install package ${p}`),
+      changes: ['mariadb-server', 'certbot', 'ufw', 'ca-certificates', 'openssl', 'zstd', 'redis-server'].map((p) => `install package ${p}`),
     },
   },
   {
     step: packagesStep,
     name: 'all installed: ok',
-    facts: { [PACKAGES]: installed('nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl', 'zstd') },
+    facts: { [PACKAGES]: installed('nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl', 'zstd', 'redis-server') },
     expect: { commands: [], changes: [] },
   },
 
@@ -603,24 +617,99 @@ const FIXTURES: Fixture[] = [
   },
   { step: mariadbConfigStep, name: 'converged: ok', facts: (d) => ({ 'unit:mariadb': 'active enabled\n', ...files(d, [MARIADB_CNF]) }), expect: { commands: [], changes: [] } },
 
+  // --- redis (the instance bus) ---------------------------------------------------------------------
+  {
+    step: redisStep,
+    name: "fresh (Debian's own redis.conf, no users file): both swapped in together and Redis restarted; the password composed on the host",
+    facts: (d) => ({ secrets: SECRETS_OK, 'redis-users': '', 'unit:redis-server': 'active enabled\n', [`file:${REDIS_CONF}`]: fileText(redisConfFile(d.model), { content: 'bind 127.0.0.1 -::1\n' }) }),
+    expect: (d) => ({
+      commands: [
+        ['mi-remote', 'stage', REDIS_CONF, 'root', 'redis', '640'],
+        ['mi-remote', 'secret', 'render', REDIS_USERS, 'redis', 'redis', '600', SECRETS, 'MESSENGER_REDIS_PASSWORD'],
+        ['mi-remote', 'activate', '--notify', 'restart:redis-server.service', '--', REDIS_CONF, REDIS_USERS],
+      ],
+      stdin: { 0: redisConfFile(d.model).content, 1: redisUsersTemplate(d.model, sha256('redis-password')).content },
+      errors: { 2: { 10: 'MI_ERR_STEP_FAILED', 11: 'MI_ERR_ACTIVATION_FAILED' } },
+      changes: [`write ${REDIS_CONF}`, `write ${REDIS_USERS} (the app's Redis user and its password; 0600 redis)`, 'restart redis-server (the instances read what they miss meanwhile from the database)'],
+      diffs: [REDIS_CONF],
+    }),
+  },
+  {
+    step: redisStep,
+    name: 'converged: ok',
+    facts: (d) => redisConverged(d),
+    expect: { commands: [], changes: [] },
+  },
+  {
+    step: redisStep,
+    name: "Redis' password changed on the host: only the users file composed again, then the restart",
+    facts: (d) => ({ ...redisConverged(d), secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db-password', MESSENGER_JWT_SECRET: 'jwt-secret', MESSENGER_REDIS_PASSWORD: 'rotated' }) }),
+    expect: {
+      commands: [
+        ['mi-remote', 'secret', 'render', REDIS_USERS, 'redis', 'redis', '600', SECRETS, 'MESSENGER_REDIS_PASSWORD'],
+        ['mi-remote', 'activate', '--notify', 'restart:redis-server.service', '--', REDIS_USERS],
+      ],
+      changes: [`write ${REDIS_USERS} (the app's Redis user and its password; 0600 redis)`, 'restart redis-server (the instances read what they miss meanwhile from the database)'],
+    },
+  },
+  {
+    step: redisStep,
+    name: 'converged but stopped: enabled and started',
+    facts: (d) => ({ ...redisConverged(d), 'unit:redis-server': 'inactive disabled\n' }),
+    expect: { commands: [['systemctl', 'enable', '--now', 'redis-server']], changes: ['enable and start redis-server'] },
+  },
+  {
+    step: redisStep,
+    name: "a user's app: its Redis user gets the ordinary commands (an adapter, a cache), never the admin ones",
+    desired: { source: true, app: { instances: 2 } },
+    facts: (d) => ({ ...redisConverged(d), 'redis-users': '' }),
+    expect: (d) => {
+      expect(redisUsersTemplate(d.model, '').content).toMatch(/^user messenger-chat on >@MESSENGER_REDIS_PASSWORD@ resetchannels &\* ~\* \+@all -@admin -@dangerous \+info$/m);
+      return {
+        commands: [
+          ['mi-remote', 'secret', 'render', REDIS_USERS, 'redis', 'redis', '600', SECRETS, 'MESSENGER_REDIS_PASSWORD'],
+          ['mi-remote', 'activate', '--notify', 'restart:redis-server.service', '--', REDIS_USERS],
+        ],
+        changes: [`write ${REDIS_USERS} (the app's Redis user and its password; 0600 redis)`, 'restart redis-server (the instances read what they miss meanwhile from the database)'],
+      };
+    },
+  },
+
   // --- secrets --------------------------------------------------------------------------------------
   {
     step: secretsStep,
-    name: 'fresh (no file): both generated on the host',
+    name: 'fresh (no file): all three generated on the host',
     facts: { secrets: '' },
     expect: {
       commands: [
         ['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_DB_PASSWORD', 'generate'],
         ['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_JWT_SECRET', 'generate'],
+        ['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_REDIS_PASSWORD', 'generate'],
       ],
-      changes: ['generate MESSENGER_DB_PASSWORD (kept on the host, 0600)', 'generate MESSENGER_JWT_SECRET (kept on the host, 0600)'],
+      changes: ['MESSENGER_DB_PASSWORD', 'MESSENGER_JWT_SECRET', 'MESSENGER_REDIS_PASSWORD'].map((k) => `generate ${k} (kept on the host, 0600)`),
     },
+  },
+  {
+    step: secretsStep,
+    name: "a host from before Redis: only Redis' password generated",
+    facts: { secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: 'jwt' }) },
+    expect: {
+      commands: [['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_REDIS_PASSWORD', 'generate']],
+      changes: ['generate MESSENGER_REDIS_PASSWORD (kept on the host, 0600)'],
+    },
+  },
+  {
+    step: secretsStep,
+    name: 'redis.enabled false: no Redis password',
+    desired: { redis: { enabled: false } },
+    facts: { secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: 'jwt' }) },
+    expect: { commands: [], changes: [] },
   },
   {
     step: secretsStep,
     name: 'supplied JWT secret (named in the stack) differs: sent on stdin, never in argv',
     desired: { jwtSecret: JWT, app: { jwtSecret: { env: 'CHAT_JWT_SECRET' } } },
-    facts: { secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: 'generated-earlier' }) },
+    facts: { secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: 'generated-earlier', MESSENGER_REDIS_PASSWORD: 'r' }) },
     expect: {
       commands: [['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_JWT_SECRET', 'stdin']],
       stdin: { 0: JWT },
@@ -631,7 +720,7 @@ const FIXTURES: Fixture[] = [
     step: secretsStep,
     name: "$MESSENGER_JWT_SECRET from the operator's shell, no app.jwtSecret: replacing the host's secret is said plainly",
     desired: { jwtSecret: JWT },
-    facts: { secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: 'generated-earlier' }) },
+    facts: { secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: 'generated-earlier', MESSENGER_REDIS_PASSWORD: 'r' }) },
     expect: {
       commands: [['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_JWT_SECRET', 'stdin']],
       stdin: { 0: JWT },
@@ -647,23 +736,24 @@ const FIXTURES: Fixture[] = [
       commands: [
         ['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_DB_PASSWORD', 'generate'],
         ['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_JWT_SECRET', 'stdin'],
+        ['mi-remote', 'secret', 'set', SECRETS, 'MESSENGER_REDIS_PASSWORD', 'generate'],
       ],
       stdin: { 1: JWT },
-      changes: ['generate MESSENGER_DB_PASSWORD (kept on the host, 0600)', 'set MESSENGER_JWT_SECRET to the supplied secret'],
+      changes: ['generate MESSENGER_DB_PASSWORD (kept on the host, 0600)', 'set MESSENGER_JWT_SECRET to the supplied secret', 'generate MESSENGER_REDIS_PASSWORD (kept on the host, 0600)'],
     },
   },
   {
     step: secretsStep,
     name: 'supplied JWT secret already there: ok',
     desired: { jwtSecret: JWT },
-    facts: { secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: JWT }) },
+    facts: { secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: JWT, MESSENGER_REDIS_PASSWORD: 'r' }) },
     expect: { commands: [], changes: [] },
   },
   { step: secretsStep, name: 'converged: ok', facts: { secrets: SECRETS_OK }, expect: { commands: [], changes: [] } },
   {
     step: secretsStep,
     name: 'secrets present, file 644: owner and mode fixed',
-    facts: { secrets: secretsText('644 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: 'jwt' }) },
+    facts: { secrets: secretsText('644 root:root', { MESSENGER_DB_PASSWORD: 'db', MESSENGER_JWT_SECRET: 'jwt', MESSENGER_REDIS_PASSWORD: 'r' }) },
     expect: {
       commands: [
         ['chown', 'root:root', SECRETS],
@@ -1441,7 +1531,7 @@ describe('step plans: raw facts → exact commands', () => {
       'sysctl',
       ['packages', 'node'],
       'firewall',
-      [['mariadb-config', 'secrets', 'database', 'app-secrets', 'backup'], ['nginx', 'certificate', 'site'], 'app-build', 'node-exporter', 'harden'],
+      [['mariadb-config', 'secrets', 'redis', 'database', 'app-secrets', 'backup'], ['nginx', 'certificate', 'site'], 'app-build', 'node-exporter', 'harden'],
       'app',
     ]);
     // deploy: nginx too (its config carries the app's paths and drain), but neither apt nor certbot.

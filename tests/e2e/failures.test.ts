@@ -7,6 +7,7 @@ import type { StackConfig } from '../../src/config/schema.js';
 import { HOST_PATHS } from '../../src/core/host-model.js';
 import { cmd } from '../../src/core/command.js';
 import { HARDEN_PATHS } from '../../src/core/harden.js';
+import { SWITCH_STEPS } from '../../src/core/steps/index.js';
 import { siteStep } from '../../src/core/steps/web.js';
 import { readBundle } from '../../src/executor/bundle.js';
 import { converge, type ConvergeReport } from '../../src/executor/converge.js';
@@ -97,6 +98,42 @@ describe('failure handling on a converged sandbox', () => {
     expect((await sb.ssh(['systemctl', 'is-active', 'messenger-chat@3001.service'])).stdout.trim()).not.toBe('active');
     await stillServing();
   }, 120_000);
+
+  it('Redis down: the instance keeps serving and says so (status names it), a release waits for the bus and fails, the live one keeps serving; Redis back: on the bus again', async () => {
+    const readyz = async () => JSON.parse((await sb.ssh(['curl', '-fsS', 'http://127.0.0.1:3000/readyz'])).stdout) as { bus?: string };
+    expect((await readyz()).bus).toBe('up');
+    const current = (await sb.ssh(['readlink', HOST_PATHS.appCurrent])).stdout.trim();
+    // Masked, as a Redis that cannot start: the instances' units want it and would start it again.
+    expect((await sb.ssh(['systemctl', 'mask', '--runtime', '--now', 'redis-server'])).code).toBe(0);
+    try {
+      await expect.poll(async () => (await readyz()).bus, { timeout: 10_000 }).toBe('down');
+      expect((await sb.ssh(['journalctl', '-u', 'messenger-chat@3000', '--no-pager', '-g', 'MI_WARN_BUS_DOWN'])).stdout).toMatch(/redis unreachable: each instance delivers only its own clients' messages/);
+      await stillServing();
+      const status = await runCli(['status', ...hostFlags()]);
+      expect(status.code).toBe(1);
+      expect(status.stdout).toMatch(/^ {2}PROBLEM {2}redis-server\.service is (inactive|failed)/m);
+      expect(status.stdout).toMatch(/^ {2}PROBLEM {2}app instance\(s\) on port 3000 cannot reach Redis: each delivers only its own clients' messages until it is back/m);
+      // `restart` (which, unlike `up`, does not start Redis) would put a release live whose messages
+      // reach nobody on the other release's instances: refused.
+      const { report } = await runUp({ stack, target, bundle: readBundle(), intent: { action: 'restart' }, steps: SWITCH_STEPS, emit: () => {} });
+      const app = report.steps.find((s) => s.step === 'app')!;
+      expect([app.status, app.code]).toEqual(['failed', 'MI_ERR_HEALTH_GATE']);
+      expect(app.reason).toMatch(/the new instances did not reach Redis within 10 s \(ports: 3001\)/);
+      expect((await sb.ssh(['readlink', HOST_PATHS.appCurrent])).stdout.trim()).toBe(current);
+      await stillServing();
+    } finally {
+      expect((await sb.ssh(['systemctl', 'unmask', '--runtime', 'redis-server'])).code).toBe(0);
+      expect((await sb.ssh(['systemctl', 'start', 'redis-server'])).code).toBe(0);
+    }
+    await expect.poll(async () => (await readyz()).bus, { timeout: 10_000 }).toBe('up');
+    expect((await runCli(['status', ...hostFlags()])).code).toBe(0);
+    // `up` itself starts a stopped Redis again (its step ensures it runs).
+    expect((await sb.ssh(['systemctl', 'stop', 'redis-server'])).code).toBe(0);
+    const healed = await runCli(['up', ...hostFlags(), '--no-verify']);
+    expect(healed.code, healed.stderr).toBe(0);
+    expect(healed.stdout).toMatch(/enable and start redis-server/);
+    await expect.poll(async () => (await readyz()).bus, { timeout: 10_000 }).toBe('up');
+  }, 180_000);
 
   it('shows a local edit as a diff in `plan`, and `up` puts the managed file back', async () => {
     await sb.ssh(['sh', '-c', `'echo "# hand edit" >> ${HOST_PATHS.nginxMain}'`]);

@@ -61,7 +61,7 @@ export function operateSuite(sb: SandboxHandle): void {
     expect(result.code, result.stderr + result.stdout).toBe(0);
     const report = jsonLines(result.stdout)[0] as unknown as StatusReport;
     expect(report.ok).toBe(true);
-    expect(report.services.map((s) => `${s.name}:${s.state}`)).toEqual(['nginx:active', 'mariadb:active', 'app:3000:active']);
+    expect(report.services.map((s) => `${s.name}:${s.state}`)).toEqual(['nginx:active', 'mariadb:active', 'app:3000:active', 'redis:active']);
     expect(report.services.every((s) => s.since !== null)).toBe(true);
     expect(report.release.id).toBe((await sb.ssh(['readlink', HOST_PATHS.appCurrent])).stdout.trim().split('/').pop());
     expect(report.release.version).toMatch(/^\d+\.\d+\.\d+/);

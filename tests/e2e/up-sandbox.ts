@@ -8,13 +8,60 @@ import { jsonLines, runCli } from '../helpers/cli.js';
 import { hardenSuite, lynisBaseline } from './harden-sandbox.js';
 import { useSandbox, type SandboxHandle } from '../helpers/sandbox.js';
 
+/** The ports of nginx's live upstream on the guest. */
+async function livePorts(sb: SandboxHandle): Promise<number[]> {
+  return [...(await sb.ssh(['cat', '/etc/nginx/messenger-chat-upstream.inc'])).stdout.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+}
+
+/**
+ * The same host grown to the scale tier in place (three instances a slot on the Redis bus), clients
+ * spread over them by nginx hear each other, then back to mvp (the stale instances stopped).
+ */
+function scaleTier(sb: SandboxHandle, os: SandboxOs): void {
+  it('grows to the scale tier in place: three instances on one Redis bus, clients nginx spreads over them hear each other; then back to mvp', async () => {
+    const up = await runCli(['up', '--sandbox', '--os', os, '--tier', 'scale', '--json'], { timeoutMs: 300_000 });
+    expect(up.code, up.stderr + up.stdout.slice(-2000)).toBe(0);
+    const ports = await livePorts(sb);
+    expect(ports).toHaveLength(3);
+    for (const p of ports) expect(JSON.parse((await sb.ssh(['curl', '-fsS', `http://127.0.0.1:${p}/readyz`])).stdout)).toMatchObject({ status: 'ready', bus: 'up' });
+    expect((await sb.ssh(['grep', "'^maxmemory '", '/etc/redis/redis.conf'])).stdout.trim()).toBe('maxmemory 128mb');
+
+    const secret = (await sb.ssh(['sed', '-n', 's/^MESSENGER_JWT_SECRET=//p', '/etc/messenger-chat/secrets.env'])).stdout.trim();
+    const target = parseTarget({ url: `wss://${sb.info.domain}/ws`, resolve: { host: sb.info.domain, port: 443, address: '127.0.0.1' } });
+    const clients = await Promise.all(Array.from({ length: 6 }, async (_, i) => ChatClient.connect({
+      url: `wss://${sb.info.domain}/ws`, token: await mintToken(secret, `u${i}`, 300), lookup: targetLookup(target), servername: sb.info.domain, ca: readFileSync(sb.info.verifyCaPath, 'utf8'), timeoutMs: 10_000,
+    })));
+    try {
+      for (const c of clients) await c.join('spread');
+      const scrape = async (p: number) => (await sb.ssh(['curl', '-fsS', `http://127.0.0.1:${p}/metrics`])).stdout;
+      const sample = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      // nginx spread the six over more than one instance.
+      const before = await Promise.all(ports.map(scrape));
+      expect(before.filter((t) => sample(t, 'messenger_connections') > 0).length).toBeGreaterThan(1);
+      const acks = [];
+      for (const [i, c] of clients.entries()) acks.push(await c.send('spread', `from u${i}`));
+      for (const c of clients) for (const a of acks) await c.waitForMessage({ id: a.id });
+      const after = await Promise.all(ports.map(scrape));
+      expect(after.reduce((n, t) => n + sample(t, 'messenger_bus_received_total'), 0)).toBeGreaterThan(0);
+    } finally {
+      for (const c of clients) c.close();
+    }
+
+    const back = await runCli(['up', '--sandbox', '--os', os, '--tier', 'mvp', '--no-verify'], { timeoutMs: 300_000 });
+    expect(back.code, back.stderr + back.stdout.slice(-2000)).toBe(0);
+    expect(await livePorts(sb)).toHaveLength(1);
+    expect((await sb.ssh(['sh', '-c', "'systemctl list-units --state=active --no-legend messenger-chat@* | wc -l'"])).stdout.trim()).toBe('1');
+    expect((await sb.ssh(['grep', "'^maxmemory '", '/etc/redis/redis.conf'])).stdout.trim()).toBe('maxmemory 32mb');
+  }, 600_000);
+}
+
 /**
  * The main job end to end on a fresh sandbox VPS: `up --sandbox`, a second `up` that changes
  * nothing, then two WebSocket clients through nginx over TLS with the Pebble-issued certificate,
  * and the message found in MariaDB, then the host's hardening. Shared by the Debian 13 and Debian 12
  * test files (the Debian 12 one also scores the host with lynis, before and after).
  */
-export function upSandboxSuite(os: SandboxOs, opts: { lynis?: boolean } = {}): SandboxHandle {
+export function upSandboxSuite(os: SandboxOs, opts: { lynis?: boolean; scale?: boolean } = {}): SandboxHandle {
   const sb = useSandbox(os);
   const baseline: { index?: number } = {};
   if (opts.lynis) lynisBaseline(sb, baseline);
@@ -39,7 +86,7 @@ export function upSandboxSuite(os: SandboxOs, opts: { lynis?: boolean } = {}): S
   it('a second up changes nothing and says so', async () => {
     const second = await runCli(['up', '--sandbox', '--os', os, '--tier', 'mvp', '--no-verify']);
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stdout).toMatch(/^no changes: 11 ok, 0 changed, 0 failed, 4 skipped/m);
+    expect(second.stdout).toMatch(/^no changes: 12 ok, 0 changed, 0 failed, 4 skipped/m);
     const plan = await runCli(['plan', '--sandbox', '--os', os, '--tier', 'mvp', '--json']);
     const doc = jsonLines(plan.stdout)[0] as { changes: number; os: string; capacity: { clients: number; planned: number } };
     expect(doc).toMatchObject({ changes: 0, os });
@@ -90,6 +137,7 @@ export function upSandboxSuite(os: SandboxOs, opts: { lynis?: boolean } = {}): S
     }
   }, 60_000);
 
+  if (opts.scale) scaleTier(sb, os);
   hardenSuite(sb, os, opts.lynis ? baseline : undefined);
   return sb;
 }

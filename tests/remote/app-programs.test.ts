@@ -8,6 +8,7 @@ import { HOST_PATHS } from '../../src/core/host-model.js';
 import { parseReleases } from '../../src/core/release.js';
 import { appBuildStep, appStep, releasesFact } from '../../src/core/steps/app.js';
 import { appSecretsFact, appSecretsStep, secretsFact } from '../../src/core/steps/secrets.js';
+import { redisStep } from '../../src/core/steps/redis.js';
 import { gatherFacts } from '../../src/executor/gather.js';
 import { appConverged, state, unitsText, type RawFacts } from '../core/step-fixtures.js';
 import { LocalShellHost } from '../executor/fixtures.js';
@@ -29,6 +30,7 @@ beforeEach(() => {
     [HOST_PATHS.appReleases, join(dir, 'releases')],
     [HOST_PATHS.appSecretsFile, join(dir, 'app-secrets.env')],
     [HOST_PATHS.secretsEnvFile, join(dir, 'secrets.env')],
+    [HOST_PATHS.redisUsers, join(dir, 'redis-users.conf')],
   ];
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -96,6 +98,38 @@ describe.skipIf(process.getuid?.() !== 0)('app-secrets: secret write', () => {
     expect(again).toBe(0);
   });
 
+  it('a user\'s app of two instances gets REDIS_URL with the host\'s Redis password inside', async () => {
+    writeFileSync(join(dir, 'secrets.env'), 'MESSENGER_DB_PASSWORD=Abc123generated\nMESSENGER_JWT_SECRET=j\nMESSENGER_REDIS_PASSWORD=Red1s\n', { mode: 0o600 });
+    const { file, again } = await writeAndReread({ source: true, app: { instances: 2 } });
+    expect(file).toMatch(/^MI_INPUTS=[0-9a-f]{64}\nDB_PASSWORD=Abc123generated\nREDIS_URL=redis:\/\/messenger-chat:Red1s@127\.0\.0\.1:6379\n$/);
+    expect(again).toBe(0);
+  });
+
+  it("Redis' users composed on the host (secret render), 0600 redis, read back through the inputs fact: the next plan leaves them", async () => {
+    writeFileSync(join(dir, 'secrets.env'), 'MESSENGER_DB_PASSWORD=x\nMESSENGER_JWT_SECRET=j\nMESSENGER_REDIS_PASSWORD=Red1sPassw0rd\n', { mode: 0o600 });
+    const d = state();
+    const factsOf = () => gatherFacts(host, redisStep.facts(d).map(moveFact));
+    const compose = redisStep.plan(await factsOf(), d).commands.find((c) => c.argv[1] === 'secret')!;
+    expect(compose.argv).not.toContain('Red1sPassw0rd');
+    const res = await host.run(moveCommand(compose));
+    expect(res.code, res.stderr).toBe(0);
+    const staged = join(dir, 'redis-users.conf.mi-new');
+    expect(readFileSync(staged, 'utf8')).toMatch(/^user messenger-chat on >Red1sPassw0rd resetchannels &messenger-chat:\* /m);
+    expect(statSync(staged).mode & 0o777).toBe(0o600);
+    // activate swaps it in (not run here: it restarts redis-server); then the plan composes nothing.
+    writeFileSync(join(dir, 'redis-users.conf'), readFileSync(staged));
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('chown', ['redis:redis', join(dir, 'redis-users.conf')]);
+    execFileSync('chmod', ['600', join(dir, 'redis-users.conf')]);
+    const next = redisStep.plan(await factsOf(), d);
+    expect(next.commands.map((c) => c.argv[1])).not.toContain('secret');
+    expect(next.changes.join('\n')).not.toContain(HOST_PATHS.redisUsers);
+    // A value that is not a generated one (could break out of the file's syntax) is refused.
+    writeFileSync(join(dir, 'secrets.env'), 'MESSENGER_REDIS_PASSWORD=a b\n', { mode: 0o600 });
+    const bad = await host.run(moveCommand(compose));
+    expect([bad.code, bad.stderr.trim()]).toEqual([1, expect.stringContaining('is not alphanumeric')]);
+  });
+
   it('the host password rotated: the next plan writes again', async () => {
     await writeAndReread(SOURCE);
     writeFileSync(join(dir, 'secrets.env'), 'MESSENGER_DB_PASSWORD=Rotated456\nMESSENGER_JWT_SECRET=j\n', { mode: 0o600 });
@@ -116,10 +150,10 @@ describe('app: mi-remote release takes every option the step plans', () => {
     expect(res.stderr.trim()).toBe('release: a complete --release, --current, --instances, --port and --upstream are required');
   });
 
-  it("the bundled server's planned release (with --relay) parses too", async () => {
+  it("the bundled server's planned release (with --bus) parses too", async () => {
     const d = state({ intent: { action: 'restart' } });
     const release = appStep.plan(parsed(appStep, d, appConverged(d)), d).commands.find((c) => c.argv[1] === 'release')!;
-    expect(release.argv).toContain('--relay');
+    expect(release.argv).toContain('--bus');
     const res = await host.run(moveCommand(release));
     expect([res.code, res.stderr.trim()]).toEqual([2, 'release: a complete --release, --current, --instances, --port and --upstream are required']);
   });

@@ -215,8 +215,9 @@ export const appStep: Step = {
         // The bundled server closes its own sockets, spread; a user's app keeps them until SIGTERM.
         '--drain-after', String(source ? app.drainSeconds : 0),
         '--live-check', String(NGINX_LIVE_PORT),
-        // The bundled server's instances relay to each other: both releases must be linked before the switch.
-        ...(source ? [] : ['--relay']),
+        // The bundled server's instances share messages over Redis: the new ones must be on the bus
+        // before the switch, so the clients of both releases keep hearing each other.
+        ...(!source && desired.model.sizing.redis.enabled ? ['--bus'] : []),
         // Only a user's app migrates: with its unit's environment (the app env and its secrets file).
         ...(migrate === undefined ? [] : ['--migrate', migrate, '--user', APP_USER, '--env-file', HOST_PATHS.appEnvFile, '--env-file', HOST_PATHS.appSecretsFile]),
         '--stamp', STAMP_FILE, stamp,

@@ -7,6 +7,7 @@ import { databaseStep, mariadbConfigStep } from './mariadb.js';
 import { nodeStep } from './node.js';
 import { nodeExporterStep } from './metrics.js';
 import { packagesStep } from './packages.js';
+import { redisStep } from './redis.js';
 import { appSecretsStep, secretsStep } from './secrets.js';
 import { certificateStep, nginxStep, siteStep } from './web.js';
 
@@ -23,7 +24,7 @@ export const UP_STEPS: ReadonlyArray<Step | ReadonlyArray<Step | readonly Step[]
   [packagesStep, nodeStep],
   firewallStep,
   [
-    [mariadbConfigStep, secretsStep, databaseStep, appSecretsStep, backupStep],
+    [mariadbConfigStep, secretsStep, redisStep, databaseStep, appSecretsStep, backupStep],
     [nginxStep, certificateStep, siteStep],
     appBuildStep,
     nodeExporterStep,

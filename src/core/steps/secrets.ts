@@ -3,13 +3,14 @@ import { cmd, remote, type Command } from '../command.js';
 import type { DesiredState } from '../desired-state.js';
 import { factValue, queryFact } from '../facts.js';
 import { sha256 } from '../file-plan.js';
-import { APP_DB_USER, HOST_PATHS } from '../host-model.js';
+import { APP_DB_USER, HOST_PATHS, REDIS_PORT, REDIS_USER } from '../host-model.js';
+import { REDIS_PASSWORD_KEY, REDIS_URL_ENV } from '../redis.js';
 import { MARIADB_TCP_PORT } from '../render.js';
 import { noChange } from '../step.js';
 import type { Step } from '../step.js';
 
 /** Secrets kept on the host in the unit's EnvironmentFile: generated once, never printed. */
-export const SECRET_KEYS = ['MESSENGER_DB_PASSWORD', 'MESSENGER_JWT_SECRET'] as const;
+export const SECRET_KEYS = ['MESSENGER_DB_PASSWORD', 'MESSENGER_JWT_SECRET', REDIS_PASSWORD_KEY] as const;
 
 /** Per key, the sha256 of its value (never the value), plus the file's mode and owner. */
 export const secretsFact = queryFact('secrets', ['secrets', HOST_PATHS.secretsEnvFile, ...SECRET_KEYS]);
@@ -29,14 +30,21 @@ export function parseSecrets(stdout: string): { mode: string | null; hashes: Map
 const APP_SECRETS_INPUTS = 'MI_INPUTS';
 export const appSecretsFact = queryFact('app-secrets', ['secrets', HOST_PATHS.appSecretsFile, APP_SECRETS_INPUTS]);
 
-/** How the app reads the database password: its own variable, or a mysql:// URL holding it. */
-function derivedDatabaseSecret(desired: DesiredState): string[] {
+/**
+ * What the app's secrets file derives from the host's secrets: the database password (its own
+ * variable, or a mysql:// URL holding it) and, with Redis, REDIS_URL. The generated passwords are 48
+ * alphanumerics: they need no escaping inside a URL.
+ */
+function derivedSecrets(desired: DesiredState): string[][] {
   const db = desired.stack.app.database;
   const src = [HOST_PATHS.secretsEnvFile, 'MESSENGER_DB_PASSWORD'];
-  // The generated password is 48 alphanumerics: it needs no escaping inside a URL.
-  if (db.url) return ['--derive', db.url, ...src, `mysql://${APP_DB_USER}:`, `@127.0.0.1:${MARIADB_TCP_PORT}/${db.name}`];
-  const name = db.env?.password ?? DEFAULT_DATABASE_ENV.password;
-  return ['--derive', name, ...src, '', ''];
+  const database = db.url
+    ? ['--derive', db.url, ...src, `mysql://${APP_DB_USER}:`, `@127.0.0.1:${MARIADB_TCP_PORT}/${db.name}`]
+    : ['--derive', db.env?.password ?? DEFAULT_DATABASE_ENV.password, ...src, '', ''];
+  const redis = desired.model.sizing.redis.enabled
+    ? [['--derive', REDIS_URL_ENV, HOST_PATHS.secretsEnvFile, REDIS_PASSWORD_KEY, `redis://${REDIS_USER}:`, `@127.0.0.1:${REDIS_PORT}`]]
+    : [];
+  return [database, ...redis];
 }
 
 /**
@@ -50,17 +58,24 @@ export const appSecretsStep: Step = {
   applies: (desired) => desired.bundle.kind === 'source',
   facts: () => [appSecretsFact, secretsFact],
   plan(facts, desired) {
-    const dbPassword = parseSecrets(factValue(facts, secretsFact).stdout).hashes.get('MESSENGER_DB_PASSWORD') ?? '';
-    const derive = derivedDatabaseSecret(desired);
+    const hostSecrets = parseSecrets(factValue(facts, secretsFact).stdout).hashes;
+    const dbPassword = hostSecrets.get('MESSENGER_DB_PASSWORD') ?? '';
+    const derived = derivedSecrets(desired);
+    const derive = derived.flat();
     const keys = Object.keys(desired.appSecrets).sort();
     // The composition's inputs, hashed: values only as hashes, so the fact can say whether it changed.
-    const inputs = sha256(JSON.stringify({ secrets: keys.map((k) => [k, sha256(desired.appSecrets[k] ?? '')]), derive, dbPassword }));
+    const inputs = sha256(JSON.stringify({
+      secrets: keys.map((k) => [k, sha256(desired.appSecrets[k] ?? '')]),
+      derive,
+      dbPassword,
+      ...(derived.length > 1 ? { redisPassword: hostSecrets.get(REDIS_PASSWORD_KEY) ?? '' } : {}),
+    }));
     const { mode, hashes } = parseSecrets(factValue(facts, appSecretsFact).stdout);
     if (hashes.get(APP_SECRETS_INPUTS) === sha256(inputs) && mode === '600 root:root') return noChange();
     const stdin = [...keys.map((k) => `${k}=${desired.appSecrets[k]}`), `${APP_SECRETS_INPUTS}=${inputs}`, ''].join('\n');
     return {
       commands: [remote('write the app secrets', ['secret', 'write', HOST_PATHS.appSecretsFile, ...derive], { stdin })],
-      changes: [`write ${HOST_PATHS.appSecretsFile} (${[...keys, derive[1]].join(', ')}; 0600)`],
+      changes: [`write ${HOST_PATHS.appSecretsFile} (${[...keys, ...derived.map((d) => d[1])].join(', ')}; 0600)`],
       diffs: [],
     };
   },
@@ -76,7 +91,7 @@ function setSecret(label: string, key: string, value?: string): Command {
 
 export const secretsStep: Step = {
   id: 'secrets',
-  title: 'secrets (DB password, JWT secret)',
+  title: 'secrets (DB password, JWT secret, Redis password)',
   facts: () => [secretsFact],
   plan(facts, desired) {
     const { mode, hashes } = parseSecrets(factValue(facts, secretsFact).stdout);
@@ -100,6 +115,10 @@ export const secretsStep: Step = {
     } else if (!hashes.has('MESSENGER_JWT_SECRET')) {
       plan.commands.push(setSecret('generate the JWT secret', 'MESSENGER_JWT_SECRET'));
       plan.changes.push('generate MESSENGER_JWT_SECRET (kept on the host, 0600)');
+    }
+    if (desired.model.sizing.redis.enabled && !hashes.has(REDIS_PASSWORD_KEY)) {
+      plan.commands.push(setSecret("generate Redis' password", REDIS_PASSWORD_KEY));
+      plan.changes.push(`generate ${REDIS_PASSWORD_KEY} (kept on the host, 0600)`);
     }
     if (plan.commands.length === 0 && mode !== null && mode !== '600 root:root') {
       plan.commands.push(cmd('secrets file owner', 'chown', 'root:root', path), cmd('secrets file mode', 'chmod', '600', path));
