@@ -21,8 +21,9 @@
 #   ufw                     ufw status verbose
 #   ssh-ports               "sshd PORT" per port sshd listens on, "session PORT" for this run's own connection
 #   secrets FILE KEY...     the file's mode and owner, and per KEY the sha256 of its value
-#   inputs FILE             a composed file's mode and owner, and the hash of what it was composed
-#                           from (its "# MI_INPUTS=" line), without its secret content
+#   statoverride PATH       the path's mode and owner, and dpkg's statoverride for it ("override OWNER GROUP MODE")
+#   inputs FILE             leftovers, then a composed file's mode and owner, and the hash of what it
+#                           was composed from (its "# MI_INPUTS=" line), without its secret content
 #   database DB USER FILE KEY  anonymous users, databases, the user@localhost/127.0.0.1, their grants on DB, and
 #                           whether the user can log in
 #   cert DOMAIN             the live certificate: fresh|expiring, its DNS names, its ACME server
@@ -157,7 +158,15 @@ fact_secrets() {
   true
 }
 
+fact_statoverride() {
+  [ -e "$1" ] || return 0
+  stat -c 'mode %a %U:%G' "$1"
+  dpkg-statoverride --list "$1" 2>/dev/null | sed -n 's/^\([^ ]*\) \([^ ]*\) \([0-7]*\) .*/override \1 \2 \3/p'
+  true
+}
+
 fact_inputs() {
+  leftovers "$1"
   [ -f "$1" ] || return 0
   stat -c 'mode %a %U:%G' "$1"
   sed -n 's/^# MI_INPUTS=/inputs /p' "$1"
@@ -225,7 +234,7 @@ fact_one() {
   done
   [ "$j" -ge "$count" ] || die "$MI_EXIT_USAGE" "facts: $kind needs $count argument(s)"
   case $kind in
-    host | file | limits | link | exists | read | packages | releases | unit | units | user | version | swap | ufw | ssh-ports | secrets | inputs | database | cert | \
+    host | file | limits | link | exists | read | packages | releases | unit | units | user | version | swap | ufw | ssh-ports | secrets | statoverride | inputs | database | cert | \
       cert-end | uptime | service | timer | http | disk | memory | harden)
       "fact_$(printf %s "$kind" | tr - _)" "$@"
       ;;

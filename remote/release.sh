@@ -76,18 +76,21 @@ confirm_switch() {
   return 1
 }
 
-# bus_of PORT: the state of the Redis bus the bundled server on PORT reports in /readyz.
+# bus_of PORT: the state of the Redis bus the bundled server on PORT reports in /readyz ("old" for
+# a release from before the bus, whose /readyz has no such field).
 bus_of() {
-  curl -fsS -m 2 "http://127.0.0.1:$1/readyz" 2>/dev/null | sed -n 's/.*"bus":"\([a-z]*\)".*/\1/p'
+  r=$(curl -fsS -m 2 "http://127.0.0.1:$1/readyz" 2>/dev/null) || return 0
+  case $r in *'"bus":"'*) printf '%s\n' "$r" | sed -n 's/.*"bus":"\([a-z]*\)".*/\1/p' ;; *) echo old ;; esac
 }
 
-# await_bus PORT...: each instance is subscribed to the bus and can publish (bounded, 10 s).
+# await_bus PORT...: each instance is subscribed to the bus and can publish (bounded, 10 s); a
+# release from before the bus (a rollback to it) has nothing to wait for.
 await_bus() {
   i=0
   while [ "$i" -lt 100 ]; do
     short=''
     for p in "$@"; do
-      [ "$(bus_of "$p")" = up ] || short="$short $p"
+      case $(bus_of "$p") in up | old) ;; *) short="$short $p" ;; esac
     done
     [ -z "$short" ] && return 0
     i=$((i + 1))

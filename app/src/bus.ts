@@ -11,7 +11,9 @@
  *   SEQ" (`onMark`), so siblings that stayed subscribed read it too.
  * While Redis is down every instance keeps serving its own clients (single-instance delivery) and
  * says so: a warning in the log once per outage, `bus: "down"` in the local /readyz, and the
- * messenger_bus_up gauge.
+ * messenger_bus_up gauge. A Redis that hangs (stopped, swapping, a partitioned network) is found by
+ * a ping every few seconds and by publishes that time out: the connection is dropped and redialled,
+ * so nothing waits on it without bound.
  */
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -24,6 +26,12 @@ import { isValidRoom, type ChatMessage } from './protocol.js';
 export const BUS_CHANNEL = 'messenger-chat:v1:messages';
 /** At most this many rooms' failed publishes are remembered for marks; beyond it siblings find gaps on the next message. */
 const MAX_MARKED_ROOMS = 10_000;
+/** A command Redis has not answered in this long counts as failed (a publish becomes a mark). */
+const COMMAND_TIMEOUT_MS = 1_000;
+/** Each connection is pinged this often; a ping that times out drops the connection. */
+const HEALTH_INTERVAL_MS = 3_000;
+/** The longest `stop()` waits for Redis to acknowledge QUIT before it just closes the sockets. */
+const STOP_TIMEOUT_MS = 1_000;
 
 const BUS_DOWN = 'MI_WARN_BUS_DOWN' satisfies ErrorCode;
 
@@ -67,6 +75,14 @@ export class RedisBus {
   /** Set from a lost (or failed first) connection until both are up again. */
   private outage = false;
   private stopped = false;
+  private health: NodeJS.Timeout | undefined;
+  /** SUBSCRIBE refusals in a row (an ACL without the channel): the redial backs off. */
+  private refusals = 0;
+  /**
+   * Counts the subscriptions made: a join that read its room's newest seq under an earlier one may
+   * have missed what was published before this one (see `subscription`).
+   */
+  private generation = 0;
   received = 0;
   published = 0;
   publishFailures = 0;
@@ -83,6 +99,7 @@ export class RedisBus {
       // of memory that grows for as long as the outage lasts.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       connectTimeout: 2_000,
       // Its user may only publish, subscribe, ping and name its connection (the host's ACL).
       disableClientInfo: true,
@@ -101,6 +118,11 @@ export class RedisBus {
     return this.outage ? 'down' : 'connecting';
   }
 
+  /** The current subscription's number; it changes each time the instance subscribes again. */
+  get subscription(): number {
+    return this.generation;
+  }
+
   /** Connects in the background (the instance serves its own clients meanwhile) and keeps reconnecting. */
   start(): void {
     const { log } = this.opts;
@@ -116,24 +138,45 @@ export class RedisBus {
       this.sub.subscribe(BUS_CHANNEL).then(
         () => {
           if (this.stopped) return;
+          this.refusals = 0;
           this.subscribed = true;
+          this.generation += 1;
           this.maybeRecovered();
           this.opts.onSubscribed();
         },
         (err: unknown) => {
-          // Not allowed (an ACL without the channel) or cut off again: retry on a fresh connection.
-          log.warn('redis subscribe failed', { code: BUS_DOWN, err: err instanceof Error ? err.message : String(err) });
-          this.sub.disconnect(true);
+          if (this.stopped) return;
+          // Refused (an ACL without the channel) or cut off again: one warning per outage, then a
+          // fresh connection after a growing pause (ioredis' own backoff restarts at every connect).
+          this.lost('subscriber', err instanceof Error ? err.message : String(err));
+          this.refusals += 1;
+          setTimeout(() => this.stopped || this.sub.disconnect(true), Math.min(100 * 2 ** Math.min(this.refusals, 6), 5_000)).unref();
         },
       );
     });
     this.sub.on('message', (_channel: string, data: string) => this.onFrame(data));
     this.sub.connect().catch(() => {});
     this.pub.connect().catch(() => {});
+    this.health = setInterval(() => this.check(), HEALTH_INTERVAL_MS);
+    this.health.unref();
+  }
+
+  /**
+   * A connection Redis no longer answers (it hangs, or the network dropped without a reset) is
+   * dropped and redialled; marks a failed announce left are sent again.
+   */
+  private check(): void {
+    for (const conn of [this.pub, this.sub]) {
+      if (conn.status !== 'ready') continue;
+      conn.ping().catch(() => {
+        if (!this.stopped && conn.status === 'ready') conn.disconnect(true);
+      });
+    }
+    if (this.unannounced.size > 0 && this.pub.status === 'ready') this.announce();
   }
 
   /** One warning per outage, from the first connection lost (or never made) until both are back. */
-  private lost(role: 'publisher' | 'subscriber'): void {
+  private lost(role: 'publisher' | 'subscriber', reason?: string): void {
     if (this.stopped) return;
     if (role === 'subscriber') this.subscribed = false;
     if (this.outage) return;
@@ -142,6 +185,7 @@ export class RedisBus {
       code: BUS_DOWN,
       role,
       redis: `${this.opts.address.host}:${this.opts.address.port}`,
+      ...(reason ? { reason } : {}),
     });
   }
 
@@ -163,6 +207,7 @@ export class RedisBus {
       () => {
         this.published += 1;
       },
+      // Refused or not answered within COMMAND_TIMEOUT_MS: a mark tells the siblings later.
       () => this.failed(m),
     );
   }
@@ -174,7 +219,7 @@ export class RedisBus {
     this.unannounced.set(m.room, Math.max(m.seq, this.unannounced.get(m.room) ?? 0));
   }
 
-  /** The publisher is back: tell the siblings where the publishes that failed left off. */
+  /** The publisher is back (or a health check finds marks left): tell the siblings where the publishes that failed left off. */
   private announce(): void {
     const marks = [...this.unannounced];
     this.unannounced.clear();
@@ -206,10 +251,16 @@ export class RedisBus {
     }
   }
 
-  /** Closes both connections (publishes in flight are sent first). */
+  /**
+   * Announces what is left to announce, then closes both connections: publishes in flight are sent
+   * first, unless Redis does not answer within STOP_TIMEOUT_MS (a shutdown never waits on it longer).
+   */
   async stop(): Promise<void> {
+    if (this.pub.status === 'ready') this.announce();
     this.stopped = true;
-    await Promise.allSettled([this.pub.quit(), this.sub.quit()]);
+    clearInterval(this.health);
+    const bounded = new Promise((r) => setTimeout(r, STOP_TIMEOUT_MS).unref());
+    await Promise.race([Promise.allSettled([this.pub.quit(), this.sub.quit()]), bounded]);
     this.pub.disconnect();
     this.sub.disconnect();
   }

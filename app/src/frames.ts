@@ -20,9 +20,16 @@ export async function handleFrame(ctx: ServerContext, c: Conn, frame: ClientFram
       }
       // Join before reading lastId so no message stored in between is missed.
       hub.join(frame.room, c);
+      const subscription = ctx.bus?.subscription;
       const newest = await store.newest(frame.room);
       // Live delivery continues the room's order after what the client reads through history.
       ctx.order.track(frame.room, newest.seq);
+      // The bus subscribed again while this read ran: what was published before that may be
+      // missing here and is not in the read either; the room catches up like the others did.
+      if (ctx.bus && ctx.bus.subscription !== subscription) {
+        const seqs = await store.roomSeqs([frame.room]);
+        ctx.order.catchUp(frame.room, seqs.get(frame.room) ?? 0);
+      }
       state.joins += 1;
       reply(ctx, c, { type: 'joined', room: frame.room, lastId: newest.id, ...(frame.ref !== undefined ? { ref: frame.ref } : {}) });
       return;

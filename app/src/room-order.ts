@@ -72,8 +72,12 @@ export class RoomOrder {
     if (seq >= s.next && !s.filling) void this.fill(room, s);
   }
 
-  /** The rooms whose order is tracked here (those with local members). */
+  /**
+   * The rooms read here (with local members). A room whose members all left is forgotten here
+   * (unless a read for it is still running), so catch-ups never read rooms nobody here reads.
+   */
   roomNames(): string[] {
+    for (const [room, s] of this.rooms) if (!this.hasMembers(room) && !s.filling && s.held.size === 0) this.rooms.delete(room);
     return [...this.rooms.keys()];
   }
 

@@ -103,17 +103,28 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
     onMessage: (m) => order.accept(m),
     onMark: (room, seq) => order.catchUp(room, seq),
     // Whatever was published while this instance was not subscribed: read where each room stands.
-    onSubscribed: () => {
+    onSubscribed: () => void catchUpRooms(),
+  });
+
+  /**
+   * Reads where each room read here stands and delivers what this instance has not: after each
+   * subscribe, retried (the database may be coming back too) until it succeeds or a newer
+   * subscription starts its own.
+   */
+  async function catchUpRooms(): Promise<void> {
+    const generation = bus?.subscription;
+    for (let attempt = 0; !state.shuttingDown && bus?.subscription === generation; attempt++) {
       const rooms = order.roomNames();
       if (rooms.length === 0) return;
-      store.roomSeqs(rooms).then(
-        (seqs) => {
-          for (const [room, seq] of seqs) order.catchUp(room, seq);
-        },
-        (err: unknown) => log.warn('could not read where the rooms stand after the bus came back; clients catch up on their next message or reconnect', { err }),
-      );
-    },
-  });
+      try {
+        for (const [room, seq] of await store.roomSeqs(rooms)) order.catchUp(room, seq);
+        return;
+      } catch (err) {
+        if (attempt === 0) log.warn('could not read where the rooms stand after the bus came back; retrying', { err });
+        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
+      }
+    }
+  }
 
   const ctx: ServerContext = { config, limits, log, verifyToken, allowedOrigins, store, hub, order, bus, metrics, conns, pollers, state };
 

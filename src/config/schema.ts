@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseSftpRepository } from '../core/repository.js';
-import { TIER_NAMES } from '../core/tiers.js';
+import { bundledInstances, TIER_NAMES } from '../core/tiers.js';
 import { LETS_ENCRYPT_DIRECTORY, NODE_RELEASE } from '../core/versions.js';
 
 /**
@@ -320,6 +320,17 @@ export const stackSchema = z.strictObject({
   backup: backupSection.optional(),
   harden: hardenSection.prefault({}),
   redis: redisSection.default({}),
+}).superRefine((stack, ctx) => {
+  // The bundled server's instances share messages only through Redis: without it, clients of
+  // different instances would stop hearing each other, silently.
+  const instances = bundledInstances(stack.tier);
+  if (stack.redis.enabled === false && stack.app.source === undefined && instances > 1) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['redis', 'enabled'],
+      message: `the ${stack.tier} tier runs ${instances} instances of the bundled chat server, which share messages only through Redis; remove redis.enabled: false`,
+    });
+  }
 });
 
 export type StackInput = z.input<typeof stackSchema>;

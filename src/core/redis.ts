@@ -19,12 +19,14 @@ export const BUS_CHANNELS = 'messenger-chat:*';
 
 /**
  * What the app's user may do. The bundled server only publishes and subscribes on its channels; a
- * user's app (a Socket.IO adapter, a cache, queues) gets the ordinary commands, never the admin ones.
+ * user's app (a Socket.IO adapter, a small cache that may vanish) gets the ordinary commands, never
+ * the admin ones. Redis before 6.2 (Ubuntu 22.04) cannot restrict channels: every user may use all.
  */
-export function redisRules(kind: HostModel['app']['kind']): string {
-  return kind === 'bundled'
-    ? `resetchannels &${BUS_CHANNELS} -@all +@pubsub +ping +info +hello +auth +client|setname`
-    : 'resetchannels &* ~* +@all -@admin -@dangerous +info';
+export function redisRules(model: Pick<HostModel, 'app' | 'os'>): string {
+  const channels = (pattern: string) => (model.os.redisChannelAcl ? `resetchannels &${pattern} ` : '');
+  return model.app.kind === 'bundled'
+    ? `${channels(BUS_CHANNELS)}-@all +@pubsub +ping +info +client|setname`
+    : `${channels('*')}~* +@all -@admin -@dangerous +info`;
 }
 
 /**
@@ -32,14 +34,14 @@ export function redisRules(kind: HostModel['app']['kind']): string {
  * password. Its MI_INPUTS line is the sha256 of this text and of the password's hash, so the
  * `inputs` fact says whether the file on the host is this one without the password leaving it.
  */
-export function redisUsersTemplate(model: HostModel, passwordHash: string): { content: string; inputs: string } {
+export function redisUsersTemplate(model: Pick<HostModel, 'app' | 'os'>, passwordHash: string): { content: string; inputs: string } {
   const view = (inputs: string) => ({
     managed: MANAGED_MARKER,
     inputs,
     secretsFile: HOST_PATHS.secretsEnvFile,
     user: REDIS_USER,
     passwordKey: REDIS_PASSWORD_KEY,
-    rules: redisRules(model.app.kind),
+    rules: redisRules(model),
   });
   const inputs = sha256(`${renderTemplate('redis/users.conf.hbs', view(''))}\n${passwordHash}`);
   return { content: renderTemplate('redis/users.conf.hbs', view(inputs)), inputs };

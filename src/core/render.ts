@@ -640,7 +640,8 @@ export function redisConfFile(model: HostModel): RenderedFile {
     content: render('redis/redis.conf.hbs', {
       ...managed,
       tier: model.sizing.tier.name,
-      bind: '127.0.0.1 -::1',
+      // IPv4 loopback only: the app dials 127.0.0.1, and ::1 would fail the start where IPv6 is off.
+      bind: '127.0.0.1',
       port: REDIS_PORT,
       maxmemoryMb: r.maxmemoryMb,
       pubsubMb: r.pubsubBufferMb,
@@ -649,8 +650,9 @@ export function redisConfFile(model: HostModel): RenderedFile {
       maxclients: 1000,
       usersFile: model.paths.redisUsers,
     }),
+    // What the package's own dpkg-statoverride says, so an upgrade of redis-server changes nothing.
     mode: 0o640,
-    owner: 'root',
+    owner: 'redis',
     group: 'redis',
     notify: [{ unit: `${REDIS_UNIT}.service`, action: 'restart' as const }],
   };

@@ -1,4 +1,4 @@
-import { getTier, type Tier, type TierName } from './tiers.js';
+import { bundledInstances, getTier, type Tier, type TierName } from './tiers.js';
 
 /**
  * Every sizing setting of a host, derived from its tier in this one file. The rules are written as
@@ -51,6 +51,7 @@ export interface RedisSizing {
   maxmemoryMb: number;
   /** A subscriber further behind than this is cut off (it reconnects and reads the rest from the database). */
   pubsubBufferMb: number;
+  /** maxmemory, the server, and each subscriber's buffer at its limit (two per instance of both slots). */
   totalMb: number;
 }
 
@@ -90,8 +91,7 @@ export function deriveSizing(tierName: TierName, opts: { redis?: boolean } = {})
   // The OS, sshd, journald, certbot runs: a fixed floor plus a little per GB.
   const osReserveMb = 256 + ram / 32;
 
-  // Chat server: one Node process per spare core (one core stays for nginx and MariaDB).
-  const instances = Math.max(1, cpus - 1);
+  const instances = bundledInstances(tierName);
   const appShareMb = ram * 0.4;
   const memoryMaxMb = floorTo(appShareMb / instances, 64);
   // The V8 old space gets three quarters; the rest is for sockets' buffers, code and new space.
@@ -155,16 +155,18 @@ export function deriveSizing(tierName: TierName, opts: { redis?: boolean } = {})
     totalMb: mariadbTotal,
   };
 
-  // Redis, the bus of the instances (and of both releases during a deploy): the seed budgets 50-100 MB. maxmemory caps what it may hold
-  // (with noeviction it refuses writes instead of dropping anything); each subscriber may lag by
-  // pubsubBufferMb before Redis cuts it off; the server itself needs about 10 MB.
+  // Redis, the bus of the instances (and of both releases during a deploy): the seed budgets 50-100
+  // MB. maxmemory caps the keys a user's app may keep (noeviction: refused, never dropped); pub/sub
+  // memory is the subscribers' output buffers, which maxmemory does not cap, so each is bounded
+  // (a subscriber that far behind is cut off and reads the rest from the database) and budgeted at
+  // its bound: one per instance of both slots. The server itself needs about 16 MB.
   const redisMaxMb = floorTo(ram / 64, 32);
-  const pubsubBufferMb = 32;
+  const pubsubBufferMb = 8;
   const redis: RedisSizing = {
     enabled: opts.redis ?? true,
     maxmemoryMb: redisMaxMb,
     pubsubBufferMb,
-    totalMb: redisMaxMb + 16,
+    totalMb: redisMaxMb + 16 + pubsubBufferMb * 2 * instances,
   };
 
   // Swap catches peaks instead of the OOM killer; 2 GB at most, since a host living in swap is down anyway.

@@ -34,3 +34,8 @@ export function isTierName(value: string): value is TierName {
 export function getTier(name: TierName): Tier {
   return TIERS[name];
 }
+
+/** Chat server instances on a tier: one Node process per spare core (one core stays for nginx and MariaDB). */
+export function bundledInstances(name: TierName): number {
+  return Math.max(1, TIERS[name].vcpu.min - 1);
+}

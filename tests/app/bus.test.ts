@@ -103,6 +103,26 @@ describe('Redis bus', () => {
     expect(a.logs.filter((l) => l.includes('MI_WARN_BUS_DOWN'))).toHaveLength(1);
   });
 
+  it('a Redis that hangs with its connections open: found within seconds, publishes fail instead of piling up, stop() does not wait on it', async () => {
+    const [a, b] = [startBus('a4'), startBus('b4')];
+    await until(() => a.bus.state === 'up' && b.bus.state === 'up', 5000, 'both up');
+    redis.freeze();
+    try {
+      for (let i = 1; i <= 500; i++) a.bus.publish(msg('frozen', i));
+      // Each publish waits at most the command timeout, then counts as failed (and becomes a mark).
+      await until(() => a.bus.publishFailures === 500, 5000, 'the publishes failing');
+      // The health ping finds the hung connections and drops them.
+      await until(() => a.bus.state === 'down' && b.bus.state === 'down', 10_000, 'both down');
+      expect(a.logs.join('\n')).toMatch(/MI_WARN_BUS_DOWN/);
+      const t0 = performance.now();
+      await a.bus.stop();
+      expect(performance.now() - t0).toBeLessThan(2500);
+    } finally {
+      redis.thaw();
+    }
+    await until(() => b.bus.state === 'up', 10_000, 'b back once Redis answers');
+  }, 30_000);
+
   it('announces what a publisher cut off alone could not publish to the siblings that stayed subscribed', async () => {
     let a: Node | undefined;
     // Stored while the publisher is away (published from inside its own warning, so always then).

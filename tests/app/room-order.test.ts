@@ -63,6 +63,15 @@ describe('room order', () => {
     expect(order.roomNames()).toEqual(['r']);
   });
 
+  it('forgets a room whose members all left when asked for the rooms read here, so a catch-up never reads it', async () => {
+    const { order, members } = setup([1]);
+    order.track('r', 0);
+    order.track('a', 0);
+    members.delete('a');
+    expect(order.roomNames()).toEqual(['r']);
+    expect(order.trackedRooms).toBe(1);
+  });
+
   it('a catch-up read that fails skips to the marked seq: clients catch up through history on reconnect', async () => {
     const { order, out } = setup([], true);
     order.track('r', 0);

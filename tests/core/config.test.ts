@@ -67,6 +67,8 @@ describe('bad input names the field and what is allowed', () => {
     ['port zero', { ...GOOD, app: { port: 0 } }, 'stack.app.port', /from 1 to 65535/],
     ['SSH port out of range', { ...GOOD, target: { host: '203.0.113.5', ssh: { port: 65536 } } }, 'stack.target.ssh.port', /from 1 to 65535/],
     ['origin with a path', { ...GOOD, app: { allowedOrigins: ['https://chat.example.com/app'] } }, 'stack.app.allowedOrigins.0', /must be an origin/],
+    ['redis.enabled not a boolean', { ...GOOD, redis: { enabled: 'yes' } }, 'stack.redis.enabled', /must be true or false/],
+    ["Redis off under the scale tier's three bundled instances", { ...GOOD, tier: 'scale', redis: { enabled: false } }, 'stack.redis.enabled', /the scale tier runs 3 instances of the bundled chat server, which share messages only through Redis; remove redis.enabled: false$/],
   ] as const)('%s', (_name, overrides, field, allowed) => {
     const err = configError({ overrides: overrides as LoadOptions['overrides'] });
     expect(err.field).toBe(field);

@@ -115,8 +115,8 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     expect(byPath[HOST_PATHS.mariadbConf]).toMatchObject({ validate: 'mariadb', notify: [{ unit: 'mariadb.service', action: 'restart' }] });
     expect(byPath[HOST_PATHS.sysctlConf]).toMatchObject({ kernelWide: true, validate: `sysctl:${HOST_PATHS.sysctlConf}`, notify: [] });
     expect(byPath[HOST_PATHS.certbotDeployHook]).toMatchObject({ mode: 0o755, notify: [] });
-    // Root's, except redis.conf, which Redis (group redis) must read and nobody else.
-    for (const f of files) expect([f.owner, f.group]).toEqual(['root', f.path === HOST_PATHS.redisConf ? 'redis' : 'root']);
+    // Root's, except redis.conf: redis:redis 0640 as the package's statoverride has it.
+    for (const f of files) expect([f.owner, f.group]).toEqual(f.path === HOST_PATHS.redisConf ? ['redis', 'redis'] : ['root', 'root']);
     expect(byPath[HOST_PATHS.redisConf]).toMatchObject({ mode: 0o640, notify: [{ unit: 'redis-server.service', action: 'restart' }] });
     expect(files.filter((f) => f.kernelWide).map((f) => f.path)).toEqual([HOST_PATHS.sysctlConf]);
   });
@@ -409,18 +409,20 @@ describe('model variations', () => {
   it('redis.conf: loopback, no persistence, noeviction, maxmemory and pub/sub buffers from the tier, the composed users', () => {
     for (const [tier, mb] of [['mvp', 32], ['growth', 64], ['scale', 128]] as const) {
       const conf = redisConfFile(model(tier));
-      expect(conf).toMatchObject({ path: '/etc/redis/redis.conf', mode: 0o640, owner: 'root', group: 'redis', notify: [{ unit: 'redis-server.service', action: 'restart' }] });
+      expect(conf).toMatchObject({ path: '/etc/redis/redis.conf', mode: 0o640, owner: 'redis', group: 'redis', notify: [{ unit: 'redis-server.service', action: 'restart' }] });
       expect(directives(conf.content)).toEqual(expect.arrayContaining([
-        'bind 127.0.0.1 -::1', 'protected-mode yes', 'port 6379', 'supervised systemd', 'save ""', 'appendonly no',
-        `maxmemory ${mb}mb`, 'maxmemory-policy noeviction', 'client-output-buffer-limit pubsub 32mb 8mb 60', 'include /etc/redis/messenger-users.conf',
+        'bind 127.0.0.1', 'protected-mode yes', 'port 6379', 'supervised systemd', 'save ""', 'appendonly no',
+        `maxmemory ${mb}mb`, 'maxmemory-policy noeviction', 'client-output-buffer-limit pubsub 8mb 2mb 60', 'include /etc/redis/messenger-users.conf',
       ]));
     }
     // The bundled server's user: pub/sub on its own channels only; nobody without a password.
     const users = redisUsersTemplate(model('mvp'), 'hash').content;
     expect(directives(users)).toEqual([
-      'user default off resetchannels -@all',
-      'user messenger-chat on >@MESSENGER_REDIS_PASSWORD@ resetchannels &messenger-chat:* -@all +@pubsub +ping +info +hello +auth +client|setname',
+      'user default off -@all',
+      'user messenger-chat on >@MESSENGER_REDIS_PASSWORD@ resetchannels &messenger-chat:* -@all +@pubsub +ping +info +client|setname',
     ]);
+    // Ubuntu 22.04's Redis 6.0 has no channel ACLs: the rule that would refuse to load is left out.
+    expect(redisUsersTemplate(model('mvp', 'ubuntu2204'), 'hash').content).toMatch(/^user messenger-chat on >@MESSENGER_REDIS_PASSWORD@ -@all \+@pubsub /m);
     expect(users).toMatch(/^# MI_INPUTS=[0-9a-f]{64}$/m);
     expect(redisUsersTemplate(model('mvp'), 'other').inputs).not.toBe(redisUsersTemplate(model('mvp'), 'hash').inputs);
   });

@@ -18,7 +18,8 @@ describe.each(TIER_NAMES)('sizing of the %s tier', (tier) => {
 
   it('the budget lines are the services the host runs', () => {
     expect(s.budget.lines.map((l) => l.name.split(' ')[0])).toEqual(['os', 'mariadb', 'nginx', 'chat', 'redis']);
-    expect(s.budget.lines.find((l) => l.name.startsWith('redis'))?.mb).toBe(s.redis.maxmemoryMb + 16);
+    // Redis: maxmemory, the server, and a subscriber buffer at its bound per instance of both slots.
+    expect(s.budget.lines.find((l) => l.name.startsWith('redis'))?.mb).toBe(s.redis.maxmemoryMb + 16 + s.redis.pubsubBufferMb * 2 * s.app.instances);
     expect(s.budget.lines.find((l) => l.name === 'mariadb')?.mb).toBe(s.mariadb.totalMb);
     expect(s.budget.lines.find((l) => l.name.startsWith('chat'))?.mb).toBe(s.app.instances * s.app.memoryMaxMb);
   });

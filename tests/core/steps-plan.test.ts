@@ -90,9 +90,19 @@ import {
 const REDIS_CONF = HOST_PATHS.redisConf;
 const REDIS_USERS = HOST_PATHS.redisUsers;
 /** A host whose Redis runs on this plan's files, composed with the fixtures' password. */
+const REDIS_DIR_OK = 'mode 750 root:redis\noverride root redis 750\n';
+/** The plan when only Redis' users file must be composed again (and Redis restarted on it). */
+const USERS_RECOMPOSED = {
+  commands: [
+    ['mi-remote', 'secret', 'render', REDIS_USERS, 'redis', 'redis', '600', SECRETS, 'MESSENGER_REDIS_PASSWORD'],
+    ['mi-remote', 'activate', '--notify', 'restart:redis-server.service', '--', REDIS_USERS],
+  ],
+  changes: [`write ${REDIS_USERS} (the app's Redis user and its password; 0600 redis)`, 'restart redis-server (the instances read what they miss meanwhile from the database)'],
+};
 const redisConverged = (d: DesiredState): RawFacts => ({
   secrets: SECRETS_OK,
-  'redis-users': `mode 600 redis:redis\ninputs ${redisUsersTemplate(d.model, sha256('redis-password')).inputs}\n`,
+  'redis-dir': REDIS_DIR_OK,
+  'redis-users': `left\nmode 600 redis:redis\ninputs ${redisUsersTemplate(d.model, sha256('redis-password')).inputs}\n`,
   'unit:redis-server': 'active enabled\n',
   [`file:${REDIS_CONF}`]: fileText(redisConfFile(d.model)),
 });
@@ -620,17 +630,18 @@ const FIXTURES: Fixture[] = [
   // --- redis (the instance bus) ---------------------------------------------------------------------
   {
     step: redisStep,
-    name: "fresh (Debian's own redis.conf, no users file): both swapped in together and Redis restarted; the password composed on the host",
-    facts: (d) => ({ secrets: SECRETS_OK, 'redis-users': '', 'unit:redis-server': 'active enabled\n', [`file:${REDIS_CONF}`]: fileText(redisConfFile(d.model), { content: 'bind 127.0.0.1 -::1\n' }) }),
+    name: "fresh (Debian's own redis.conf, no users file): /etc/redis made root's, both files swapped in together and Redis restarted; the password composed on the host",
+    facts: (d) => ({ secrets: SECRETS_OK, 'redis-dir': 'mode 2770 redis:redis\n', 'redis-users': 'left\n', 'unit:redis-server': 'active enabled\n', [`file:${REDIS_CONF}`]: fileText(redisConfFile(d.model), { content: 'bind 127.0.0.1 -::1\n' }) }),
     expect: (d) => ({
       commands: [
-        ['mi-remote', 'stage', REDIS_CONF, 'root', 'redis', '640'],
+        ['dpkg-statoverride', '--update', '--add', 'root', 'redis', '750', '/etc/redis'],
+        ['mi-remote', 'stage', REDIS_CONF, 'redis', 'redis', '640'],
         ['mi-remote', 'secret', 'render', REDIS_USERS, 'redis', 'redis', '600', SECRETS, 'MESSENGER_REDIS_PASSWORD'],
         ['mi-remote', 'activate', '--notify', 'restart:redis-server.service', '--', REDIS_CONF, REDIS_USERS],
       ],
-      stdin: { 0: redisConfFile(d.model).content, 1: redisUsersTemplate(d.model, sha256('redis-password')).content },
-      errors: { 2: { 10: 'MI_ERR_STEP_FAILED', 11: 'MI_ERR_ACTIVATION_FAILED' } },
-      changes: [`write ${REDIS_CONF}`, `write ${REDIS_USERS} (the app's Redis user and its password; 0600 redis)`, 'restart redis-server (the instances read what they miss meanwhile from the database)'],
+      stdin: { 1: redisConfFile(d.model).content, 2: redisUsersTemplate(d.model, sha256('redis-password')).content },
+      errors: { 3: { 10: 'MI_ERR_STEP_FAILED', 11: 'MI_ERR_ACTIVATION_FAILED' } },
+      changes: ['make /etc/redis 750 root:redis (a dpkg statoverride, kept through upgrades)', `write ${REDIS_CONF}`, `write ${REDIS_USERS} (the app's Redis user and its password; 0600 redis)`, 'restart redis-server (the instances read what they miss meanwhile from the database)'],
       diffs: [REDIS_CONF],
     }),
   },
@@ -644,12 +655,24 @@ const FIXTURES: Fixture[] = [
     step: redisStep,
     name: "Redis' password changed on the host: only the users file composed again, then the restart",
     facts: (d) => ({ ...redisConverged(d), secrets: secretsText('600 root:root', { MESSENGER_DB_PASSWORD: 'db-password', MESSENGER_JWT_SECRET: 'jwt-secret', MESSENGER_REDIS_PASSWORD: 'rotated' }) }),
+    expect: USERS_RECOMPOSED,
+  },
+  {
+    step: redisStep,
+    name: 'an interrupted activation left the previous users file beside it: composed and swapped in again',
+    facts: (d) => ({ ...redisConverged(d), 'redis-users': String(redisConverged(d)['redis-users']).replace(/^left\n/, 'left mi-prev\n') }),
+    expect: USERS_RECOMPOSED,
+  },
+  {
+    step: redisStep,
+    name: 'someone changed the statoverride of /etc/redis: replaced, and applied',
+    facts: (d) => ({ ...redisConverged(d), 'redis-dir': 'mode 2770 redis:redis\noverride redis redis 2770\n' }),
     expect: {
       commands: [
-        ['mi-remote', 'secret', 'render', REDIS_USERS, 'redis', 'redis', '600', SECRETS, 'MESSENGER_REDIS_PASSWORD'],
-        ['mi-remote', 'activate', '--notify', 'restart:redis-server.service', '--', REDIS_USERS],
+        ['dpkg-statoverride', '--remove', '/etc/redis'],
+        ['dpkg-statoverride', '--update', '--add', 'root', 'redis', '750', '/etc/redis'],
       ],
-      changes: [`write ${REDIS_USERS} (the app's Redis user and its password; 0600 redis)`, 'restart redis-server (the instances read what they miss meanwhile from the database)'],
+      changes: ['make /etc/redis 750 root:redis (a dpkg statoverride, kept through upgrades)'],
     },
   },
   {
@@ -665,13 +688,7 @@ const FIXTURES: Fixture[] = [
     facts: (d) => ({ ...redisConverged(d), 'redis-users': '' }),
     expect: (d) => {
       expect(redisUsersTemplate(d.model, '').content).toMatch(/^user messenger-chat on >@MESSENGER_REDIS_PASSWORD@ resetchannels &\* ~\* \+@all -@admin -@dangerous \+info$/m);
-      return {
-        commands: [
-          ['mi-remote', 'secret', 'render', REDIS_USERS, 'redis', 'redis', '600', SECRETS, 'MESSENGER_REDIS_PASSWORD'],
-          ['mi-remote', 'activate', '--notify', 'restart:redis-server.service', '--', REDIS_USERS],
-        ],
-        changes: [`write ${REDIS_USERS} (the app's Redis user and its password; 0600 redis)`, 'restart redis-server (the instances read what they miss meanwhile from the database)'],
-      };
+      return USERS_RECOMPOSED;
     },
   },
 

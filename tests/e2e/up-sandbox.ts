@@ -25,6 +25,10 @@ function scaleTier(sb: SandboxHandle, os: SandboxOs): void {
     expect(ports).toHaveLength(3);
     for (const p of ports) expect(JSON.parse((await sb.ssh(['curl', '-fsS', `http://127.0.0.1:${p}/readyz`])).stdout)).toMatchObject({ status: 'ready', bus: 'up' });
     expect((await sb.ssh(['grep', "'^maxmemory '", '/etc/redis/redis.conf'])).stdout.trim()).toBe('maxmemory 128mb');
+    // Redis reads its folder but cannot add to it; the password file is Redis' alone.
+    expect((await sb.ssh(['stat', '-c', "'%a %U:%G %n'", '/etc/redis', '/etc/redis/redis.conf', '/etc/redis/messenger-users.conf'])).stdout.trim().split('\n'))
+      .toEqual(['750 root:redis /etc/redis', '640 redis:redis /etc/redis/redis.conf', '600 redis:redis /etc/redis/messenger-users.conf']);
+    expect((await sb.ssh(['redis-cli', 'ping'])).stdout.trim()).toMatch(/NOAUTH/);
 
     const secret = (await sb.ssh(['sed', '-n', 's/^MESSENGER_JWT_SECRET=//p', '/etc/messenger-chat/secrets.env'])).stdout.trim();
     const target = parseTarget({ url: `wss://${sb.info.domain}/ws`, resolve: { host: sb.info.domain, port: 443, address: '127.0.0.1' } });

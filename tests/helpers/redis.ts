@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { BusAddress } from '../../app/src/config.js';
 import { REDIS_PASSWORD_KEY, redisUsersTemplate } from '../../src/core/redis.js';
 import { REDIS_USER, type HostModel } from '../../src/core/host-model.js';
+import { OS_PROFILES } from '../../src/core/os-profiles.js';
 import { freePort } from './mariadb.js';
 
 export interface ThrowawayRedis {
@@ -23,6 +24,9 @@ export interface ThrowawayRedis {
   env(): Record<string, string>;
   /** SIGTERM, wait, start again on the same port (subscribers are cut off; nothing is kept). */
   restart(downMs?: number): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that hangs with its connections open (swapping, a partition). */
+  freeze(): void;
+  thaw(): void;
   /** Stops it (SIGKILL when `hard`); `start()` brings it back. */
   kill(hard?: boolean): Promise<void>;
   start(): Promise<void>;
@@ -42,7 +46,7 @@ export async function startRedis(kind: HostModel['app']['kind'] = 'bundled'): Pr
   const password = randomBytes(24).toString('hex');
   const port = await freePort();
   const adminPassword = randomBytes(24).toString('hex');
-  const users = redisUsersTemplate({ app: { kind } } as HostModel, 'test').content.replaceAll(`@${REDIS_PASSWORD_KEY}@`, password);
+  const users = redisUsersTemplate({ app: { kind } as HostModel['app'], os: OS_PROFILES.debian12 }, 'test').content.replaceAll(`@${REDIS_PASSWORD_KEY}@`, password);
   await writeFile(join(dir, 'users.conf'), `${users}user test-admin on >${adminPassword} ~* &* +@all\n`, { mode: 0o600 });
   await writeFile(
     join(dir, 'redis.conf'),
@@ -88,9 +92,12 @@ export async function startRedis(kind: HostModel['app']['kind'] = 'bundled'): Pr
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       await start();
     },
+    freeze: () => child?.kill('SIGSTOP'),
+    thaw: () => child?.kill('SIGCONT'),
     kill,
     start,
     async stop() {
+      child?.kill('SIGCONT');
       await kill(true);
       await rm(dir, { recursive: true, force: true });
     },

@@ -1,4 +1,4 @@
-import { remote } from '../command.js';
+import { cmd, remote } from '../command.js';
 import { factValue, queryFact, unitFact } from '../facts.js';
 import { activateFiles, changedFiles, describeChanges, fileFacts, stageFile } from '../file-plan.js';
 import { HOST_PATHS, REDIS_UNIT } from '../host-model.js';
@@ -12,6 +12,29 @@ import { parseSecrets, secretsFact } from './secrets.js';
 const usersFact = queryFact('redis-users', ['inputs', HOST_PATHS.redisUsers]);
 const redisUnit = unitFact(REDIS_UNIT);
 const USERS_MODE = '600 redis:redis';
+/**
+ * /etc/redis root's (Debian makes it 2770 redis:redis): Redis reads its config but cannot add to
+ * the folder, so nothing running as redis can plant a link where root writes the next config. A
+ * dpkg statoverride keeps it so through package upgrades.
+ */
+const CONF_DIR = '/etc/redis';
+const CONF_DIR_OWNER = { owner: 'root', group: 'redis', mode: '750' } as const;
+const confDirFact = queryFact('redis-dir', ['statoverride', CONF_DIR]);
+
+function confDirPlan(stdout: string): StepPlan {
+  const { owner, group, mode } = CONF_DIR_OWNER;
+  const lines = stdout.split('\n');
+  const override = lines.find((l) => l.startsWith('override '));
+  if (lines.includes(`mode ${mode} ${owner}:${group}`) && override === `override ${owner} ${group} ${mode}`) return noChange();
+  return {
+    commands: [
+      ...(override ? [cmd('drop the package\'s statoverride of /etc/redis', 'dpkg-statoverride', '--remove', CONF_DIR)] : []),
+      cmd('/etc/redis root\'s, readable by redis', 'dpkg-statoverride', '--update', '--add', owner, group, mode, CONF_DIR),
+    ],
+    changes: [`make ${CONF_DIR} ${mode} ${owner}:${group} (a dpkg statoverride, kept through upgrades)`],
+    diffs: [],
+  };
+}
 
 /** redis.conf as rendered with the host's other files (render --out and the Pulumi digest see it too). */
 function redisConf(desired: DesiredState): RenderedFile[] {
@@ -28,13 +51,14 @@ export const redisStep: Step = {
   id: 'redis',
   title: 'Redis (the bus between instances)',
   applies: (desired) => desired.model.sizing.redis.enabled,
-  facts: (desired) => [secretsFact, usersFact, redisUnit, ...fileFacts(redisConf(desired))],
+  facts: (desired) => [secretsFact, confDirFact, usersFact, redisUnit, ...fileFacts(redisConf(desired))],
   plan(facts, desired) {
     const conf = redisConf(desired);
     const passwordHash = parseSecrets(factValue(facts, secretsFact).stdout).hashes.get(REDIS_PASSWORD_KEY) ?? '';
     const users = redisUsersTemplate(desired.model, passwordHash);
-    const onHost = factValue(facts, usersFact).stdout;
-    const usersCurrent = onHost.includes(`mode ${USERS_MODE}`) && onHost.includes(`inputs ${users.inputs}`);
+    const onHost = factValue(facts, usersFact).stdout.split('\n');
+    // An interrupted activation's leftovers are finished by composing and swapping in again.
+    const usersCurrent = onHost[0] === 'left' && onHost.includes(`mode ${USERS_MODE}`) && onHost.includes(`inputs ${users.inputs}`);
     const confChanged = changedFiles(conf, facts);
     const plan: StepPlan = confChanged.length > 0 ? { commands: confChanged.map(stageFile), ...describeChanges(confChanged, facts) } : noChange();
     const live: RenderedFile[] = [...confChanged];
@@ -52,6 +76,6 @@ export const redisStep: Step = {
       plan.commands.push(activateFiles('restart Redis on its new config', live));
       plan.changes.push(`restart ${REDIS_UNIT} (the instances read what they miss meanwhile from the database)`);
     }
-    return mergePlans(plan, ensureRunning(REDIS_UNIT, factValue(facts, redisUnit)));
+    return mergePlans(confDirPlan(factValue(facts, confDirFact).stdout), plan, ensureRunning(REDIS_UNIT, factValue(facts, redisUnit)));
   },
 };
