@@ -12,7 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mintToken } from '../app/src/token.js';
 import { freePort, startMariaDb } from '../tests/helpers/mariadb.js';
 import { startRedis } from '../tests/helpers/redis.js';
-import { scenario, startChat, stopAll, type Figures } from './chat-load.js';
+import { localRss, scenario, startChat, stopAll, type Figures } from './chat-load.js';
 
 const argv = process.argv.slice(2);
 function flag(name: string, def: string): string {
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
             ...db.env(true), MESSENGER_DB_NAME: name, MESSENGER_JWT_SECRET: SECRET, MESSENGER_INSTANCE: String(i), ...(bus ? redis.env() : {}),
           }, port)));
           children.push(...started.map((s) => s.child));
-          const f = await scenario(`${setup}, ${clients} clients`, ports.map((p) => `ws://127.0.0.1:${p}/ws`), token, children.map((c) => c.pid as number), o);
+          const f = await scenario(`${setup}, ${clients} clients`, ports.map((p) => `ws://127.0.0.1:${p}/ws`), token, localRss(children.map((c) => c.pid as number)), o);
           rows.push({ setup, clients, f });
         } finally {
           await stopAll(children);

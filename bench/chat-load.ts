@@ -7,7 +7,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import WebSocket from 'ws';
+import { openConn, type LoadConn, type LoadTarget } from './load-conn.js';
 
 const now = () => performance.timeOrigin + performance.now();
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -15,9 +15,9 @@ export const ROOM_SIZE = 100;
 
 // ---------------- load worker ----------------
 // Fan-out members are every `stride`-th client, so they spread over all workers.
-interface WorkerJob { urls: string[]; token: string; from: number; to: number; fanout: number; stride: number }
+interface WorkerJob { urls: string[]; token: string; target: LoadTarget; from: number; to: number; fanout: number; stride: number }
 function runClients(): void {
-  const sockets: WebSocket[] = [];
+  const conns: LoadConn[] = [];
   const latencies: number[] = [];
   let received = 0;
   process.on('message', async (msg: { job?: WorkerJob; report?: boolean; reset?: boolean; close?: boolean }) => {
@@ -25,49 +25,46 @@ function runClients(): void {
       const j = msg.job;
       const connectMs: number[] = [];
       const t0 = now();
+      const cpu0 = process.cpuUsage();
       let next = j.from;
       let failures = 0;
       const one = async (i: number) => {
         const t = now();
-        const ws = new WebSocket(j.urls[i % j.urls.length]!, { headers: { authorization: `Bearer ${j.token}` }, perMessageDeflate: false });
-        await new Promise<void>((resolve) => {
-          ws.once('open', () => resolve());
-          ws.once('error', () => { failures += 1; resolve(); });
-        });
-        if (ws.readyState !== WebSocket.OPEN) return;
+        const c = await openConn(j.urls[i % j.urls.length]!, j.token, j.target);
+        if (!c) {
+          failures += 1;
+          return;
+        }
         connectMs.push(now() - t);
-        sockets.push(ws);
-        ws.on('error', () => {});
-        ws.on('message', (data) => {
-          const s = data.toString();
-          if (!s.startsWith('{"type":"message"')) return;
+        conns.push(c);
+        c.onMessage((text) => {
           received += 1;
-          const f = JSON.parse(s) as { text: string };
-          const sent = Number(f.text.slice(0, f.text.indexOf(' ')));
+          const sent = Number(text.slice(0, text.indexOf(' ')));
           if (sent > 0) latencies.push(now() - sent);
         });
-        const rooms = [`g${Math.floor(i / ROOM_SIZE)}`];
-        if (i % j.stride === 0 && i / j.stride < j.fanout) rooms.push('fanout');
-        let joined = 0;
-        await new Promise<void>((resolve) => {
-          const on = (data: WebSocket.RawData) => {
-            if (data.toString().startsWith('{"type":"joined"') && ++joined === rooms.length) { ws.off('message', on); resolve(); }
-          };
-          ws.on('message', on);
-          for (const r of rooms) ws.send(JSON.stringify({ type: 'join', room: r }));
-        });
+        try {
+          await c.join(`g${Math.floor(i / ROOM_SIZE)}`);
+          if (i % j.stride === 0 && i / j.stride < j.fanout) await c.join('fanout');
+        } catch {
+          failures += 1;
+        }
       };
       const lanes = Array.from({ length: 100 }, async () => { while (next < j.to) await one(next++); });
       await Promise.all(lanes);
-      process.send?.({ connected: sockets.length, failures, wallMs: now() - t0, connectMs });
+      process.send?.({ connected: conns.length, failures, wallMs: now() - t0, connectMs, cpuMs: cpuMs(cpu0) });
     }
-    if (msg.reset) { latencies.length = 0; received = 0; process.send?.({ resetDone: true }); }
-    if (msg.report) process.send?.({ received, latencies });
+    if (msg.reset) { latencies.length = 0; received = 0; process.send?.({ resetDone: true, cpu: process.cpuUsage() }); }
+    if (msg.report) process.send?.({ received, latencies, cpu: process.cpuUsage() });
     if (msg.close) {
-      for (const ws of sockets) ws.terminate();
+      for (const c of conns) c.close();
       setTimeout(() => process.exit(0), 100);
     }
   });
+}
+
+function cpuMs(since: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1000;
 }
 
 // ---------------- orchestration ----------------
@@ -92,86 +89,110 @@ export interface Figures {
   rssBeforeMb: number; rssAfterMb: number; rssPerConnKb: number;
   latP50: number; latP95: number; latP99: number; latDelivered: number; latExpected: number;
   burstDeliveriesPerSec: number; burstDelivered: number; burstExpected: number;
+  /** The busiest load worker's CPU during the latency phase, as a share of one core. */
+  loadWorkerCpu: number;
 }
 
-export interface LoadOptions { clients: number; fanout: number; messages: number; rate: number; burst: number; workers: number }
+export interface LoadOptions {
+  clients: number; fanout: number; messages: number; rate: number; burst: number; workers: number;
+  /** Unmeasured messages first (JIT, pools, caches); default 20. */
+  warmup?: number;
+  /** The protocol and TLS of the clients; default the chat's JSON frames, plain ws. */
+  target?: LoadTarget;
+}
+
+/** What the server side measures: its RSS in bytes now, and how many processes that sums. */
+export interface ServerRss { read(): number | Promise<number>; processes: number }
+
+/** RSS summed over local PIDs. */
+export function localRss(pids: number[]): ServerRss {
+  return { read: () => pids.reduce((sum, pid) => sum + rssOf(pid), 0), processes: pids.length };
+}
 
 /**
  * One measured run against `urls` (one per server instance; client i connects to urls[i % n], the
- * sender to urls[0], so with several instances most deliveries cross the bus). RSS is the sum over
- * `serverPids`.
+ * sender to urls[0], so with several instances most deliveries cross the bus): connect, paced
+ * fan-out latency, then (unless burst is 0) a burst for deliveries/s. The load workers' own CPU is
+ * reported, so a saturated generator shows.
  */
-export async function scenario(name: string, urls: string[], token: string, serverPids: number[], o: LoadOptions): Promise<Figures> {
-  const url = urls[0]!;
-  const rssAll = () => serverPids.reduce((sum, pid) => sum + rssOf(pid), 0);
+export async function scenario(name: string, urls: string[], token: string, rss: ServerRss, o: LoadOptions): Promise<Figures> {
+  const target: LoadTarget = o.target ?? { proto: 'json' };
   const me = new URL(import.meta.url).pathname;
   const workers = Array.from({ length: o.workers }, () => fork(me, ['--role', 'clients'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   try {
     await sleep(300);
-    const rssBefore = rssAll();
+    const rssBefore = await rss.read();
     const per = Math.ceil(o.clients / o.workers);
     const t0 = now();
-    const results = await Promise.all(workers.map((w, k) => ask<{ connected: number; failures: number; connectMs: number[] }>(w, { job: { urls, token, from: k * per, to: Math.min(o.clients, (k + 1) * per), fanout: o.fanout, stride: Math.max(1, Math.floor(o.clients / Math.max(1, o.fanout))) } }, 'connected')));
+    const stride = Math.max(1, Math.floor(o.clients / Math.max(1, o.fanout)));
+    const results = await Promise.all(workers.map((w, k) => ask<{ connected: number; failures: number; connectMs: number[] }>(w, { job: { urls, token, target, from: k * per, to: Math.min(o.clients, (k + 1) * per), fanout: o.fanout, stride } }, 'connected')));
     const connectWallMs = now() - t0;
     const connectMs = results.flatMap((r) => r.connectMs).sort((a, b) => a - b);
     const connected = results.reduce((s, r) => s + r.connected, 0);
     await sleep(500);
-    const rssAfter = rssAll();
+    const rssAfter = await rss.read();
     const fanoutMembers = Math.min(o.fanout, connected);
 
     // Sender: one extra connection in this process, member of the fan-out room.
-    const sender = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
-    await new Promise<void>((resolve, reject) => { sender.once('open', () => resolve()); sender.once('error', reject); });
-    sender.send(JSON.stringify({ type: 'join', room: 'fanout', ref: 'j' }));
-    await new Promise<void>((resolve) => sender.on('message', (d) => { if (d.toString().startsWith('{"type":"joined"')) resolve(); }));
-    let ref = 0;
-    const sendOne = () => sender.send(JSON.stringify({ type: 'send', room: 'fanout', text: `${now()} ${'x'.repeat(64)}`, ref: ++ref }));
+    const sender = await openConn(urls[0]!, token, target);
+    if (!sender) throw new Error(`${name}: the sender could not connect`);
+    await sender.join('fanout');
+    const sendOne = () => sender.send('fanout', `${now()} ${'x'.repeat(64)}`);
+    type Report = { received: number; latencies: number[]; cpu: NodeJS.CpuUsage };
     const collect = async (expected: number, boundMs: number) => {
       const deadline = now() + boundMs;
       for (;;) {
-        const reps = await Promise.all(workers.map((w) => ask<{ received: number; latencies: number[] }>(w, { report: true }, 'received')));
+        const reps = await Promise.all(workers.map((w) => ask<Report>(w, { report: true }, 'received')));
         const got = reps.reduce((s, r) => s + r.received, 0);
-        if (got >= expected || now() > deadline) return { got, latencies: reps.flatMap((r) => r.latencies), at: now() };
+        if (got >= expected || now() > deadline) return { got, latencies: reps.flatMap((r) => r.latencies), at: now(), cpu: reps.map((r) => r.cpu) };
         await sleep(50);
       }
     };
 
-    // Warm-up (JIT, pool connections, page cache), not measured.
-    for (let i = 0; i < 20; i++) { sendOne(); await sleep(10); }
-    await collect(20 * fanoutMembers, 10_000);
-    await Promise.all(workers.map((w) => ask(w, { reset: true }, 'resetDone')));
+    const warmup = o.warmup ?? 20;
+    for (let i = 0; i < warmup; i++) { sendOne(); await sleep(10); }
+    await collect(warmup * fanoutMembers, 10_000);
+    const cpuStart = (await Promise.all(workers.map((w) => ask<{ cpu: NodeJS.CpuUsage }>(w, { reset: true }, 'resetDone')))).map((r) => r.cpu);
 
     // Phase 1: paced messages → fan-out latency.
+    const l0 = now();
     for (let i = 0; i < o.messages; i++) { sendOne(); await sleep(1000 / o.rate); }
     const lat = await collect(o.messages * fanoutMembers, 30_000);
     const sorted = lat.latencies.sort((a, b) => a - b);
+    // The busiest load worker's CPU over the latency phase, as a share of one core.
+    const busiest = Math.max(...lat.cpu.map((c, k) => (c.user + c.system - cpuStart[k]!.user - cpuStart[k]!.system) / 1000)) / (lat.at - l0);
 
     // Phase 2: a burst sent as fast as the socket takes it → deliveries per second.
-    await Promise.all(workers.map((w) => ask(w, { reset: true }, 'resetDone')));
-    const b0 = now();
-    for (let i = 0; i < o.burst; i++) sendOne();
-    const burst = await collect(o.burst * fanoutMembers, 60_000);
-    const burstSecs = (burst.at - b0) / 1000;
-    sender.terminate();
+    let burst = { got: 0, at: now() };
+    let burstSecs = 0;
+    if (o.burst > 0) {
+      await Promise.all(workers.map((w) => ask(w, { reset: true }, 'resetDone')));
+      const b0 = now();
+      for (let i = 0; i < o.burst; i++) sendOne();
+      burst = await collect(o.burst * fanoutMembers, 60_000);
+      burstSecs = (burst.at - b0) / 1000;
+    }
+    sender.close();
 
     const f: Figures = {
       clients: o.clients, connected, connectWallMs, connectP50: pct(connectMs, 50), connectP99: pct(connectMs, 99),
       rssBeforeMb: rssBefore / 2 ** 20, rssAfterMb: rssAfter / 2 ** 20, rssPerConnKb: (rssAfter - rssBefore) / Math.max(1, connected) / 1024,
       latP50: pct(sorted, 50), latP95: pct(sorted, 95), latP99: pct(sorted, 99), latDelivered: lat.got, latExpected: o.messages * fanoutMembers,
-      burstDeliveriesPerSec: burst.got / burstSecs, burstDelivered: burst.got, burstExpected: o.burst * fanoutMembers,
+      burstDeliveriesPerSec: burstSecs > 0 ? burst.got / burstSecs : NaN, burstDelivered: burst.got, burstExpected: o.burst * fanoutMembers,
+      loadWorkerCpu: busiest,
     };
     console.log(`\n[${name}]`);
     console.log(`  connections        ${connected}/${o.clients} in ${(connectWallMs / 1000).toFixed(2)} s (per connection p50 ${f.connectP50.toFixed(1)} ms, p99 ${f.connectP99.toFixed(1)} ms)`);
-    console.log(`  server RSS${serverPids.length > 1 ? ` (${serverPids.length} instances)` : '         '} ${f.rssBeforeMb.toFixed(0)} MB idle → ${f.rssAfterMb.toFixed(0)} MB held (${f.rssPerConnKb.toFixed(1)} KB per connection)`);
+    console.log(`  server RSS${rss.processes > 1 ? ` (${rss.processes} instances)` : '         '} ${f.rssBeforeMb.toFixed(0)} MB idle → ${f.rssAfterMb.toFixed(0)} MB held (${f.rssPerConnKb.toFixed(1)} KB per connection)`);
     console.log(`  fan-out latency    p50 ${f.latP50.toFixed(1)} ms, p95 ${f.latP95.toFixed(1)} ms, p99 ${f.latP99.toFixed(1)} ms (${o.messages} msgs at ${o.rate}/s to ${fanoutMembers} members; ${lat.got}/${f.latExpected} delivered)`);
-    console.log(`  burst throughput   ${f.burstDeliveriesPerSec.toFixed(0)} deliveries/s (${o.burst} msgs × ${fanoutMembers} members; ${burst.got}/${f.burstExpected} delivered in ${burstSecs.toFixed(2)} s)`);
+    if (o.burst > 0) console.log(`  burst throughput   ${f.burstDeliveriesPerSec.toFixed(0)} deliveries/s (${o.burst} msgs × ${fanoutMembers} members; ${burst.got}/${f.burstExpected} delivered in ${burstSecs.toFixed(2)} s)`);
+    console.log(`  load generator     busiest of ${o.workers} workers at ${(busiest * 100).toFixed(0)}% of a core during the latency phase${busiest > 0.8 ? ' (near saturation: the figures include its queueing)' : ''}`);
     return f;
   } finally {
     for (const w of workers) { try { w.send({ close: true }); } catch { /* gone */ } }
     await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
   }
 }
-
 
 /** Starts the chat server (app/src/main.ts) with `env` on `port` and waits until /readyz says ready (and the bus is up when it has one). */
 export async function startChat(env: Record<string, string>, port: number): Promise<{ child: ChildProcess; output: () => string }> {

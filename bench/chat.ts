@@ -3,17 +3,20 @@
  * (with a throwaway MariaDB) and, in the same run, a naive `ws` broadcast server; prints connect time,
  * RSS per connection, broadcast deliveries/s and fan-out latency p50/p95/p99, and the ratios.
  *
- * Roles (same file, chosen by --role): main (default), `naive` (the naive server). The load workers
- * (several, so 10k sockets are not all in one process) and the scenario are in chat-load.ts.
+ * The naive server is bench/peers.ts; the load workers (several, so 10k sockets are not all in one
+ * process) and the scenario are in chat-load.ts.
+ * `--via sandbox` instead measures through a sandbox deployment's nginx + TLS with the peers swapped
+ * onto the same upstream, rounds interleaved (bench/chat-sandbox.ts).
  * Flags: --clients N (2000), --fanout N (members of the fan-out room, min(1000, N)), --messages N (paced
  * latency messages, 100), --rate N (paced messages/s, 20), --burst N (burst messages, 200),
  * --workers N (max(2, ceil(N/2500))), --timeout-s N (600, hard bound of the whole run).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import WebSocket, { WebSocketServer } from 'ws';
+import { fileURLToPath } from 'node:url';
 import { mintToken } from '../app/src/token.js';
 import { freePort, startMariaDb } from '../tests/helpers/mariadb.js';
-import { ROOM_SIZE, scenario, sleep, startChat, stopAll } from './chat-load.js';
+import { localRss, ROOM_SIZE, scenario, sleep, startChat, stopAll } from './chat-load.js';
+import { benchViaSandbox } from './chat-sandbox.js';
 
 const argv = process.argv.slice(2);
 function flag(name: string, def: number): number {
@@ -22,41 +25,6 @@ function flag(name: string, def: number): number {
   const v = Number(argv[i + 1]);
   if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} must be a non-negative integer`);
   return v;
-}
-function sflag(name: string, def: string): string {
-  const i = argv.indexOf(`--${name}`);
-  return i < 0 ? def : (argv[i + 1] ?? def);
-}
-
-// ---------------- naive server: rooms + broadcast, no auth, no storage ----------------
-function runNaive(): void {
-  const port = flag('port', 0);
-  const wss = new WebSocketServer({ port, host: '127.0.0.1', perMessageDeflate: false });
-  const rooms = new Map<string, Set<WebSocket>>();
-  let id = 0;
-  wss.on('connection', (ws) => {
-    const mine = new Set<string>();
-    ws.on('message', (data) => {
-      let f: { type?: string; room?: string; text?: string; ref?: unknown };
-      try { f = JSON.parse(data.toString()); } catch { return; }
-      if (f.type === 'join' && f.room) {
-        let s = rooms.get(f.room);
-        if (!s) rooms.set(f.room, (s = new Set()));
-        s.add(ws);
-        mine.add(f.room);
-        ws.send(JSON.stringify({ type: 'joined', room: f.room, lastId: id, ref: f.ref }));
-      } else if (f.type === 'send' && f.room) {
-        id += 1;
-        const ts = new Date().toISOString();
-        ws.send(JSON.stringify({ type: 'ack', ref: f.ref, id, ts }));
-        const msg = JSON.stringify({ type: 'message', room: f.room, id, user: 'naive', text: f.text, ts });
-        for (const m of rooms.get(f.room) ?? []) m.send(msg);
-      }
-    });
-    ws.on('close', () => { for (const r of mine) rooms.get(r)?.delete(ws); });
-    ws.on('error', () => {});
-  });
-  wss.on('listening', () => process.send?.({ listening: (wss.address() as { port: number }).port }));
 }
 
 async function main(): Promise<void> {
@@ -69,8 +37,6 @@ async function main(): Promise<void> {
     burst: flag('burst', 200),
     workers: Math.max(1, flag('workers', Math.max(2, Math.ceil(clients / 2500)))),
   };
-  const bound = setTimeout(() => { console.error('bench:chat exceeded its time bound; stopping'); process.exit(2); }, flag('timeout-s', 600) * 1000);
-  bound.unref();
   console.log(`bench:chat — ${o.clients} clients in rooms of ${ROOM_SIZE}, fan-out room of ${o.fanout}, ${o.workers} load worker(s), loopback only`);
   const db = await startMariaDb();
   const children: ChildProcess[] = [];
@@ -80,17 +46,17 @@ async function main(): Promise<void> {
     const port = await freePort();
     const { child: app, output } = await startChat({ ...db.env(true), MESSENGER_JWT_SECRET: secret }, port);
     children.push(app);
-    const chat = await scenario('messenger-chat (auth + MariaDB + rate limit + backpressure)', [`ws://127.0.0.1:${port}/ws`], token, [app.pid as number], o);
+    const chat = await scenario('messenger-chat (auth + MariaDB + rate limit + backpressure)', [`ws://127.0.0.1:${port}/ws`], token, localRss([app.pid as number]), o);
     const slow = output().split('\n').filter((l) => l.includes('slow consumer')).length;
     if (slow) console.log(`  (server dropped ${slow} slow consumers)`);
     process.kill(app.pid as number, 'SIGTERM');
     await new Promise((r) => app.once('exit', r));
 
     const naivePort = await freePort();
-    const naive = fork(new URL(import.meta.url).pathname, ['--role', 'naive', '--port', String(naivePort)], { execArgv: ['--import', 'tsx'] });
+    const naive = fork(fileURLToPath(new URL('peers.ts', import.meta.url)), ['naive', String(naivePort)], { execArgv: ['--import', 'tsx'] });
     children.push(naive);
     await new Promise((r) => naive.once('message', r));
-    const base = await scenario('naive ws broadcast (no auth, no storage)', [`ws://127.0.0.1:${naivePort}/ws`], token, [naive.pid as number], o);
+    const base = await scenario('naive ws broadcast (no auth, no storage)', [`ws://127.0.0.1:${naivePort}/ws`], token, localRss([naive.pid as number]), o);
     process.kill(naive.pid as number, 'SIGTERM');
 
     const r = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
@@ -108,6 +74,11 @@ async function main(): Promise<void> {
   }
 }
 
-const role = sflag('role', 'main');
-if (role === 'naive') runNaive();
-else main().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });
+// The whole run is bounded: through the sandbox it also boots a guest and runs `up`.
+const bound = setTimeout(() => { console.error('bench:chat exceeded its time bound; stopping'); process.exit(2); }, flag('timeout-s', argv.includes('--via') ? 1200 : 600) * 1000);
+bound.unref();
+if (argv.includes('--via')) {
+  if (argv[argv.indexOf('--via') + 1] !== 'sandbox') throw new Error('--via takes one value: sandbox');
+  benchViaSandbox({ clients: flag('clients', 1000), rounds: Math.max(1, flag('rounds', 3)), messages: flag('messages', 20), rate: Math.max(1, flag('rate', 10)) })
+    .then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });
+} else main().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });

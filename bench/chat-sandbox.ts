@@ -1,0 +1,130 @@
+/**
+ * `npm run bench:chat -- --via sandbox [--clients 1000 --rounds 3 --messages 20 --rate 10]`: what
+ * users feel, through a fresh sandbox VPS deployed by `up --tier mvp`: the deployed nginx + TLS in
+ * front, and in the same run the peers (naive `ws`, Socket.IO 4; bench/peers.ts, bundled and started
+ * inside the guest) swapped onto the same upstream in turn. Rounds interleave (server by server, round
+ * by round); the table gives each server's connected clients and fan-out p99 per round and their
+ * medians, and messenger-chat's ratio to each peer. Every server gets the same clients in one room
+ * and the same paced messages from one sender; nginx's upstream is put back at the end.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { mintToken } from '../app/src/token.js';
+import { HOST_PATHS } from '../src/core/host-model.js';
+import { runRaw } from '../src/sandbox/exec.js';
+import { sandboxDown, sandboxUp, sshArgv, type SandboxInfo } from '../src/sandbox/index.js';
+import { scenario, sleep, type Figures, type ServerRss } from './chat-load.js';
+import type { LoadProto } from './load-conn.js';
+
+const CLI = fileURLToPath(new URL('../bin/messenger-infra.js', import.meta.url));
+const PEERS_DIR = '/opt/mi-bench';
+
+interface Server { name: string; proto: LoadProto; unit: string; port: number }
+
+export interface SandboxBenchOptions { clients: number; rounds: number; messages: number; rate: number }
+
+function ssh(info: SandboxInfo, remote: string, input?: string): Promise<string> {
+  return runRaw(sshArgv(info.sshKeyPath, info.knownHostsPath, [remote]), { timeoutMs: 120_000, ...(input === undefined ? {} : { input }) }).then((r) => {
+    if (r.code !== 0) throw new Error(`on the guest: ${remote}: exit ${r.code}: ${r.stderr.slice(-500)}`);
+    return r.stdout;
+  });
+}
+
+function up(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'up', '--sandbox', '--tier', 'mvp', '--no-verify'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`up failed (exit ${code}): ${out.slice(-1500)}`));
+    });
+  });
+}
+
+/** bench/peers.ts and its dependencies (ws, socket.io) as one file the guest's Node runs. */
+async function peersBundle(): Promise<string> {
+  const out = join(mkdtempSync(join(tmpdir(), 'mi-bench-peers-')), 'peers.cjs');
+  await build({ entryPoints: [fileURLToPath(new URL('peers.ts', import.meta.url))], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: out, logLevel: 'error' });
+  return readFileSync(out, 'utf8');
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
+  console.log(`bench:chat via the sandbox — ${o.clients} clients in one room through nginx + TLS, ${o.messages} messages at ${o.rate}/s, ${o.rounds} interleaved rounds`);
+  await sandboxDown();
+  const info = await sandboxUp({ os: 'debian13' });
+  try {
+    await up();
+    const live = (await ssh(info, `cat ${HOST_PATHS.liveUpstream}`));
+    const livePort = Number(/127\.0\.0\.1:(\d+)/.exec(live)?.[1]);
+    const servers: Server[] = [
+      { name: 'messenger-chat (stores every message first)', proto: 'json', unit: `messenger-chat@${livePort}`, port: livePort },
+      { name: 'naive ws broadcast (no storage)', proto: 'json', unit: 'mi-bench-naive', port: 3201 },
+      { name: 'Socket.IO 4.8 (no storage)', proto: 'socketio', unit: 'mi-bench-socketio', port: 3202 },
+    ];
+    await ssh(info, `mkdir -p ${PEERS_DIR} && cat > ${PEERS_DIR}/peers.cjs`, await peersBundle());
+    for (const [kind, s] of [['naive', servers[1]!], ['socketio', servers[2]!]] as const) {
+      await ssh(info, `systemd-run --quiet --unit=${s.unit} --property=LimitNOFILE=65536 --property=DynamicUser=yes /usr/local/bin/node ${PEERS_DIR}/peers.cjs ${kind} ${s.port}`);
+    }
+    for (const s of servers.slice(1)) {
+      for (let i = 0; !(await ssh(info, `ss -Hltn 'sport = :${s.port}'`)).includes('LISTEN'); i++) {
+        if (i > 50) throw new Error(`${s.unit} did not listen on ${s.port}`);
+        await sleep(100);
+      }
+    }
+    const secret = (await ssh(info, `sed -n 's/^MESSENGER_JWT_SECRET=//p' ${HOST_PATHS.secretsEnvFile}`)).trim();
+    const token = await mintToken(secret, 'bench', 3600);
+    const ca = readFileSync(info.verifyCaPath, 'utf8');
+    const point = async (port: number) => {
+      await ssh(info, `cat > ${HOST_PATHS.liveUpstream} && nginx -t -q && systemctl reload nginx`, `server 127.0.0.1:${port} max_fails=3 fail_timeout=10s;\n`);
+      // Old workers finish; new connections already go to the new upstream.
+      await sleep(500);
+    };
+    const rssOf = (s: Server): ServerRss => ({
+      read: async () => Number((await ssh(info, `ps -o rss= -p "$(systemctl show -p MainPID --value ${s.unit})"`)).trim()) * 1024,
+      processes: 1,
+    });
+
+    const results = new Map<string, Figures[]>(servers.map((s) => [s.name, []]));
+    try {
+      for (let round = 1; round <= o.rounds; round++) {
+        for (const s of servers) {
+          await point(s.port);
+          const f = await scenario(`round ${round}: ${s.name}`, [`wss://${info.domain}/ws`], token, rssOf(s), {
+            clients: o.clients, fanout: o.clients, messages: o.messages, rate: o.rate, burst: 0, warmup: 5,
+            workers: Math.max(2, Math.ceil(o.clients / 2500)),
+            target: { proto: s.proto, tls: { ca, address: '127.0.0.1' } },
+          });
+          results.get(s.name)!.push(f);
+        }
+      }
+    } finally {
+      await ssh(info, `cat > ${HOST_PATHS.liveUpstream} && nginx -t -q && systemctl reload nginx`, live);
+    }
+
+    const emfile = (await ssh(info, "grep -c 'Too many open files' /var/log/nginx/error.log || true")).trim();
+    console.log(`\n[through nginx + TLS, same run, ${o.rounds} rounds interleaved: ${o.clients} clients in one room, ${o.messages} messages at ${o.rate}/s]`);
+    const rows = servers.map((s) => {
+      const fs = results.get(s.name)!;
+      return { s, connected: fs.map((f) => f.connected), p99: fs.map((f) => f.latP99), cpu: Math.max(...fs.map((f) => f.loadWorkerCpu)), short: fs.some((f) => f.latDelivered < f.latExpected) };
+    });
+    const w = Math.max(...servers.map((s) => s.name.length));
+    console.log(`  ${'server'.padEnd(w)}  connected per round      p99 median  p99 per round`);
+    for (const r of rows) {
+      console.log(`  ${r.s.name.padEnd(w)}  ${r.connected.join(' / ').padEnd(23)}  ${median(r.p99).toFixed(1).padStart(7)} ms  ${r.p99.map((x) => x.toFixed(1)).join(' / ')}${r.short ? '  (not every message delivered)' : ''}`);
+    }
+    const chat = median(rows[0]!.p99);
+    console.log(`  p99 ratio messenger-chat / naive ws: ${(chat / median(rows[1]!.p99)).toFixed(2)}x (target ≤ 0.8x); / Socket.IO: ${(chat / median(rows[2]!.p99)).toFixed(2)}x (target ≤ 0.8x)`);
+    console.log(`  load generator: busiest worker at ${(Math.max(...rows.map((r) => r.cpu)) * 100).toFixed(0)}% of a core at most; nginx "Too many open files": ${emfile || '0'}`);
+  } finally {
+    await sandboxDown();
+  }
+}
