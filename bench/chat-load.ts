@@ -20,7 +20,8 @@ function runClients(): void {
   const conns: LoadConn[] = [];
   const latencies: number[] = [];
   let received = 0;
-  process.on('message', async (msg: { job?: WorkerJob; report?: boolean; reset?: boolean; close?: boolean }) => {
+  let drops = 0;
+  process.on('message', async (msg: { job?: WorkerJob; report?: boolean; reset?: boolean; take?: boolean; close?: boolean }) => {
     if (msg.job) {
       const j = msg.job;
       const connectMs: number[] = [];
@@ -37,6 +38,7 @@ function runClients(): void {
         }
         connectMs.push(now() - t);
         conns.push(c);
+        c.onDrop(() => (drops += 1));
         c.onMessage((text) => {
           received += 1;
           const sent = Number(text.slice(0, text.indexOf(' ')));
@@ -44,7 +46,7 @@ function runClients(): void {
         });
         try {
           await c.join(`g${Math.floor(i / ROOM_SIZE)}`);
-          if (i % j.stride === 0 && i / j.stride < j.fanout) await c.join('fanout');
+          if (j.fanout > 0 && i % j.stride === 0 && i / j.stride < j.fanout) await c.join('fanout');
         } catch {
           failures += 1;
         }
@@ -54,7 +56,12 @@ function runClients(): void {
       process.send?.({ connected: conns.length, failures, wallMs: now() - t0, connectMs, cpuMs: cpuMs(cpu0) });
     }
     if (msg.reset) { latencies.length = 0; received = 0; process.send?.({ resetDone: true, cpu: process.cpuUsage() }); }
-    if (msg.report) process.send?.({ received, latencies, cpu: process.cpuUsage() });
+    if (msg.report) process.send?.({ received, latencies, drops, cpu: process.cpuUsage() });
+    // Report and reset in one step: nothing received between the two goes uncounted.
+    if (msg.take) {
+      process.send?.({ taken: true, received, latencies: latencies.splice(0), drops });
+      received = 0;
+    }
     if (msg.close) {
       for (const c of conns) c.close();
       setTimeout(() => process.exit(0), 100);
@@ -189,6 +196,78 @@ export async function scenario(name: string, urls: string[], token: string, rss:
     console.log(`  load generator     busiest of ${o.workers} workers at ${(busiest * 100).toFixed(0)}% of a core during the latency phase${busiest > 0.8 ? ' (near saturation: the figures include its queueing)' : ''}`);
     return f;
   } finally {
+    for (const w of workers) { try { w.send({ close: true }); } catch { /* gone */ } }
+    await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
+  }
+}
+
+export interface SoakOptions { clients: number; minutes: number; workers: number; target: LoadTarget }
+
+/**
+ * Holds `clients` connections in rooms of ROOM_SIZE for `minutes`, one message a second into each
+ * room (from ten senders in this process, each within a connection's rate limit), and prints per
+ * minute the fan-out p99, deliveries, dropped connections and the server's RSS, then every delivery
+ * against those expected. Bounded by `minutes`.
+ */
+export interface SoakMinute { minute: number; p99: number; delivered: number; drops: number; rssMb: number }
+
+export async function soak(name: string, url: string, token: string, rss: ServerRss, o: SoakOptions): Promise<{ rows: SoakMinute[]; delivered: number; expected: number }> {
+  const me = new URL(import.meta.url).pathname;
+  const workers = Array.from({ length: o.workers }, () => fork(me, ['--role', 'clients'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const senders: LoadConn[] = [];
+  const rows: SoakMinute[] = [];
+  try {
+    await sleep(300);
+    const per = Math.ceil(o.clients / o.workers);
+    const t0 = now();
+    const results = await Promise.all(workers.map((w, k) => ask<{ connected: number }>(w, { job: { urls: [url], token, target: o.target, from: k * per, to: Math.min(o.clients, (k + 1) * per), fanout: 0, stride: 1 } }, 'connected')));
+    const connected = results.reduce((s, r) => s + r.connected, 0);
+    const rooms = Math.ceil(o.clients / ROOM_SIZE);
+    const members = (room: number) => Math.min(ROOM_SIZE, o.clients - room * ROOM_SIZE);
+    console.log(`\n[${name}: soak]\n  ${connected}/${o.clients} connected in ${((now() - t0) / 1000).toFixed(1)} s; ${rooms} rooms, a message a second in each, ${o.minutes} min`);
+    for (let k = 0; k < 10; k++) {
+      const c = await openConn(url, token, o.target);
+      if (!c) throw new Error(`${name}: a soak sender could not connect`);
+      for (let r = k; r < rooms; r += 10) await c.join(`g${r}`);
+      senders.push(c);
+    }
+    await Promise.all(workers.map((w) => ask(w, { reset: true }, 'resetDone')));
+    let expected = 0;
+    let delivered = 0;
+    const tick = setInterval(() => {
+      senders.forEach((c, k) => {
+        for (let r = k; r < rooms; r += 10) {
+          c.send(`g${r}`, `${now()} soak`);
+          expected += members(r);
+        }
+      });
+    }, 1000);
+    type Report = { received: number; latencies: number[]; drops: number };
+    const report = () => Promise.all(workers.map((w) => ask<Report>(w, { take: true }, 'taken')));
+    try {
+      let dropsBefore = 0;
+      for (let minute = 1; minute <= o.minutes; minute++) {
+        await sleep(60_000);
+        const reps = await report();
+        const lat = reps.flatMap((r) => r.latencies).sort((a, b) => a - b);
+        const drops = reps.reduce((s, r) => s + r.drops, 0);
+        const row = { minute, p99: pct(lat, 99), delivered: reps.reduce((s, r) => s + r.received, 0), drops: drops - dropsBefore, rssMb: (await rss.read()) / 2 ** 20 };
+        delivered += row.delivered;
+        dropsBefore = drops;
+        rows.push(row);
+        console.log(`  minute ${String(minute).padStart(2)}: p99 ${row.p99.toFixed(1)} ms, ${row.delivered} deliveries, ${row.drops} connections dropped, server RSS ${row.rssMb.toFixed(0)} MB`);
+      }
+    } finally {
+      clearInterval(tick);
+    }
+    // What was still in flight when the last minute ended.
+    await sleep(3000);
+    delivered += (await report()).reduce((s, r) => s + r.received, 0);
+    const total = rows.reduce((s, r) => s + r.drops, 0);
+    console.log(`  ${delivered} of ${expected} deliveries (${expected - delivered} missing); ${total} connections dropped in ${o.minutes} min; server RSS ${rows[0]!.rssMb.toFixed(0)} → ${rows.at(-1)!.rssMb.toFixed(0)} MB`);
+    return { rows, delivered, expected };
+  } finally {
+    for (const c of senders) c.close();
     for (const w of workers) { try { w.send({ close: true }); } catch { /* gone */ } }
     await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
   }

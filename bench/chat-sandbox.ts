@@ -6,6 +6,8 @@
  * by round); the table gives each server's connected clients and fan-out p99 per round and their
  * medians, and messenger-chat's ratio to each peer. Every server gets the same clients in one room
  * and the same paced messages from one sender; nginx's upstream is put back at the end.
+ * `--soak-minutes N [--soak-clients 10000]` then holds that many connections on messenger-chat for N
+ * minutes, a message a second in each room of 100 (`--rounds 0` runs the soak alone).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { mintToken } from '../app/src/token.js';
 import { HOST_PATHS } from '../src/core/host-model.js';
 import { runRaw } from '../src/sandbox/exec.js';
 import { sandboxDown, sandboxUp, sshArgv, type SandboxInfo } from '../src/sandbox/index.js';
-import { scenario, sleep, type Figures, type ServerRss } from './chat-load.js';
+import { scenario, sleep, soak, type Figures, type ServerRss } from './chat-load.js';
 import type { LoadProto } from './load-conn.js';
 
 const CLI = fileURLToPath(new URL('../bin/messenger-infra.js', import.meta.url));
@@ -25,7 +27,11 @@ const PEERS_DIR = '/opt/mi-bench';
 
 interface Server { name: string; proto: LoadProto; unit: string; port: number }
 
-export interface SandboxBenchOptions { clients: number; rounds: number; messages: number; rate: number }
+export interface SandboxBenchOptions {
+  clients: number; rounds: number; messages: number; rate: number;
+  /** Then hold soakClients connections on messenger-chat for this many minutes (0: no soak). */
+  soakMinutes: number; soakClients: number;
+}
 
 function ssh(info: SandboxInfo, remote: string, input?: string): Promise<string> {
   return runRaw(sshArgv(info.sshKeyPath, info.knownHostsPath, [remote]), { timeoutMs: 120_000, ...(input === undefined ? {} : { input }) }).then((r) => {
@@ -58,7 +64,7 @@ async function peersBundle(): Promise<string> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
-  console.log(`bench:chat via the sandbox — ${o.clients} clients in one room through nginx + TLS, ${o.messages} messages at ${o.rate}/s, ${o.rounds} interleaved rounds`);
+  console.log(`bench:chat via the sandbox (nginx + TLS) — ${o.rounds > 0 ? `${o.clients} clients in one room, ${o.messages} messages at ${o.rate}/s, ${o.rounds} interleaved rounds` : 'no rounds'}${o.soakMinutes > 0 ? `; a ${o.soakMinutes}-minute soak of ${o.soakClients} connections` : ''}`);
   await sandboxDown();
   const info = await sandboxUp({ os: 'debian13' });
   try {
@@ -110,7 +116,16 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
       await ssh(info, `cat > ${HOST_PATHS.liveUpstream} && nginx -t -q && systemctl reload nginx`, live);
     }
 
+    if (o.soakMinutes > 0) {
+      await soak(`${servers[0]!.name}, ${o.soakClients} clients`, `wss://${info.domain}/ws`, token, rssOf(servers[0]!), {
+        clients: o.soakClients, minutes: o.soakMinutes, workers: Math.max(2, Math.ceil(o.soakClients / 2500)), target: { proto: 'json', tls: { ca, address: '127.0.0.1' } },
+      });
+    }
     const emfile = (await ssh(info, "grep -c 'Too many open files' /var/log/nginx/error.log || true")).trim();
+    if (o.rounds === 0) {
+      console.log(`  nginx "Too many open files": ${emfile || '0'}`);
+      return;
+    }
     console.log(`\n[through nginx + TLS, same run, ${o.rounds} rounds interleaved: ${o.clients} clients in one room, ${o.messages} messages at ${o.rate}/s]`);
     const rows = servers.map((s) => {
       const fs = results.get(s.name)!;

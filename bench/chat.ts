@@ -75,10 +75,13 @@ async function main(): Promise<void> {
 }
 
 // The whole run is bounded: through the sandbox it also boots a guest and runs `up`.
-const bound = setTimeout(() => { console.error('bench:chat exceeded its time bound; stopping'); process.exit(2); }, flag('timeout-s', argv.includes('--via') ? 1200 : 600) * 1000);
+const bound = setTimeout(() => { console.error('bench:chat exceeded its time bound; stopping'); process.exit(2); }, flag('timeout-s', argv.includes('--via') ? 1200 + flag('soak-minutes', 0) * 60 : 600) * 1000);
 bound.unref();
 if (argv.includes('--via')) {
   if (argv[argv.indexOf('--via') + 1] !== 'sandbox') throw new Error('--via takes one value: sandbox');
-  benchViaSandbox({ clients: flag('clients', 1000), rounds: Math.max(1, flag('rounds', 3)), messages: flag('messages', 20), rate: Math.max(1, flag('rate', 10)) })
+  benchViaSandbox({
+    clients: flag('clients', 1000), rounds: flag('rounds', 3), messages: flag('messages', 20), rate: Math.max(1, flag('rate', 10)),
+    soakMinutes: flag('soak-minutes', 0), soakClients: flag('soak-clients', 10_000),
+  })
     .then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });
 } else main().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });

@@ -22,6 +22,8 @@ export interface LoadConn {
   send(room: string, text: string): void;
   /** Called with each broadcast message's text. */
   onMessage(cb: (text: string) => void): void;
+  /** Called once if the connection ends without close() (the server dropped it). */
+  onDrop(cb: () => void): void;
   close(): void;
 }
 
@@ -68,6 +70,7 @@ export async function openConn(url: string, token: string, target: LoadTarget): 
       join: (room) => withTimeout(socket.emitWithAck('join', room).then(() => undefined), 'join'),
       send: (room, text) => void socket.emit('send', { room, text }),
       onMessage: (cb) => void socket.on('message', (m: { text?: string }) => typeof m?.text === 'string' && cb(m.text)),
+      onDrop: (cb) => void socket.on('disconnect', (reason) => reason !== 'io client disconnect' && cb()),
       close: () => void socket.close(),
     };
   }
@@ -92,6 +95,7 @@ export async function openConn(url: string, token: string, target: LoadTarget): 
     }
   });
   let ref = 0;
+  let closing = false;
   return {
     join: (room) => withTimeout(new Promise<void>((resolve) => {
       waiting.set(room, resolve);
@@ -100,6 +104,10 @@ export async function openConn(url: string, token: string, target: LoadTarget): 
     // `send` must carry a ref (the ack echoes it).
     send: (room, text) => ws.send(JSON.stringify({ type: 'send', room, text, ref: ++ref })),
     onMessage: (cb) => void listeners.push(cb),
-    close: () => ws.terminate(),
+    onDrop: (cb) => void ws.once('close', () => closing || cb()),
+    close: () => {
+      closing = true;
+      ws.terminate();
+    },
   };
 }

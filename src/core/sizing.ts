@@ -109,7 +109,9 @@ export function deriveSizing(tierName: TierName, opts: { redis?: boolean } = {})
   // nginx: sized for ~5 clients per MB of RAM; every proxied WebSocket holds two connections.
   const clients = ram * 5;
   const workerProcesses = cpus;
-  const workerConnections = ceilTo((clients * 2) / workerProcesses, 1024);
+  // reuseport spreads connections over the workers by a hash, not exactly evenly: a quarter more
+  // than an even share, so the busiest worker still holds its part.
+  const workerConnections = ceilTo(((clients * 2) / workerProcesses) * 1.25, 1024);
   const nginx: NginxSizing = {
     workerProcesses,
     workerConnections,

@@ -31,7 +31,7 @@ describe('host limits', () => {
 
   it('a container whose hard limit is below worker_rlimit_nofile: nginx and the app get what it allows, the tier still fits', () => {
     const tier = deriveSizing('mvp');
-    expect(tier.nginx.workerRlimitNofile).toBe(20480);
+    expect(tier.nginx.workerRlimitNofile).toBe(26624);
     const { sizing, capacity } = fitToLimits(tier, limits(CONTAINER));
     expect(sizing.nginx.workerRlimitNofile).toBe(20000);
     expect(sizing.nginx.workerConnections).toBe(tier.nginx.workerConnections);

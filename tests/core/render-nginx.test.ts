@@ -99,8 +99,8 @@ describe.each(TIER_NAMES)('nginx -t accepts the %s tier', (tier) => {
     const lines = modern.site.split('\n');
     // The only changed lines are the two 443 listeners and the http2 directive.
     expect(lines.filter((l) => !old.includes(l)).map((l) => l.trim())).toEqual([
-      'listen 443 ssl backlog=4096;',
-      'listen [::]:443 ssl backlog=4096;',
+      'listen 443 ssl reuseport backlog=4096;',
+      'listen [::]:443 ssl reuseport backlog=4096;',
       'http2 on;',
     ]);
     // nginx 1.22 does not know `http2 on;` (the real 1.26 check runs in the Debian 13 sandbox e2e test);

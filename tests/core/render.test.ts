@@ -197,7 +197,7 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
     const d = directives(https);
     expect(d).toEqual(
       expect.arrayContaining([
-        'listen 443 ssl http2 backlog=4096;',
+        'listen 443 ssl http2 reuseport backlog=4096;',
         `ssl_certificate /etc/letsencrypt/live/${DOMAIN}/fullchain.pem;`,
         `ssl_certificate_key /etc/letsencrypt/live/${DOMAIN}/privkey.pem;`,
         'ssl_protocols TLSv1.3;',
@@ -240,7 +240,7 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
 
   it('site for nginx >= 1.25.1 uses `http2 on;`', () => {
     const site = fileAt(renderHostFiles(model(tier, 'debian13'), 'full'), HOST_PATHS.nginxSite).content;
-    expect(directives(site)).toEqual(expect.arrayContaining(['listen 443 ssl backlog=4096;', 'listen [::]:443 ssl backlog=4096;', 'http2 on;']));
+    expect(directives(site)).toEqual(expect.arrayContaining(['listen 443 ssl reuseport backlog=4096;', 'listen [::]:443 ssl reuseport backlog=4096;', 'http2 on;']));
     expect(site).not.toContain('ssl http2');
   });
 
