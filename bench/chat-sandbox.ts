@@ -89,8 +89,9 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
     const secret = (await ssh(info, `sed -n 's/^MESSENGER_JWT_SECRET=//p' ${HOST_PATHS.secretsEnvFile}`)).trim();
     const token = await mintToken(secret, 'bench', 3600);
     const ca = readFileSync(info.verifyCaPath, 'utf8');
+    const setUpstream = (content: string) => ssh(info, `cat > ${HOST_PATHS.liveUpstream} && nginx -t -q && systemctl reload nginx`, content);
     const point = async (port: number) => {
-      await ssh(info, `cat > ${HOST_PATHS.liveUpstream} && nginx -t -q && systemctl reload nginx`, `server 127.0.0.1:${port} max_fails=3 fail_timeout=10s;\n`);
+      await setUpstream(`server 127.0.0.1:${port} max_fails=3 fail_timeout=10s;\n`);
       // Old workers finish; new connections already go to the new upstream.
       await sleep(500);
     };
@@ -113,7 +114,7 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
         }
       }
     } finally {
-      await ssh(info, `cat > ${HOST_PATHS.liveUpstream} && nginx -t -q && systemctl reload nginx`, live);
+      await setUpstream(live);
     }
 
     if (o.soakMinutes > 0) {

@@ -11,7 +11,8 @@ import { parseSecrets, secretsFact } from './secrets.js';
 /** The users file's mode and owner, and the hash of what it was composed from. */
 const usersFact = queryFact('redis-users', ['inputs', HOST_PATHS.redisUsers]);
 const redisUnit = unitFact(REDIS_UNIT);
-const USERS_MODE = '600 redis:redis';
+/** The users file holds the password: Redis' alone. */
+const USERS_FILE = { owner: 'redis', group: 'redis', mode: '600' } as const;
 /**
  * /etc/redis root's (Debian makes it 2770 redis:redis): Redis reads its config but cannot add to
  * the folder, so nothing running as redis can plant a link where root writes the next config. A
@@ -58,19 +59,19 @@ export const redisStep: Step = {
     const users = redisUsersTemplate(desired.model, passwordHash);
     const onHost = factValue(facts, usersFact).stdout.split('\n');
     // An interrupted activation's leftovers are finished by composing and swapping in again.
-    const usersCurrent = onHost[0] === 'left' && onHost.includes(`mode ${USERS_MODE}`) && onHost.includes(`inputs ${users.inputs}`);
+    const { owner, group, mode } = USERS_FILE;
+    const usersCurrent = onHost[0] === 'left' && onHost.includes(`mode ${mode} ${owner}:${group}`) && onHost.includes(`inputs ${users.inputs}`);
     const confChanged = changedFiles(conf, facts);
     const plan: StepPlan = confChanged.length > 0 ? { commands: confChanged.map(stageFile), ...describeChanges(confChanged, facts) } : noChange();
     const live: RenderedFile[] = [...confChanged];
     if (!usersCurrent) {
-      const [mode, owner, group] = [USERS_MODE.split(' ')[0]!, 'redis', 'redis'];
       plan.commands.push(
         remote("compose Redis' users (the password stays on the host)", ['secret', 'render', HOST_PATHS.redisUsers, owner, group, mode, HOST_PATHS.secretsEnvFile, REDIS_PASSWORD_KEY], {
           stdin: users.content,
         }),
       );
       plan.changes.push(`write ${HOST_PATHS.redisUsers} (the app's Redis user and its password; 0600 redis)`);
-      live.push({ path: HOST_PATHS.redisUsers, content: '', mode: 0o600, owner, group, notify: [{ unit: `${REDIS_UNIT}.service`, action: 'restart' }] });
+      live.push({ path: HOST_PATHS.redisUsers, content: '', mode: parseInt(mode, 8), owner, group, notify: [{ unit: `${REDIS_UNIT}.service`, action: 'restart' }] });
     }
     if (live.length > 0) {
       plan.commands.push(activateFiles('restart Redis on its new config', live));
