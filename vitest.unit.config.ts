@@ -10,7 +10,7 @@ export default defineConfig({
     include: [
       'tests/app/protocol.test.ts',
       'tests/app/reconnect-unit.test.ts',
-      'tests/app/relay.test.ts',
+      'tests/app/ws-frame.test.ts',
       'tests/app/room-order.test.ts',
       'tests/cli/**/*.test.ts',
       'tests/config/**/*.test.ts',

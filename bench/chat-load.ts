@@ -106,7 +106,12 @@ export interface LoadOptions {
   warmup?: number;
   /** The protocol and TLS of the clients; default the chat's JSON frames, plain ws. */
   target?: LoadTarget;
+  /** Read just before and after the connect phase and the latency phase (the server side's CPU); their lines are printed. */
+  probes?: { connect?: PhaseProbe; latency?: PhaseProbe };
 }
+
+/** Something read before and after a measured phase; `end` says in one line what changed. */
+export interface PhaseProbe { begin(): Promise<void>; end(phaseMs: number): Promise<string> }
 
 /** What the server side measures: its RSS in bytes now, and how many processes that sums. */
 export interface ServerRss { read(): number | Promise<number>; processes: number }
@@ -130,10 +135,12 @@ export async function scenario(name: string, urls: string[], token: string, rss:
     await sleep(300);
     const rssBefore = await rss.read();
     const per = Math.ceil(o.clients / o.workers);
+    await o.probes?.connect?.begin();
     const t0 = now();
     const stride = Math.max(1, Math.floor(o.clients / Math.max(1, o.fanout)));
     const results = await Promise.all(workers.map((w, k) => ask<{ connected: number; failures: number; connectMs: number[] }>(w, { job: { urls, token, target, from: k * per, to: Math.min(o.clients, (k + 1) * per), fanout: o.fanout, stride } }, 'connected')));
     const connectWallMs = now() - t0;
+    const connectProbed = await o.probes?.connect?.end(connectWallMs);
     const connectMs = results.flatMap((r) => r.connectMs).sort((a, b) => a - b);
     const connected = results.reduce((s, r) => s + r.connected, 0);
     await sleep(500);
@@ -162,9 +169,11 @@ export async function scenario(name: string, urls: string[], token: string, rss:
     const cpuStart = (await Promise.all(workers.map((w) => ask<{ cpu: NodeJS.CpuUsage }>(w, { reset: true }, 'resetDone')))).map((r) => r.cpu);
 
     // Phase 1: paced messages → fan-out latency.
+    await o.probes?.latency?.begin();
     const l0 = now();
     for (let i = 0; i < o.messages; i++) { sendOne(); await sleep(1000 / o.rate); }
     const lat = await collect(o.messages * fanoutMembers, 30_000);
+    const latencyProbed = await o.probes?.latency?.end(lat.at - l0);
     const sorted = lat.latencies.sort((a, b) => a - b);
     // The busiest load worker's CPU over the latency phase, as a share of one core.
     const busiest = Math.max(...lat.cpu.map((c, k) => (c.user + c.system - cpuStart[k]!.user - cpuStart[k]!.system) / 1000)) / (lat.at - l0);
@@ -190,9 +199,11 @@ export async function scenario(name: string, urls: string[], token: string, rss:
     };
     console.log(`\n[${name}]`);
     console.log(`  connections        ${connected}/${o.clients} in ${(connectWallMs / 1000).toFixed(2)} s (per connection p50 ${f.connectP50.toFixed(1)} ms, p99 ${f.connectP99.toFixed(1)} ms)`);
+    if (connectProbed) console.log(`  ${connectProbed}`);
     console.log(`  server RSS${rss.processes > 1 ? ` (${rss.processes} instances)` : '         '} ${f.rssBeforeMb.toFixed(0)} MB idle → ${f.rssAfterMb.toFixed(0)} MB held (${f.rssPerConnKb.toFixed(1)} KB per connection)`);
     console.log(`  fan-out latency    p50 ${f.latP50.toFixed(1)} ms, p95 ${f.latP95.toFixed(1)} ms, p99 ${f.latP99.toFixed(1)} ms (${o.messages} msgs at ${o.rate}/s to ${fanoutMembers} members; ${lat.got}/${f.latExpected} delivered)`);
     if (o.burst > 0) console.log(`  burst throughput   ${f.burstDeliveriesPerSec.toFixed(0)} deliveries/s (${o.burst} msgs × ${fanoutMembers} members; ${burst.got}/${f.burstExpected} delivered in ${burstSecs.toFixed(2)} s)`);
+    if (latencyProbed) console.log(`  ${latencyProbed}`);
     console.log(`  load generator     busiest of ${o.workers} workers at ${(busiest * 100).toFixed(0)}% of a core during the latency phase${busiest > 0.8 ? ' (near saturation: the figures include its queueing)' : ''}`);
     return f;
   } finally {
@@ -234,14 +245,16 @@ export async function soak(name: string, url: string, token: string, rss: Server
     await Promise.all(workers.map((w) => ask(w, { reset: true }, 'resetDone')));
     let expected = 0;
     let delivered = 0;
+    // Each sender's turn comes once a second, a tenth of a second apart: the 100 rooms' messages
+    // are spread over the second as users' are, not sent all at the same instant.
+    let turn = 0;
     const tick = setInterval(() => {
-      senders.forEach((c, k) => {
-        for (let r = k; r < rooms; r += 10) {
-          c.send(`g${r}`, `${now()} soak`);
-          expected += members(r);
-        }
-      });
-    }, 1000);
+      const k = turn++ % senders.length;
+      for (let r = k; r < rooms; r += 10) {
+        senders[k]!.send(`g${r}`, `${now()} soak`);
+        expected += members(r);
+      }
+    }, 1000 / senders.length);
     type Report = { received: number; latencies: number[]; drops: number };
     const report = () => Promise.all(workers.map((w) => ask<Report>(w, { take: true }, 'taken')));
     try {

@@ -5,9 +5,12 @@
  * inside the guest) swapped onto the same upstream in turn. Rounds interleave (server by server, round
  * by round); the table gives each server's connected clients and fan-out p99 per round and their
  * medians, and messenger-chat's ratio to each peer. Every server gets the same clients in one room
- * and the same paced messages from one sender; nginx's upstream is put back at the end.
+ * and the same paced messages from one sender; nginx's upstream is put back at the end. Each round
+ * also says where the guest's CPU went (the server's processes, nginx, MariaDB, Redis, journald; user
+ * and kernel), per 1,000 connections while connecting and per message while receiving.
  * `--soak-minutes N [--soak-clients 10000]` then holds that many connections on messenger-chat for N
- * minutes, a message a second in each room of 100 (`--rounds 0` runs the soak alone).
+ * minutes, a message a second in each room of 100, the rooms spread over the second (`--rounds 0`
+ * runs the soak alone).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -19,13 +22,16 @@ import { mintToken } from '../app/src/token.js';
 import { HOST_PATHS } from '../src/core/host-model.js';
 import { runRaw } from '../src/sandbox/exec.js';
 import { sandboxDown, sandboxUp, sshArgv, type SandboxInfo } from '../src/sandbox/index.js';
-import { scenario, sleep, soak, type Figures, type ServerRss } from './chat-load.js';
+import { scenario, sleep, soak, type Figures, type PhaseProbe, type ServerRss } from './chat-load.js';
 import type { LoadProto } from './load-conn.js';
 
 const CLI = fileURLToPath(new URL('../bin/messenger-infra.js', import.meta.url));
 const PEERS_DIR = '/opt/mi-bench';
+/** The peers' ports inside the guest, and the bench/peers.ts kind on each. */
+const PEERS = [{ kind: 'naive', port: 3201 }, { kind: 'socketio', port: 3202 }] as const;
 
-interface Server { name: string; proto: LoadProto; unit: string; port: number }
+/** A server under test: its systemd units (messenger-chat: every live instance) and nginx's upstream to it. */
+interface Server { name: string; proto: LoadProto; units: string[]; upstream: string }
 
 export interface SandboxBenchOptions {
   clients: number; rounds: number; messages: number; rate: number;
@@ -70,19 +76,20 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
   try {
     await up();
     const live = (await ssh(info, `cat ${HOST_PATHS.liveUpstream}`));
-    const livePort = Number(/127\.0\.0\.1:(\d+)/.exec(live)?.[1]);
+    const livePorts = [...live.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+    const peer = (port: number) => `server 127.0.0.1:${port} max_fails=3 fail_timeout=10s;\n`;
     const servers: Server[] = [
-      { name: 'messenger-chat (stores every message first)', proto: 'json', unit: `messenger-chat@${livePort}`, port: livePort },
-      { name: 'naive ws broadcast (no storage)', proto: 'json', unit: 'mi-bench-naive', port: 3201 },
-      { name: 'Socket.IO 4.8 (no storage)', proto: 'socketio', unit: 'mi-bench-socketio', port: 3202 },
+      { name: 'messenger-chat (stores every message first)', proto: 'json', units: livePorts.map((p) => `messenger-chat@${p}`), upstream: live },
+      { name: 'naive ws broadcast (no storage)', proto: 'json', units: ['mi-bench-naive'], upstream: peer(PEERS[0].port) },
+      { name: 'Socket.IO 4.8 (no storage)', proto: 'socketio', units: ['mi-bench-socketio'], upstream: peer(PEERS[1].port) },
     ];
     await ssh(info, `mkdir -p ${PEERS_DIR} && cat > ${PEERS_DIR}/peers.cjs`, await peersBundle());
-    for (const [kind, s] of [['naive', servers[1]!], ['socketio', servers[2]!]] as const) {
-      await ssh(info, `systemd-run --quiet --unit=${s.unit} --property=LimitNOFILE=65536 --property=DynamicUser=yes /usr/local/bin/node ${PEERS_DIR}/peers.cjs ${kind} ${s.port}`);
+    for (const [k, { kind, port }] of PEERS.entries()) {
+      await ssh(info, `systemd-run --quiet --unit=${servers[k + 1]!.units[0]} --property=LimitNOFILE=65536 --property=DynamicUser=yes /usr/local/bin/node ${PEERS_DIR}/peers.cjs ${kind} ${port}`);
     }
-    for (const s of servers.slice(1)) {
-      for (let i = 0; !(await ssh(info, `ss -Hltn 'sport = :${s.port}'`)).includes('LISTEN'); i++) {
-        if (i > 50) throw new Error(`${s.unit} did not listen on ${s.port}`);
+    for (const { port } of PEERS) {
+      for (let i = 0; !(await ssh(info, `ss -Hltn 'sport = :${port}'`)).includes('LISTEN'); i++) {
+        if (i > 50) throw new Error(`the peer on ${port} did not listen`);
         await sleep(100);
       }
     }
@@ -90,25 +97,54 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
     const token = await mintToken(secret, 'bench', 3600);
     const ca = readFileSync(info.verifyCaPath, 'utf8');
     const setUpstream = (content: string) => ssh(info, `cat > ${HOST_PATHS.liveUpstream} && nginx -t -q && systemctl reload nginx`, content);
-    const point = async (port: number) => {
-      await setUpstream(`server 127.0.0.1:${port} max_fails=3 fail_timeout=10s;\n`);
+    const point = async (s: Server) => {
+      await setUpstream(s.upstream);
       // Old workers finish; new connections already go to the new upstream.
       await sleep(500);
     };
+    // CPU ticks (1/100 s, user and system) of the server's process, nginx, MariaDB, Redis and journald, per group.
+    const cpuTicks = async (s: Server): Promise<Map<string, [number, number]>> => {
+      const out = await ssh(info, `for p in $(systemctl show -p MainPID --value ${s.units.join(' ')}); do echo server $(cut -d' ' -f14,15 /proc/$p/stat); done; for n in nginx mariadbd redis-server systemd-journal; do for p in $(pgrep -x $n); do echo $n $(cut -d' ' -f14,15 /proc/$p/stat); done; done`);
+      const ticks = new Map<string, [number, number]>();
+      for (const [name, u, k] of out.trim().split('\n').map((l) => l.split(' '))) {
+        const [pu, pk] = ticks.get(name!) ?? [0, 0];
+        ticks.set(name!, [pu + Number(u), pk + Number(k)]);
+      }
+      return ticks;
+    };
+    /** The guest's CPU over a phase, in ms per `per` (1 message, 1,000 connections) of `count`. */
+    const cpuProbe = (s: Server, per: string, count: number): PhaseProbe => {
+      let before = new Map<string, [number, number]>();
+      return {
+        begin: async () => { before = await cpuTicks(s); },
+        end: async (phaseMs) => {
+          const after = await cpuTicks(s);
+          const ms = (ticks: number) => ((ticks * 10) / count).toFixed(1);
+          const parts = [...after].map(([name, [u, k]]) => {
+            const [bu, bk] = before.get(name) ?? [0, 0];
+            return `${name} ${ms(u - bu + k - bk)} (kernel ${ms(k - bk)})`;
+          });
+          return `guest CPU          ms per ${per}: ${parts.join(', ')} (over ${(phaseMs / 1000).toFixed(1)} s)`;
+        },
+      };
+    };
     const rssOf = (s: Server): ServerRss => ({
-      read: async () => Number((await ssh(info, `ps -o rss= -p "$(systemctl show -p MainPID --value ${s.unit})"`)).trim()) * 1024,
-      processes: 1,
+      read: async () => {
+        const out = await ssh(info, `for p in $(systemctl show -p MainPID --value ${s.units.join(' ')}); do ps -o rss= -p $p; done`);
+        return out.trim().split(/\s+/).reduce((sum, kb) => sum + Number(kb) * 1024, 0);
+      },
+      processes: s.units.length,
     });
 
     const results = new Map<string, Figures[]>(servers.map((s) => [s.name, []]));
     try {
       for (let round = 1; round <= o.rounds; round++) {
         for (const s of servers) {
-          await point(s.port);
+          await point(s);
           const f = await scenario(`round ${round}: ${s.name}`, [`wss://${info.domain}/ws`], token, rssOf(s), {
             clients: o.clients, fanout: o.clients, messages: o.messages, rate: o.rate, burst: 0, warmup: 5,
             workers: Math.max(2, Math.ceil(o.clients / 2500)),
-            target: { proto: s.proto, tls: { ca, address: '127.0.0.1' } },
+            target: { proto: s.proto, tls: { ca, address: '127.0.0.1' } }, probes: { connect: cpuProbe(s, '1,000 connections', o.clients / 1000), latency: cpuProbe(s, 'message', o.messages) },
           });
           results.get(s.name)!.push(f);
         }

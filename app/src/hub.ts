@@ -1,13 +1,22 @@
 /**
- * Room membership and local fan-out. A message is serialised once and the same bytes go to every
- * member; a member whose send buffer is past the bound is dropped instead of growing server memory.
+ * Room membership and local fan-out. A message is serialised and framed once and the same bytes are
+ * written to every member's socket; a member whose send buffer is past the bound is dropped instead of
+ * growing server memory.
  */
+import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import type { ChatMessage, MessageFrame } from './protocol.js';
+import { textFrame } from './ws-frame.js';
 
 /** What the hub needs from a connection. */
 export interface Member {
   readonly ws: WebSocket;
+  /**
+   * The socket the upgrade handed to ws. A broadcast writes its pre-built frame here directly. That
+   * keeps order with ws's own writes (replies, pings, close): ws sends without compression and writes
+   * each frame at once, and both paths are synchronous writes to this one socket.
+   */
+  readonly socket: Duplex;
   readonly rooms: Set<string>;
 }
 
@@ -51,27 +60,42 @@ export class RoomHub {
     return this.rooms.size;
   }
 
-  /** Sends one frame to one socket, dropping it if its buffer is over the bound. Returns false if not sent. */
-  deliver(m: Member, data: Buffer | string): boolean {
-    const ws = m.ws;
-    if (ws.readyState !== WebSocket.OPEN) return false;
-    if (ws.bufferedAmount > this.maxBufferedBytes) {
+  /** Sends one text frame to one member through ws (replies). Returns false if not sent. */
+  deliver(m: Member, data: string): boolean {
+    if (!this.writable(m)) return false;
+    m.ws.send(data, { binary: false });
+    return true;
+  }
+
+  /**
+   * True if `m` is open and under the buffer bound; a member over it is dropped (terminated) here.
+   * socket.writableLength is what ws.bufferedAmount reads, less ws's own queue, which stays empty
+   * without compression.
+   */
+  private writable(m: Member): boolean {
+    if (m.ws.readyState !== WebSocket.OPEN) return false;
+    if (m.socket.writableLength > this.maxBufferedBytes) {
       this.slowDrops += 1;
       this.onSlowDrop(m);
-      ws.terminate();
+      m.ws.terminate();
       return false;
     }
-    ws.send(data, { binary: false });
     return true;
   }
 
   /** Sends a stored message to every local member of its room; wakes long-poll waiters. Returns deliveries. */
   broadcast(msg: ChatMessage): number {
     const frame: MessageFrame = { type: 'message', room: msg.room, id: msg.id, ...(msg.seq === undefined ? {} : { seq: msg.seq }), user: msg.user, text: msg.text, ts: msg.ts };
-    const data = Buffer.from(JSON.stringify(frame));
+    const bytes = textFrame(Buffer.from(JSON.stringify(frame)));
     let n = 0;
     const set = this.rooms.get(msg.room);
-    if (set) for (const m of set) if (this.deliver(m, data)) n += 1;
+    if (set) {
+      for (const m of set) {
+        if (!this.writable(m)) continue;
+        m.socket.write(bytes);
+        n += 1;
+      }
+    }
     this.deliveries += n;
     const watchers = this.roomWatchers.get(msg.room);
     if (watchers) {

@@ -28,7 +28,7 @@ import { selectProtocol } from './net-util.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { APP_VERSION } from './version.js';
 import { loadWebAssets } from './web-assets.js';
-import { createWsSessions } from './ws-session.js';
+import { createWsSessions, heartbeatSlices } from './ws-session.js';
 
 export { APP_VERSION } from './version.js';
 export { DEFAULT_LIMITS, type ChatLimits } from './limits.js';
@@ -185,7 +185,9 @@ export function createChatServer(config: ChatConfig, opts: { log?: Logger; limit
       // Listen first so /healthz answers (and /readyz says "migrating") while the database comes up.
       await migrateUntilReady(ctx);
       bus?.start();
-      timers.push(setInterval(sessions.heartbeat, config.pingIntervalMs));
+      const slices = heartbeatSlices(config.pingIntervalMs);
+      let tick = 0;
+      timers.push(setInterval(() => sessions.heartbeat(tick++ % slices, slices), config.pingIntervalMs / slices));
       if (limits.statsIntervalMs > 0) timers.push(setInterval(() => log.info('stats', stats()), limits.statsIntervalMs));
       log.info('listening', { host: config.host, port: state.boundPort, version: APP_VERSION, bus: config.bus ? `${config.bus.host}:${config.bus.port}` : 'none', allowedOrigins: config.allowedOrigins });
       return state.boundPort;

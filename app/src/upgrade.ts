@@ -17,7 +17,7 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 export function createUpgradeHandler(
   ctx: ServerContext,
   wss: WebSocketServer,
-  onConnection: (ws: WebSocket, user: string, addr: string, exp: number) => void,
+  onConnection: (ws: WebSocket, socket: Duplex, user: string, addr: string, exp: number) => void,
 ): UpgradeHandler {
   const { log, state, allowedOrigins, verifyToken } = ctx;
   return async (req, socket, head) => {
@@ -38,6 +38,6 @@ export function createUpgradeHandler(
     }
     // Checked again: shutdown may have begun while the token was being verified.
     if (state.shuttingDown) return rejectUpgrade(socket, 503, ErrorCode.SHUTTING_DOWN, 'server is restarting');
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, check.sub, addr, check.exp));
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, check.sub, addr, check.exp));
   };
 }

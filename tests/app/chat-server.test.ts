@@ -384,3 +384,36 @@ describe('abuse limits (issue 14, finding 4)', () => {
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(40);
   });
 });
+
+describe('heartbeat spread over the interval', () => {
+  it('pings each connection once per interval, a slice of them per tick instead of all at once', async () => {
+    // 1 s interval: ten ticks of 100 ms, each pinging the connections whose id falls in its slice.
+    const spread = await startServer(testConfig(db, db.database, { MESSENGER_PING_INTERVAL_MS: '1000' }));
+    const mine: ChatClient[] = [];
+    try {
+      const pings: number[][] = [];
+      for (let i = 0; i < 20; i++) {
+        const c = await ChatClient.connect({ url: spread.url, token: await mintToken(SECRET, `beat${i}`, 300), timeoutMs: 5000 });
+        mine.push(c);
+        const times: number[] = [];
+        pings.push(times);
+        c.ws.on('ping', () => times.push(performance.now()));
+      }
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 2500));
+      const inWindow = pings.map((ts) => ts.filter((t) => t >= t0 + 250 && t < t0 + 2250));
+      // Every connection: once per interval (two intervals in the window), still alive.
+      for (const ts of inWindow) expect(ts.length).toBe(2);
+      for (const ts of inWindow) expect(ts[1]! - ts[0]!).toBeGreaterThan(800);
+      for (const c of mine) expect(c.closed).toBeUndefined();
+      // Spread: 20 connections in ten slices are two per tick; all at once would be 20 in one burst.
+      const all = inWindow.flat().sort((a, b) => a - b);
+      const busiest = Math.max(...all.map((t) => all.filter((u) => u >= t && u < t + 50).length));
+      expect(busiest).toBeLessThanOrEqual(4);
+      expect(all.at(-1)! - all[0]!).toBeGreaterThan(1500);
+    } finally {
+      for (const c of mine) await c.close().catch(() => {});
+      await spread.server.shutdown('test end');
+    }
+  });
+});
