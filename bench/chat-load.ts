@@ -212,7 +212,11 @@ export async function scenario(name: string, urls: string[], token: string, rss:
   }
 }
 
-export interface SoakOptions { clients: number; minutes: number; workers: number; target: LoadTarget }
+export interface SoakOptions {
+  clients: number; minutes: number; workers: number; target: LoadTarget;
+  /** Read when the messages start and when they stop; its line is printed last. */
+  probe?: PhaseProbe;
+}
 
 /**
  * Holds `clients` connections in rooms of ROOM_SIZE for `minutes`, one message a second into each
@@ -243,6 +247,8 @@ export async function soak(name: string, url: string, token: string, rss: Server
       senders.push(c);
     }
     await Promise.all(workers.map((w) => ask(w, { reset: true }, 'resetDone')));
+    await o.probe?.begin();
+    const s0 = now();
     let expected = 0;
     let delivered = 0;
     // Each sender's turn comes once a second, a tenth of a second apart: the 100 rooms' messages
@@ -273,11 +279,13 @@ export async function soak(name: string, url: string, token: string, rss: Server
     } finally {
       clearInterval(tick);
     }
+    const probed = await o.probe?.end(now() - s0);
     // What was still in flight when the last minute ended.
     await sleep(3000);
     delivered += (await report()).reduce((s, r) => s + r.received, 0);
     const total = rows.reduce((s, r) => s + r.drops, 0);
     console.log(`  ${delivered} of ${expected} deliveries (${expected - delivered} missing); ${total} connections dropped in ${o.minutes} min; server RSS ${rows[0]!.rssMb.toFixed(0)} → ${rows.at(-1)!.rssMb.toFixed(0)} MB`);
+    if (probed) console.log(`  ${probed}`);
     return { rows, delivered, expected };
   } finally {
     for (const c of senders) c.close();

@@ -128,6 +128,42 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
         },
       };
     };
+    // messenger-chat's own account of a phase, from every instance's /metrics (local requests only):
+    // garbage collections by kind, the store's insert transactions, and the fan-out from commit to
+    // the last local write.
+    const METRICS = /^messenger_(nodejs_gc_duration_seconds|db_query_seconds|fanout_seconds)_(sum|count)(?:\{(?:kind|op)="(\w+)"\})? (\S+)$/;
+    const chatMetrics = async (): Promise<Map<string, number>> => {
+      const out = await ssh(info, livePorts.map((p) => `curl -sf http://127.0.0.1:${p}/metrics`).join('; '));
+      const sums = new Map<string, number>();
+      for (const line of out.split('\n')) {
+        const m = METRICS.exec(line);
+        const key = m && `${m[1]}.${m[3] ?? ''}.${m[2]}`;
+        if (m && key) sums.set(key, (sums.get(key) ?? 0) + Number(m[4]));
+      }
+      return sums;
+    };
+    const chatProbe: PhaseProbe = (() => {
+      let before = new Map<string, number>();
+      const delta = (after: Map<string, number>, key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+      return {
+        begin: async () => { before = await chatMetrics(); },
+        end: async () => {
+          const after = await chatMetrics();
+          const part = (what: string, metric: string, label: string) => {
+            const n = delta(after, `${metric}.${label}.count`);
+            const mean = n > 0 ? (delta(after, `${metric}.${label}.sum`) * 1000) / n : 0;
+            return `${n} ${what}${n > 0 ? ` (mean ${mean.toFixed(1)} ms)` : ''}`;
+          };
+          const gc = ['minor', 'major', 'incremental'].map((kind) => part(`${kind} GC`, 'nodejs_gc_duration_seconds', kind));
+          return `the server says  ${part('fan-outs', 'fanout_seconds', '')}, ${part('insert transactions', 'db_query_seconds', 'insert')}; ${gc.join(', ')}`;
+        },
+      };
+    })();
+    /** Both probes over one phase, their lines one below the other. */
+    const both = (a: PhaseProbe, b: PhaseProbe): PhaseProbe => ({
+      begin: async () => { await a.begin(); await b.begin(); },
+      end: async (ms) => `${await a.end(ms)}\n  ${await b.end(ms)}`,
+    });
     const rssOf = (s: Server): ServerRss => ({
       read: async () => {
         const out = await ssh(info, `for p in $(systemctl show -p MainPID --value ${s.units.join(' ')}); do ps -o rss= -p $p; done`);
@@ -144,7 +180,10 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
           const f = await scenario(`round ${round}: ${s.name}`, [`wss://${info.domain}/ws`], token, rssOf(s), {
             clients: o.clients, fanout: o.clients, messages: o.messages, rate: o.rate, burst: 0, warmup: 5,
             workers: Math.max(2, Math.ceil(o.clients / 2500)),
-            target: { proto: s.proto, tls: { ca, address: '127.0.0.1' } }, probes: { connect: cpuProbe(s, '1,000 connections', o.clients / 1000), latency: cpuProbe(s, 'message', o.messages) },
+            target: { proto: s.proto, tls: { ca, address: '127.0.0.1' } }, probes: {
+              connect: cpuProbe(s, '1,000 connections', o.clients / 1000),
+              latency: s === servers[0] ? both(cpuProbe(s, 'message', o.messages), chatProbe) : cpuProbe(s, 'message', o.messages),
+            },
           });
           results.get(s.name)!.push(f);
         }
@@ -156,6 +195,7 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
     if (o.soakMinutes > 0) {
       await soak(`${servers[0]!.name}, ${o.soakClients} clients`, `wss://${info.domain}/ws`, token, rssOf(servers[0]!), {
         clients: o.soakClients, minutes: o.soakMinutes, workers: Math.max(2, Math.ceil(o.soakClients / 2500)), target: { proto: 'json', tls: { ca, address: '127.0.0.1' } },
+        probe: chatProbe,
       });
     }
     const emfile = (await ssh(info, "grep -c 'Too many open files' /var/log/nginx/error.log || true")).trim();

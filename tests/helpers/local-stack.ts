@@ -160,7 +160,11 @@ export interface ChatBackend {
 }
 
 export interface BackendOptions {
-  /** MESSENGER_PING_INTERVAL_MS; the default 30 s leaves a 3 s proxy_read_timeout nothing to reset it. */
+  /**
+   * MESSENGER_PING_INTERVAL_MS, default 30 s. The server pings a slice of its connections each thirtieth
+   * of it, so a connection's first ping may come a second after it opened; a test that needs none for a
+   * while passes an interval whose thirtieth is longer than that.
+   */
   pingIntervalMs?: number;
 }
 

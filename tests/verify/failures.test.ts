@@ -10,7 +10,9 @@ import { STACK_ORIGIN, startChatBackend, verifyOptionsFor, startProxy, type Chat
 
 let backend: ChatBackend;
 beforeAll(async () => {
-  backend = await startChatBackend();
+  // No server ping in the first 120 s (an hour's thirtieth): a ping would reset nginx's 3 s
+  // proxy_read_timeout in the idle test below and hide the misconfiguration it shows.
+  backend = await startChatBackend({ pingIntervalMs: 3_600_000 });
 });
 afterAll(async () => {
   await backend?.stop();
