@@ -358,7 +358,7 @@ export function execStartOf(model: HostModel): string {
   const release = `${model.paths.appInstances}/%i`;
   const node = `${releaseNodeBin(model)}/node`;
   if (model.app.kind === 'bundled') {
-    return `${node} --max-old-space-size=${model.sizing.app.heapMb} ${release}/messenger-chat.mjs`;
+    return `${node} --max-old-space-size=${model.sizing.app.heapMb} --max-semi-space-size=${model.sizing.app.semiSpaceMb} ${release}/messenger-chat.mjs`;
   }
   const absolute: Record<string, string> = { node, npm: model.paths.npmOnPath, npx: model.paths.npxOnPath };
   const [first = '', ...rest] = (model.stack.app.start ?? '').trim().split(/\s+/);

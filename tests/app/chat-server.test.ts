@@ -93,6 +93,37 @@ describe('chat over /ws', () => {
     }
   });
 
+  it('stores a room\'s concurrent messages as one group-committed batch with the ids and seqs the rows have; a failed batch takes no seq', async () => {
+    await db.createDatabase('batches');
+    const store = MessageStore.create({ ...testConfig(db, 'batches').db });
+    const conn = await mysql.createConnection({ host: '127.0.0.1', port: db.port, user: db.user, password: db.password, database: 'batches' });
+    try {
+      await store.migrate();
+      expect((await store.insert('r', 'u', 'first')).message).toMatchObject({ id: 1, seq: 1 });
+      // 60 at once: the first goes alone, the rest queue behind it and commit as one batch.
+      const stored = await Promise.all(Array.from({ length: 60 }, (_, i) => store.insert('r', `u${i}`, `m${i}`)));
+      const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT id, seq, `user`, text, created_at FROM messages WHERE room = ? AND id > 1 ORDER BY id', ['r']);
+      expect(stored.map((s) => [s.message.id, s.message.seq, s.message.user, s.message.text, s.message.ts])).toEqual(
+        rows.map((r) => [Number(r.id), Number(r.seq), r.user, r.text, (r.created_at as Date).toISOString()]),
+      );
+      expect(stored.map((s) => s.message.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 2));
+      expect(new Set(stored.map((s) => s.committedAt)).size).toBeLessThan(60);
+      // A batch whose second row cannot be stored (a user name over its column): nothing of it stays,
+      // neither rows nor seqs; the room goes on from its last stored seq.
+      const failing = await Promise.allSettled([store.insert('r', 'u', 'alone'), store.insert('r', 'ok', 'x'), store.insert('r', 'x'.repeat(300), 'y')]);
+      expect(failing.map((f) => f.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+      const after = await store.insert('r', 'u', 'after');
+      expect(after.message.seq).toBe(63);
+      const [[seqRow]] = await conn.query<mysql.RowDataPacket[]>('SELECT seq FROM room_seq WHERE room = ?', ['r']);
+      expect(Number(seqRow!.seq)).toBe(63);
+      const [[count]] = await conn.query<mysql.RowDataPacket[]>('SELECT COUNT(*) AS n, MAX(seq) AS top FROM messages WHERE room = ?', ['r']);
+      expect([Number(count!.n), Number(count!.top)]).toEqual([63, 63]);
+    } finally {
+      await conn.end();
+      await store.close();
+    }
+  });
+
   it('broadcasts to every member (sender included), acks the sender, and persists', async () => {
     const a = await connect('alice');
     const b = await connect('bob');

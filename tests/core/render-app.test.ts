@@ -216,7 +216,7 @@ describe("a user's app unit", () => {
     expect(execStartOf(userApp({ start }))).toBe(execStart);
   });
 
-  it('the bundled server: node with the tier heap on its entry, inside the instance link', () => {
-    expect(execStartOf(model('scale'))).toBe('/srv/messenger-chat/instances/%i/.mi-node/bin/node --max-old-space-size=816 /srv/messenger-chat/instances/%i/messenger-chat.mjs');
+  it('the bundled server: node with the tier heap and a bounded new space on its entry, inside the instance link', () => {
+    expect(execStartOf(model('scale'))).toBe('/srv/messenger-chat/instances/%i/.mi-node/bin/node --max-old-space-size=816 --max-semi-space-size=16 /srv/messenger-chat/instances/%i/messenger-chat.mjs');
   });
 });

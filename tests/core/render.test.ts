@@ -270,7 +270,7 @@ describe.each(TIER_NAMES)('rendered files of the %s tier', (tier) => {
         `EnvironmentFile=${HOST_PATHS.secretsEnvFile}`,
         `EnvironmentFile=${HOST_PATHS.instanceEnvDir}/instance-%i.env`,
         // Each instance runs the release its own link points at: two run side by side during a switch.
-        `ExecStart=/srv/messenger-chat/instances/%i/.mi-node/bin/node --max-old-space-size=${s.app.heapMb} /srv/messenger-chat/instances/%i/messenger-chat.mjs`,
+        `ExecStart=/srv/messenger-chat/instances/%i/.mi-node/bin/node --max-old-space-size=${s.app.heapMb} --max-semi-space-size=${s.app.semiSpaceMb} /srv/messenger-chat/instances/%i/messenger-chat.mjs`,
         'WorkingDirectory=/srv/messenger-chat/instances/%i',
         'Restart=on-failure',
         // A crash loop keeps trying every 5 s instead of stopping for good after a burst.
