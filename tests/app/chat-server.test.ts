@@ -431,17 +431,22 @@ describe('heartbeat spread over the interval', () => {
         c.ws.on('ping', () => times.push(performance.now()));
       }
       const t0 = performance.now();
-      await new Promise((r) => setTimeout(r, 2500));
-      const inWindow = pings.map((ts) => ts.filter((t) => t >= t0 + 250 && t < t0 + 2250));
-      // Every connection: once per interval (two intervals in the window), still alive.
-      for (const ts of inWindow) expect(ts.length).toBe(2);
-      for (const ts of inWindow) expect(ts[1]! - ts[0]!).toBeGreaterThan(800);
+      await new Promise((r) => setTimeout(r, 3500));
+      // Under a loaded machine the ticks drift late (a timer never fires early), so bounds, not counts.
+      const seen = pings.map((ts) => ts.filter((t) => t >= t0));
+      for (const ts of seen) {
+        // Once per interval: two to four pings in 3.5 s, never two within most of an interval.
+        expect(ts.length).toBeGreaterThanOrEqual(2);
+        expect(ts.length).toBeLessThanOrEqual(4);
+        for (let k = 1; k < ts.length; k++) expect(ts[k]! - ts[k - 1]!).toBeGreaterThan(800);
+      }
       for (const c of mine) expect(c.closed).toBeUndefined();
       // Spread: 20 connections in ten slices are two per tick; all at once would be 20 in one burst.
-      const all = inWindow.flat().sort((a, b) => a - b);
+      const all = seen.flat().sort((a, b) => a - b);
       const busiest = Math.max(...all.map((t) => all.filter((u) => u >= t && u < t + 50).length));
       expect(busiest).toBeLessThanOrEqual(4);
-      expect(all.at(-1)! - all[0]!).toBeGreaterThan(1500);
+      const firstRound = all.filter((t) => t < all[0]! + 1000);
+      expect(firstRound.at(-1)! - firstRound[0]!).toBeGreaterThan(500);
     } finally {
       for (const c of mine) await c.close().catch(() => {});
       await spread.server.shutdown('test end');
