@@ -102,28 +102,32 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
       // Old workers finish; new connections already go to the new upstream.
       await sleep(500);
     };
-    // CPU ticks (1/100 s, user and system) of the server's process, nginx, MariaDB, Redis and journald, per group.
-    const cpuTicks = async (s: Server): Promise<Map<string, [number, number]>> => {
-      const out = await ssh(info, `for p in $(systemctl show -p MainPID --value ${s.units.join(' ')}); do echo server $(cut -d' ' -f14,15 /proc/$p/stat); done; for n in nginx mariadbd redis-server systemd-journal; do for p in $(pgrep -x $n); do echo $n $(cut -d' ' -f14,15 /proc/$p/stat); done; done`);
-      const ticks = new Map<string, [number, number]>();
-      for (const [name, u, k] of out.trim().split('\n').map((l) => l.split(' '))) {
-        const [pu, pk] = ticks.get(name!) ?? [0, 0];
-        ticks.set(name!, [pu + Number(u), pk + Number(k)]);
+    // CPU ticks (1/100 s, user and system) per process of the server's units, nginx, MariaDB, Redis
+    // and journald. A phase counts each process's growth (all of a new one's), so an nginx worker
+    // that exits after a reload costs the figure its last moments, never makes it negative. (The
+    // guest's cgroups keep no CPU account per service.)
+    const cpuTicks = async (s: Server): Promise<Map<string, { name: string; user: number; kernel: number }>> => {
+      const out = await ssh(info, `for p in $(systemctl show -p MainPID --value ${s.units.join(' ')}); do [ "$p" != 0 ] && echo server $p $(cut -d' ' -f14,15 /proc/$p/stat); done; for n in nginx mariadbd redis-server systemd-journal; do for p in $(pgrep -x $n); do echo $n $p $(cut -d' ' -f14,15 /proc/$p/stat); done; done; true`);
+      const procs = new Map<string, { name: string; user: number; kernel: number }>();
+      for (const [name, pid, u, k] of out.trim().split('\n').map((l) => l.split(' '))) {
+        if (name && pid && u !== undefined && k !== undefined) procs.set(pid, { name, user: Number(u), kernel: Number(k) });
       }
-      return ticks;
+      return procs;
     };
     /** The guest's CPU over a phase, in ms per `per` (1 message, 1,000 connections) of `count`. */
     const cpuProbe = (s: Server, per: string, count: number): PhaseProbe => {
-      let before = new Map<string, [number, number]>();
+      let before = new Map<string, { name: string; user: number; kernel: number }>();
       return {
         begin: async () => { before = await cpuTicks(s); },
         end: async (phaseMs) => {
-          const after = await cpuTicks(s);
+          const grown = new Map<string, [number, number]>();
+          for (const [pid, p] of await cpuTicks(s)) {
+            const b = before.get(pid);
+            const [u, k] = grown.get(p.name) ?? [0, 0];
+            grown.set(p.name, [u + p.user - (b?.user ?? 0), k + p.kernel - (b?.kernel ?? 0)]);
+          }
           const ms = (ticks: number) => ((ticks * 10) / count).toFixed(1);
-          const parts = [...after].map(([name, [u, k]]) => {
-            const [bu, bk] = before.get(name) ?? [0, 0];
-            return `${name} ${ms(u - bu + k - bk)} (kernel ${ms(k - bk)})`;
-          });
+          const parts = [...grown].map(([name, [u, k]]) => `${name} ${ms(u + k)} (kernel ${ms(k)})`);
           return `guest CPU          ms per ${per}: ${parts.join(', ')} (over ${(phaseMs / 1000).toFixed(1)} s)`;
         },
       };

@@ -195,6 +195,8 @@ export interface UnitView extends Managed {
    * rendering `--max-old-space-size=undefined` inside a composed string.
    */
   heapMb: number;
+  /** The bundled server's new-space bound inside ExecStart, here for the same reason. */
+  semiSpaceMb: number;
 }
 
 /** One KEY="value" line of an EnvironmentFile, quoted so systemd takes the value as written. */
@@ -400,6 +402,7 @@ export function unitView(model: HostModel): UnitView {
     limitNofile: app.limitNofile,
     memoryMaxMb: appMemoryMb(model).memoryMaxMb,
     heapMb: appMemoryMb(model).heapMb,
+    semiSpaceMb: app.semiSpaceMb,
   };
 }
 

@@ -21,11 +21,11 @@ beforeAll(async () => {
   http = createServer();
   http.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => {
-      // Alternate the two paths: a pre-built frame on the socket, then ws.send, and so on.
-      payloads.forEach((p, i) => {
-        if (i % 2 === 0) socket.write(textFrame(Buffer.from(p)));
-        else ws.send(p);
-      });
+      // Each payload both ways in turn: a pre-built frame on the socket, then ws.send.
+      for (const p of payloads) {
+        socket.write(textFrame(Buffer.from(p)));
+        ws.send(p);
+      }
       ws.close(1000, 'done');
     });
   });
@@ -49,14 +49,16 @@ describe('textFrame', () => {
       client.on('error', reject);
     });
     expect(closed).toBe(1000);
-    expect(got.map((s) => s.length)).toEqual(payloads.map((s) => s.length));
-    expect(got).toEqual(payloads);
+    const expected = payloads.flatMap((p) => [p, p]);
+    expect(got.map((s) => s.length)).toEqual(expected.map((s) => s.length));
+    expect(got).toEqual(expected);
     expect(binary.every((b) => !b)).toBe(true);
   });
 
   it('sizes its header by RFC 6455 §5.2', () => {
     expect([...textFrame(Buffer.alloc(125)).subarray(0, 2)]).toEqual([0x81, 125]);
     expect([...textFrame(Buffer.alloc(126)).subarray(0, 4)]).toEqual([0x81, 126, 0, 126]);
+    expect([...textFrame(Buffer.alloc(65_535)).subarray(0, 4)]).toEqual([0x81, 126, 0xff, 0xff]);
     expect([...textFrame(Buffer.alloc(65_536)).subarray(0, 10)]).toEqual([0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
     expect(textFrame(Buffer.alloc(65_536)).length).toBe(65_546);
   });

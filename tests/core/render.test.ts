@@ -65,6 +65,8 @@ describe('strict rendering', () => {
     const m = model('mvp');
     const broken = { ...m, sizing: { ...m.sizing, app: { ...m.sizing.app, heapMb: undefined as unknown as number } } };
     expect(() => renderHostFiles(broken, 'full')).toThrow(/heapMb is missing/);
+    const noSemi = { ...m, sizing: { ...m.sizing, app: { ...m.sizing.app, semiSpaceMb: undefined as unknown as number } } };
+    expect(() => renderHostFiles(noSemi, 'full')).toThrow(/semiSpaceMb is missing/);
   });
 });
 
