@@ -32,6 +32,10 @@ const PEERS = [{ kind: 'naive', port: 3201 }, { kind: 'socketio', port: 3202 }] 
 
 /** A server under test: its systemd units (messenger-chat: every live instance) and nginx's upstream to it. */
 interface Server { name: string; proto: LoadProto; units: string[]; upstream: string }
+/** The main PIDs of a server's units, as guest shell text. */
+const mainPids = (s: Server) => `$(systemctl show -p MainPID --value ${s.units.join(' ')})`;
+/** One guest process's CPU ticks, by the name it is reported under. */
+interface ProcCpu { name: string; user: number; kernel: number }
 
 export interface SandboxBenchOptions {
   clients: number; rounds: number; messages: number; rate: number;
@@ -106,9 +110,9 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
     // and journald. A phase counts each process's growth (all of a new one's), so an nginx worker
     // that exits after a reload costs the figure its last moments, never makes it negative. (The
     // guest's cgroups keep no CPU account per service.)
-    const cpuTicks = async (s: Server): Promise<Map<string, { name: string; user: number; kernel: number }>> => {
-      const out = await ssh(info, `for p in $(systemctl show -p MainPID --value ${s.units.join(' ')}); do [ "$p" != 0 ] && echo server $p $(cut -d' ' -f14,15 /proc/$p/stat); done; for n in nginx mariadbd redis-server systemd-journal; do for p in $(pgrep -x $n); do echo $n $p $(cut -d' ' -f14,15 /proc/$p/stat); done; done; true`);
-      const procs = new Map<string, { name: string; user: number; kernel: number }>();
+    const cpuTicks = async (s: Server): Promise<Map<string, ProcCpu>> => {
+      const out = await ssh(info, `for p in ${mainPids(s)}; do [ "$p" != 0 ] && echo server $p $(cut -d' ' -f14,15 /proc/$p/stat); done; for n in nginx mariadbd redis-server systemd-journal; do for p in $(pgrep -x $n); do echo $n $p $(cut -d' ' -f14,15 /proc/$p/stat); done; done; true`);
+      const procs = new Map<string, ProcCpu>();
       for (const [name, pid, u, k] of out.trim().split('\n').map((l) => l.split(' '))) {
         if (name && pid && u !== undefined && k !== undefined) procs.set(pid, { name, user: Number(u), kernel: Number(k) });
       }
@@ -116,7 +120,7 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
     };
     /** The guest's CPU over a phase, in ms per `per` (1 message, 1,000 connections) of `count`. */
     const cpuProbe = (s: Server, per: string, count: number): PhaseProbe => {
-      let before = new Map<string, { name: string; user: number; kernel: number }>();
+      let before = new Map<string, ProcCpu>();
       return {
         begin: async () => { before = await cpuTicks(s); },
         end: async (phaseMs) => {
@@ -170,7 +174,7 @@ export async function benchViaSandbox(o: SandboxBenchOptions): Promise<void> {
     });
     const rssOf = (s: Server): ServerRss => ({
       read: async () => {
-        const out = await ssh(info, `for p in $(systemctl show -p MainPID --value ${s.units.join(' ')}); do ps -o rss= -p $p; done`);
+        const out = await ssh(info, `for p in ${mainPids(s)}; do ps -o rss= -p $p; done`);
         return out.trim().split(/\s+/).reduce((sum, kb) => sum + Number(kb) * 1024, 0);
       },
       processes: s.units.length,
