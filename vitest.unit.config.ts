@@ -40,6 +40,7 @@ export default defineConfig({
       'tests/remote/programs.test.ts',
       'tests/remote/app-programs.test.ts',
       'tests/sandbox/preflight.test.ts',
+      'tests/sandbox/network-plan.test.ts',
       'tests/verify/app-options.test.ts',
       'tests/verify/runner.test.ts',
       'tests/verify/target.test.ts',

@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Host packages: nginx, MariaDB and systemd-analyze validate rendered configs for real; Redis carries the
-# app tests' instance bus; debootstrap, systemd-nspawn and Pebble make the sandbox VPS; chromium runs
-# the web client test; restic, rclone (an off-host repository on loopback) and zstd test backups and
+# app tests' instance bus; debootstrap, systemd-nspawn and Pebble make the sandbox VPS, tinyproxy
+# is the guests' way out in a multi-host sandbox; chromium runs the web client test; restic, rclone (an off-host repository on loopback) and zstd test backups and
 # imports for real.
-PACKAGES=(nginx mariadb-server mariadb-client redis-server systemd debootstrap systemd-container pebble openssh-client openssl curl iproute2 ca-certificates chromium shellcheck restic rclone zstd)
+PACKAGES=(nginx mariadb-server mariadb-client redis-server systemd debootstrap systemd-container pebble tinyproxy openssh-client openssl curl iproute2 ca-certificates chromium shellcheck restic rclone zstd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,9 +1,9 @@
 /**
  * `messenger-infra sandbox up|down|status`: wiring only; the sandbox lives in src/sandbox.
  */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Emit } from '../../src/executor/events.js';
-import { sandboxDown, sandboxStatus, sandboxUp, SANDBOX_OSES, sshArgv, type SandboxInfo, type SandboxOs } from '../../src/sandbox/index.js';
+import { MAX_HOSTS, sandboxDown, sandboxStatus, sandboxUp, SANDBOX_OSES, sshArgv, type SandboxInfo, type SandboxOs } from '../../src/sandbox/index.js';
 import { runAction } from '../run-action.js';
 import { withProgressOnStderr } from '../step-output.js';
 
@@ -25,7 +25,20 @@ export function describeSandbox(info: SandboxInfo, running?: boolean): string {
     `  domain/email: ${info.domain} / ${info.email}`,
     `  state:        ${info.stateDir}  (nspawn pid ${info.nspawnPid}, pebble pids ${info.pebblePids.join(', ')})`,
   ];
+  if (info.privateNetwork) {
+    // Several guests: each on its own SSH port here, with an address on the private network.
+    lines.push(`  private net:  ${info.privateNetwork}  (inside the sandbox's network namespaces only; 80/443 here reach the edge)`);
+    info.hosts.forEach((h, i) =>
+      lines.push(`  host ${i + 1}:       ${h.name}  ${h.privateAddress}  SSH ${info.sshUser}@${h.sshHost}:${h.sshPort}${i === 0 ? '  (edge)' : ''}`),
+    );
+  }
   return `${lines.join('\n')}\n`;
+}
+
+function parseHosts(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > MAX_HOSTS) throw new InvalidArgumentError(`use a whole number from 1 to ${MAX_HOSTS}.`);
+  return n;
 }
 
 export function register(program: Command): void {
@@ -37,10 +50,15 @@ export function register(program: Command): void {
     .command('up')
     .description('start the sandbox VPS and Pebble (or return the running one)')
     .addOption(new Option('--os <os>', 'guest OS').choices(SANDBOX_OSES).default('debian13'))
+    .addOption(
+      new Option('--hosts <n>', `guests on a private network, each in its own network namespace (1 to ${MAX_HOSTS}; 1 shares this machine's network)`)
+        .argParser(parseHosts)
+        .default(1),
+    )
     .option('--json', 'print the sandbox info as JSON')
     .action(
-      runAction(async (opts: { os: SandboxOs; json?: boolean }) => {
-        const info = await withProgressOnStderr((emit) => sandboxUp({ os: opts.os, onProgress: asInfo(emit) }));
+      runAction(async (opts: { os: SandboxOs; hosts: number; json?: boolean }) => {
+        const info = await withProgressOnStderr((emit) => sandboxUp({ os: opts.os, hosts: opts.hosts, onProgress: asInfo(emit) }));
         process.stdout.write(opts.json ? `${JSON.stringify(info, null, 2)}\n` : describeSandbox(info));
       }),
     );

@@ -9,11 +9,12 @@ import { guestPidNamespace, isAlive, procsInPidNamespace, spawnDetached, stopPro
 import { sshArgv } from './ssh-keys.js';
 
 /**
- * Boots `rootDir` as machine `name`. It shares the host's network (so sshd is on the host's
- * loopback) and keeps nspawn's default capabilities: no CAP_NET_ADMIN, so nothing in the guest can
- * change the host's firewall. `--register=no`: there is no systemd-machined on this host.
+ * Boots `rootDir` as machine `name`. Without `netnsPath` it shares the host's network (so sshd is on
+ * the host's loopback); with one it runs in that network namespace (a guest of a multi-host sandbox).
+ * Either way it keeps nspawn's default capabilities: no CAP_NET_ADMIN, so nothing in the guest can
+ * change a firewall. `--register=no`: there is no systemd-machined on this host.
  */
-export function bootMachine(rootDir: string, name: string, logPath: string): ProcRef {
+export function bootMachine(rootDir: string, name: string, logPath: string, netnsPath?: string): ProcRef {
   return spawnDetached(
     [
       'systemd-nspawn',
@@ -25,6 +26,7 @@ export function bootMachine(rootDir: string, name: string, logPath: string): Pro
       '--keep-unit',
       '--resolv-conf=copy-host',
       '--console=read-only',
+      ...(netnsPath ? [`--network-namespace-path=${netnsPath}`] : []),
     ],
     logPath,
     'systemd-nspawn',
@@ -36,6 +38,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface SshTarget {
   keyPath: string;
   knownHostsPath: string;
+  /** This machine's loopback port reaching the guest's sshd; 2222 when absent. */
+  port?: number;
 }
 
 /**
@@ -56,7 +60,7 @@ export async function waitMachineReady(nspawn: ProcRef, logPath: string, ssh: Ss
       throw new SandboxError('MI_ERR_SANDBOX_BOOT', `the guest did not finish booting within ${timeoutMs} ms (last: ${last || 'no answer'}; log: ${logPath})`);
     }
     // --wait blocks until boot is over, so one call usually suffices once sshd is up.
-    const res = await runRaw(sshArgv(ssh.keyPath, ssh.knownHostsPath, ['systemctl', 'is-system-running', '--wait'], 2), {
+    const res = await runRaw(sshArgv(ssh.keyPath, ssh.knownHostsPath, ['systemctl', 'is-system-running', '--wait'], 2, ssh.port), {
       timeoutMs: Math.min(left, 30_000),
     });
     const state = res.stdout.trim();
@@ -68,7 +72,7 @@ export async function waitMachineReady(nspawn: ProcRef, logPath: string, ssh: Ss
 
 /** True when the guest answers a trivial command over SSH (a quick health check). */
 export async function machineAnswers(ssh: SshTarget): Promise<boolean> {
-  const res = await runRaw(sshArgv(ssh.keyPath, ssh.knownHostsPath, ['true'], 3), { timeoutMs: 8_000 });
+  const res = await runRaw(sshArgv(ssh.keyPath, ssh.knownHostsPath, ['true'], 3, ssh.port), { timeoutMs: 8_000 });
   return res.code === 0;
 }
 

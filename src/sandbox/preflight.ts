@@ -3,7 +3,7 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
-import { SANDBOX_PORTS } from './constants.js';
+import { sandboxPorts } from './constants.js';
 import { SandboxError } from './errors.js';
 import { runRaw } from './exec.js';
 
@@ -17,6 +17,12 @@ export const REQUIRED_COMMANDS: readonly { command: string; pkg: string }[] = [
   { command: 'ssh-keygen', pkg: 'openssh-client' },
   { command: 'openssl', pkg: 'openssl' },
   { command: 'ss', pkg: 'iproute2' },
+];
+
+/** What a multi-host sandbox runs besides: namespaces and veth pairs, and the guests' egress proxy. */
+export const MULTI_HOST_COMMANDS: readonly { command: string; pkg: string }[] = [
+  { command: 'ip', pkg: 'iproute2' },
+  { command: 'tinyproxy', pkg: 'tinyproxy' },
 ];
 
 export function checkRoot(): void {
@@ -41,13 +47,14 @@ function onPath(command: string): boolean {
 }
 
 /** Debian packages whose commands are missing, in install order, without duplicates. */
-export function missingPackages(has: (command: string) => boolean = onPath): string[] {
-  const pkgs = REQUIRED_COMMANDS.filter((c) => !has(c.command)).map((c) => c.pkg);
+export function missingPackages(has: (command: string) => boolean = onPath, hosts = 1): string[] {
+  const needed = hosts > 1 ? [...REQUIRED_COMMANDS, ...MULTI_HOST_COMMANDS] : REQUIRED_COMMANDS;
+  const pkgs = needed.filter((c) => !has(c.command)).map((c) => c.pkg);
   return [...new Set(pkgs)];
 }
 
-export function checkPackages(has: (command: string) => boolean = onPath): void {
-  const missing = missingPackages(has);
+export function checkPackages(has: (command: string) => boolean = onPath, hosts = 1): void {
+  const missing = missingPackages(has, hosts);
   if (missing.length > 0) {
     throw new SandboxError(
       'MI_ERR_SANDBOX_MISSING_PACKAGES',
@@ -82,23 +89,23 @@ export function parseSsListeners(output: string): Map<number, string | null> {
 }
 
 /** Sandbox ports that something on the host already listens on. */
-export async function takenPorts(): Promise<PortUse[]> {
+export async function takenPorts(hosts = 1): Promise<PortUse[]> {
   const [tcp, udp] = await Promise.all([runRaw(['ss', '-H', '-ltnp']), runRaw(['ss', '-H', '-lunp'])]);
   const tcpMap = parseSsListeners(tcp.stdout);
   const udpMap = parseSsListeners(udp.stdout);
-  return SANDBOX_PORTS.filter((p) => (p.proto === 'tcp' ? tcpMap : udpMap).has(p.port)).map((p) => ({
+  return sandboxPorts(hosts).filter((p) => (p.proto === 'tcp' ? tcpMap : udpMap).has(p.port)).map((p) => ({
     ...p,
     holder: (p.proto === 'tcp' ? tcpMap : udpMap).get(p.port) ?? null,
   }));
 }
 
-export async function checkPorts(): Promise<void> {
-  const taken = await takenPorts();
+export async function checkPorts(hosts = 1): Promise<void> {
+  const taken = await takenPorts(hosts);
   const first = taken[0];
   if (!first) return;
   const who = (p: PortUse) => `${p.port}/${p.proto} (${p.use}) is taken by ${p.holder ?? 'an unknown process'}`;
   throw new SandboxError(
     'MI_ERR_SANDBOX_PORT_TAKEN',
-    `port ${taken.map(who).join('; port ')}: stop it and retry (the sandbox shares the host network)`,
+    `port ${taken.map(who).join('; port ')}: stop it and retry (${hosts > 1 ? 'the sandbox forwards it to a guest' : 'the sandbox shares the host network'})`,
   );
 }

@@ -32,18 +32,18 @@ export async function generateHostKeys(root: string): Promise<string[]> {
   return pubs;
 }
 
-/** known_hosts lines for the guest's sshd on [127.0.0.1]:2222. */
-export async function writeKnownHosts(path: string, hostKeys: string[]): Promise<void> {
-  const lines = hostKeys.map((k) => `[${SSH_HOST}]:${SSH_PORT} ${k}`);
+/** known_hosts lines for each guest's sshd on [127.0.0.1]:PORT (2222 for the first guest). */
+export async function writeKnownHosts(path: string, guests: readonly { port: number; hostKeys: readonly string[] }[]): Promise<void> {
+  const lines = guests.flatMap((g) => g.hostKeys.map((k) => `[${SSH_HOST}]:${g.port} ${k}`));
   await writeFile(path, `${lines.join('\n')}\n`, { mode: 0o644 });
 }
 
 /** ssh argv reaching the guest as root with strict host key checking and no agent or prompts. */
-export function sshArgv(keyPath: string, knownHostsPath: string, remote: readonly string[], connectTimeoutS = 5): string[] {
+export function sshArgv(keyPath: string, knownHostsPath: string, remote: readonly string[], connectTimeoutS = 5, port: number = SSH_PORT): string[] {
   return [
     'ssh',
     '-i', keyPath,
-    '-p', String(SSH_PORT),
+    '-p', String(port),
     '-o', 'IdentitiesOnly=yes',
     '-o', 'BatchMode=yes',
     '-o', 'StrictHostKeyChecking=yes',

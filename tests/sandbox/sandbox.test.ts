@@ -219,9 +219,10 @@ for (const os of ['debian13', 'debian12'] as const) {
 
     it('down leaves no process, no mount and no machine copy', async () => {
       const state = await readState();
-      const ns = state && guestPidNamespace(state.procs.nspawn);
+      const guest = state?.guests[0];
+      const ns = guest?.nspawn && guestPidNamespace(guest.nspawn);
       expect(ns).toMatch(/^pid:\[\d+\]$/);
-      expect(ns).toBe(state?.guestPidNs);
+      expect(ns).toBe(guest?.guestPidNs);
       // systemd, journald, sshd... all in the guest's namespace
       expect(procsInPidNamespace(ns!).length).toBeGreaterThan(2);
       expect(await sandboxDown()).toEqual({ stopped: true });
