@@ -5,14 +5,19 @@ import { capacityWarning, type Capacity } from '../src/core/limits.js';
 import type { Step, StepPlan } from '../src/core/step.js';
 import type { StepEvent } from '../src/executor/events.js';
 import type { SshTarget } from '../src/executor/ssh-host.js';
-import { runPlan } from '../src/executor/up.js';
+import { runPlan, withHost } from '../src/executor/up.js';
+import { detectHost } from '../src/executor/detect.js';
+import { dbSecretKeys } from '../src/core/steps/secrets.js';
+import { readPeerSecrets, type ServerTarget } from '../src/executor/up-many.js';
 import { createRenderer, jsonLine } from './step-output.js';
 import type { CheckedInput } from './target-options.js';
 
 /** What `plan` (and `up --dry-run`) found, ready to print. */
 export interface PlanView {
-  /** `user@host:port` */
+  /** `user@host:port`, after the server's name and roles in a stack of several. */
   host: string;
+  /** The server's name in a stack of several (JSON: `server`). */
+  server?: string;
   os: { id: string; name: string };
   tier: StackConfig['tier'];
   plans: Array<{ step: Step; plan: StepPlan }>;
@@ -51,6 +56,7 @@ export function formatPlan(view: PlanView, json: boolean): string {
   if (json) {
     return jsonLine({
       type: 'plan',
+      ...(view.server ? { server: view.server } : {}),
       host: view.host,
       os: view.os.id,
       changes: changing,
@@ -93,5 +99,39 @@ export async function printPlan(input: CheckedInput & { target: SshTarget }, jso
   const { target } = input;
   const view: PlanView = { host: `${target.user}@${target.host}:${target.port}`, os: desired.host.os, tier: input.stack.tier, plans, capacity: desired.model.capacity, ...(backup ? { backup } : {}), harden };
   process.stdout.write(formatPlan(view, json));
+  return 0;
+}
+
+/**
+ * `plan` for a stack of several servers: each server's plan in turn, the db server first, as it would
+ * converge. An app server's copies of the db server's secrets are compared with the db server's own
+ * (read over SSH, kept in memory); a db server not set up yet shows them as to be installed.
+ */
+export async function printPlanMany(input: CheckedInput & { servers: ServerTarget[] }, json: boolean): Promise<number> {
+  let peerSecrets: Record<string, string> = {};
+  for (const { placement, target } of input.servers) {
+    const { desired, plans, backup, harden } = await runPlan({ ...input, target, placement, peerSecrets });
+    if (placement.roles.has('db')) {
+      // detectHost puts this version's remote programs in place for the connection, as runPlan's did.
+      const read = await withHost(target, async (host) => {
+        await detectHost(host, target.port);
+        return readPeerSecrets(host, desired);
+      });
+      // Not generated yet: the app servers' plans show them as to be installed.
+      peerSecrets = Object.fromEntries(dbSecretKeys(desired).map((k) => [k, read[k] ?? '']));
+    }
+    const roles = [...placement.roles].join(', ');
+    const view: PlanView = {
+      host: `${placement.name} (${roles}) ${target.user}@${target.host}:${target.port}`,
+      server: placement.name,
+      os: desired.host.os,
+      tier: input.stack.tier,
+      plans,
+      ...(placement.roles.has('app') ? { capacity: desired.model.capacity } : {}),
+      ...(backup ? { backup } : {}),
+      harden,
+    };
+    process.stdout.write(formatPlan(view, json));
+  }
   return 0;
 }

@@ -1,7 +1,7 @@
 import type { StackConfig } from '../src/config/schema.js';
 import type { Emit } from '../src/executor/events.js';
 import { sandboxUp } from '../src/sandbox/index.js';
-import { loadTargetStack, type TargetFlags } from './target-options.js';
+import { loadTargetStack, stackServerNames, type TargetFlags } from './target-options.js';
 
 /**
  * `--sandbox` for `up` and `plan`: boots the local sandbox VPS (or finds it running), its progress as
@@ -10,6 +10,8 @@ import { loadTargetStack, type TargetFlags } from './target-options.js';
  */
 export async function stackOnSandbox(flags: TargetFlags, checked: StackConfig, emit: Emit): Promise<StackConfig> {
   if (!flags.sandbox) return checked;
-  const sandbox = await sandboxUp({ os: flags.os, onProgress: (line) => emit({ type: 'info', message: `sandbox: ${line}` }) });
+  // A stack of several servers gets a guest each, on the sandbox's private network.
+  const servers = stackServerNames(flags).length;
+  const sandbox = await sandboxUp({ os: flags.os, ...(servers > 1 ? { hosts: servers } : {}), onProgress: (line) => emit({ type: 'info', message: `sandbox: ${line}` }) });
   return loadTargetStack(flags, sandbox);
 }

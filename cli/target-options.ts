@@ -3,14 +3,16 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { resolveBackupSecrets, type ResolvedBackupSecrets } from '../src/config/backup-secrets.js';
 import { resolveAppSecrets, resolveJwtSecret } from '../src/config/jwt-secret.js';
-import { loadStack, type StackOverrides } from '../src/config/load.js';
+import { loadStack, readStackFile, type StackOverrides } from '../src/config/load.js';
+import { placementsOf } from '../src/core/topology.js';
+import type { ServerTarget } from '../src/executor/up-many.js';
 import type { StackConfig } from '../src/config/schema.js';
 import type { AppBundle } from '../src/core/desired-state.js';
 import { ConfigError } from '../src/errors/index.js';
 import { readAppBundle } from '../src/executor/bundle.js';
 import type { SshTarget } from '../src/executor/ssh-host.js';
 import { LOCK_WAIT_SECONDS } from '../src/executor/host-lock.js';
-import { SANDBOX_ENDPOINT, SANDBOX_OSES, type SandboxInfo, type SandboxOs } from '../src/sandbox/index.js';
+import { plannedHosts, SANDBOX_ENDPOINT, SANDBOX_OSES, type SandboxHost, type SandboxInfo, type SandboxOs } from '../src/sandbox/index.js';
 import { parsePort, parseSeconds } from './run-action.js';
 
 /** Flags shared by `up` and `plan`: the stack and how to reach the host. */
@@ -55,20 +57,60 @@ export function addTargetOptions(command: Command): Command {
     .addOption(new Option('--os <os>', 'OS of the sandbox (with --sandbox) or the new cloud server (with --provider)').choices(SANDBOX_OSES).default('debian13'));
 }
 
-/** The sandbox as the stack sees it: its fixed endpoint, plus its files once it has booted. */
-type SandboxTarget = Pick<SandboxInfo, keyof typeof SANDBOX_ENDPOINT> & Partial<Pick<SandboxInfo, 'sshKeyPath' | 'knownHostsPath' | 'acmeCaBundlePath' | 'verifyCaPath'>>;
+/** The sandbox as the stack sees it: its fixed endpoint, plus its files and guests once it has booted. */
+type SandboxTarget = Pick<SandboxInfo, keyof typeof SANDBOX_ENDPOINT> &
+  Partial<Pick<SandboxInfo, 'sshKeyPath' | 'knownHostsPath' | 'acmeCaBundlePath' | 'verifyCaPath'>> & {
+    hosts?: readonly Pick<SandboxHost, 'sshHost' | 'sshPort' | 'privateAddress'>[];
+  };
+
+/**
+ * The servers of a multi-host stack file, the edge first: the order they take the sandbox's guests
+ * in (guest 1 is the one whose 80/443 this machine forwards). Empty for a one-server stack.
+ */
+export function stackServerNames(flags: Pick<TargetFlags, 'stack'>): string[] {
+  if (!flags.stack) return [];
+  const { data } = readStackFile(flags.stack);
+  const servers = data.servers;
+  if (typeof servers !== 'object' || servers === null) return [];
+  const names = Object.keys(servers);
+  const edge = (data.hosts as { edge?: unknown } | undefined)?.edge;
+  return typeof edge === 'string' && names.includes(edge) ? [edge, ...names.filter((n) => n !== edge)] : names;
+}
+
+/** Each server of the stack on a sandbox guest: its SSH port here and its private address. */
+function sandboxServers(names: readonly string[], sandbox: SandboxTarget): Record<string, unknown> {
+  const hosts = sandbox.hosts ?? plannedHosts(names.length);
+  return Object.fromEntries(
+    names.map((name, i) => {
+      const guest = hosts[i];
+      if (!guest) throw new ConfigError('stack.servers', `names ${names.length} servers but the sandbox has ${hosts.length} guests; stop it with \`messenger-infra sandbox down\` and retry`);
+      return [
+        name,
+        defined({
+          host: guest.sshHost,
+          privateAddress: guest.privateAddress ?? undefined,
+          ssh: defined({ user: sandbox.sshUser, port: guest.sshPort, key: sandbox.sshKeyPath, knownHosts: sandbox.knownHostsPath }),
+        }),
+      ];
+    }),
+  );
+}
 
 function defined<T extends Record<string, unknown>>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined && !(typeof v === 'object' && v !== null && Object.keys(v).length === 0))) as T;
 }
 
 /** CLI flags as a partial stack (only the flags that were given). */
-export function overridesFrom(flags: TargetFlags, sandbox?: SandboxTarget): StackOverrides {
+export function overridesFrom(flags: TargetFlags, sandbox?: SandboxTarget, servers: readonly string[] = []): StackOverrides {
+  const multi = sandbox !== undefined && servers.length > 0;
   return defined({
     tier: flags.tier ?? (sandbox && !flags.stack ? 'mvp' : undefined),
     domain: flags.domain ?? sandbox?.domain,
     email: flags.email ?? sandbox?.email,
-    target: sandbox
+    servers: multi ? sandboxServers(servers, sandbox) : undefined,
+    target: multi
+      ? undefined
+      : sandbox
       ? { host: sandbox.sshHost, ssh: { user: sandbox.sshUser, port: sandbox.sshPort, key: sandbox.sshKeyPath, knownHosts: sandbox.knownHostsPath } }
       : flags.host || flags.sshUser || flags.sshPort || flags.sshKey || flags.knownHosts
         ? (defined({
@@ -83,7 +125,34 @@ export function overridesFrom(flags: TargetFlags, sandbox?: SandboxTarget): Stac
 }
 
 export function loadTargetStack(flags: TargetFlags, sandbox?: SandboxTarget): StackConfig {
-  return loadStack({ ...(flags.stack ? { file: flags.stack } : {}), overrides: overridesFrom(flags, sandbox) });
+  const servers = sandbox ? stackServerNames(flags) : [];
+  return loadStack({ ...(flags.stack ? { file: flags.stack } : {}), overrides: overridesFrom(flags, sandbox, servers) });
+}
+
+/** Every server of a multi-host stack with how to reach it, the db server first (placementsOf). */
+export function serverTargetsOf(stack: StackConfig, flags: TargetFlags): ServerTarget[] {
+  return placementsOf(stack).map((placement) => {
+    const server = stack.servers?.[placement.name];
+    const field = `stack.servers.${placement.name}.host`;
+    if (!server?.host) throw new ConfigError(field, 'is required: the address this machine reaches the server at over SSH (or use --sandbox)');
+    const { ssh } = server;
+    return {
+      placement,
+      target: {
+        host: server.host,
+        port: ssh.port,
+        user: ssh.user,
+        ...(ssh.key ? { keyPath: ssh.key } : {}),
+        knownHostsPath: ssh.knownHosts ?? join(homedir(), '.ssh', 'known_hosts'),
+        acceptNewHostKey: flags.acceptNewHostKey === true,
+      },
+    };
+  });
+}
+
+/** A stack of several servers (servers + hosts), which up-many converges. */
+export function isMultiHost(stack: StackConfig): boolean {
+  return stack.hosts !== undefined;
 }
 
 export function sshTargetOf(stack: StackConfig, flags: TargetFlags): SshTarget {
@@ -121,7 +190,10 @@ export interface CheckedInput {
 export function checkTargetInput(flags: TargetFlags & { build?: BuildWhere }, { hostLater = false, backupSecrets = false } = {}): CheckedInput {
   if (flags.sandbox && flags.host) throw new ConfigError('--host', 'cannot be combined with --sandbox; drop one of them');
   const stack = loadTargetStack(flags, flags.sandbox ? SANDBOX_ENDPOINT : undefined);
-  if (!hostLater) sshTargetOf(stack, flags);
+  if (isMultiHost(stack)) {
+    if (hostLater) throw new ConfigError('--provider', 'creates one server; for a stack of several, create them first (infra/) and give their addresses under servers');
+    serverTargetsOf(stack, flags);
+  } else if (!hostLater) sshTargetOf(stack, flags);
   if (flags.build === 'local' && stack.app.source === undefined) throw new ConfigError('--build', 'local applies to your own app only; set app.source in the stack, or drop --build');
   const jwtSecret = resolveJwtSecret(stack)?.value;
   const appSecrets = resolveAppSecrets(stack);
@@ -144,10 +216,13 @@ export function addBuildOption(command: Command): Command {
 }
 
 /** What the executor takes, once the stack is final (after the sandbox boot or the new cloud server). */
-export function executorInput(checked: CheckedInput, stack: StackConfig, flags: TargetFlags): CheckedInput & { target: SshTarget; lockWaitSeconds?: number } {
+export function executorInput(checked: CheckedInput, stack: StackConfig, flags: TargetFlags): CheckedInput & { target: SshTarget; lockWaitSeconds?: number };
+export function executorInput(checked: CheckedInput, stack: StackConfig, flags: TargetFlags, opts: { multi: true }): CheckedInput & { lockWaitSeconds?: number };
+export function executorInput(checked: CheckedInput, stack: StackConfig, flags: TargetFlags, opts?: { multi: true }): CheckedInput & { target?: SshTarget; lockWaitSeconds?: number } {
   return {
     stack,
-    target: sshTargetOf(stack, flags),
+    // A stack of several servers has a target per server (serverTargetsOf).
+    ...(opts?.multi ? {} : { target: sshTargetOf(stack, flags) }),
     bundle: checked.bundle,
     appSecrets: checked.appSecrets,
     ...(checked.jwtSecret === undefined ? {} : { jwtSecret: checked.jwtSecret }),

@@ -179,13 +179,15 @@ fact_database() {
     echo absent
     return 0
   }
-  printf "SELECT CONCAT('anon ', host) FROM mysql.user WHERE user=''; SELECT CONCAT('db ', schema_name) FROM information_schema.schemata WHERE schema_name IN ('test', '%s'); SELECT CONCAT('user ', user, '@', host) FROM mysql.user WHERE user='%s' AND host IN ('localhost', '127.0.0.1');" "$db" "$user" |
-    mariadb -N -B 2>/dev/null || {
+  users=$(printf "SELECT CONCAT('anon ', host) FROM mysql.user WHERE user=''; SELECT CONCAT('db ', schema_name) FROM information_schema.schemata WHERE schema_name IN ('test', '%s'); SELECT CONCAT('user ', user, '@', host) FROM mysql.user WHERE user='%s';" "$db" "$user" |
+    mariadb -N -B 2>/dev/null) || {
     echo down
     return 0
   }
-  # The socket account (the bundled server) and the TCP one (apps that dial 127.0.0.1).
-  for h in localhost 127.0.0.1; do
+  [ -z "$users" ] || printf '%s\n' "$users"
+  # Every account of the app's user: the socket one (the bundled server), the TCP one (apps that dial
+  # 127.0.0.1) and one per app server elsewhere; host names here are addresses (skip-name-resolve).
+  for h in $(printf '%s\n' "$users" | sed -n "s/^user $user@\([0-9a-z.:%]*\)$/\1/p"); do
     printf "SHOW GRANTS FOR '%s'@'%s'" "$user" "$h" | mariadb -N -B 2>/dev/null | sed -n "s/^GRANT \\(.*\\) ON .$db.\\..*/grants@$h \\1/p"
   done
   if printf 'SELECT 1' | MYSQL_PWD=$(secret_value "$3" "$4") mariadb -u "$user" -N "$db" >/dev/null 2>&1; then

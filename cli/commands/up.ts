@@ -11,11 +11,12 @@ import type { SshTarget } from '../../src/executor/ssh-host.js';
 import { runUp } from '../../src/executor/up.js';
 import { backupCheck, withCheck } from '../../src/verify/backup.js';
 import { quickVerifyOptions, renderTable, runVerify, type VerifyReport } from '../../src/verify/index.js';
-import { printPlan } from '../plan-output.js';
+import { printPlan, printPlanMany } from '../plan-output.js';
+import { runUpMany } from '../../src/executor/up-many.js';
 import { runAction } from '../run-action.js';
 import { stackOnSandbox } from '../sandbox-target.js';
 import { createRenderer, finishRun } from '../step-output.js';
-import { addBuildOption, addTargetOptions, checkTargetInput, executorInput, type BuildWhere, type TargetFlags } from '../target-options.js';
+import { addBuildOption, addTargetOptions, checkTargetInput, executorInput, isMultiHost, serverTargetsOf, type BuildWhere, type TargetFlags } from '../target-options.js';
 import { sandboxHints } from './open-hints.js';
 import { CLOUD_PROVIDERS, DEFAULT_STACK_NAME, runCloudUp, type CloudProviderName } from './cloud.js';
 
@@ -69,7 +70,7 @@ async function provisionServer(cloud: CloudFlags, flags: UpFlags, stack: StackCo
 }
 
 /** The closing check: the quick WebSocket verification through the host's address with the domain as SNI. */
-export async function verifyDeployment(stack: StackConfig, target: SshTarget, jwtSecret: string | undefined): Promise<VerifyReport> {
+export async function verifyDeployment(stack: StackConfig, target: SshTarget, jwtSecret: string | undefined, backupTarget: SshTarget = target): Promise<VerifyReport> {
   const host = target.host;
   const address = isIP(host) ? host : (await lookup(host)).address;
   // A user's app: TLS, redirect, its health path and an upgrade on each WebSocket path (no chat protocol).
@@ -77,7 +78,7 @@ export async function verifyDeployment(stack: StackConfig, target: SshTarget, jw
     ...quickVerifyOptions({ domain: stack.domain, address, app: appModelOf(stack), ...(stack.verify.ca ? { caPath: stack.verify.ca } : {}), ...(jwtSecret ? { jwtSecret } : {}) }),
     jwtClaims: jwtClaimsOf(stack),
   });
-  return stack.backup ? withCheck(report, backupCheck(await readBackupState(target).catch((e: Error) => e))) : report;
+  return stack.backup ? withCheck(report, backupCheck(await readBackupState(backupTarget).catch((e: Error) => e))) : report;
 }
 
 export function register(program: Command): void {
@@ -109,6 +110,19 @@ export function register(program: Command): void {
           stack = created.stack;
           // A server created in this run cannot be in known_hosts yet; its key is saved on first contact.
           if (created.isNew) flags.acceptNewHostKey = true;
+        }
+        if (isMultiHost(stack)) {
+          const input = { ...executorInput(checked, stack, flags, { multi: true }), servers: serverTargetsOf(stack, flags) };
+          if (flags.dryRun) return await printPlanMany(input, json);
+          const { report, jwtSecret, edge } = await runUpMany({ ...input, emit: renderer.emit, readJwtSecret: flags.verify });
+          renderer.close();
+          const db = input.servers.find((s) => s.placement.roles.has('db')) ?? edge;
+          const verify = report.ok && flags.verify ? await verifyDeployment(stack, edge.target, jwtSecret, db.target) : undefined;
+          const code = finishRun({ report, verify, started, json, domain: stack.domain, out });
+          if (!json && flags.sandbox && report.ok) {
+            out(`\nopen the chat: mint a token and the URL with\n  node bin/messenger-infra.js token --sandbox --user alice\n${sandboxHints(stack.domain, stack.verify.ca)}`);
+          }
+          return code;
         }
         const input = executorInput(checked, stack, flags);
         if (flags.dryRun) return await printPlan(input, json);

@@ -75,6 +75,10 @@ function namedFiles(stack: StackConfig): Array<[string, string | undefined, (p: 
   return [
     ['stack.target.ssh.key', stack.target?.ssh.key, (p) => stack.target && (stack.target.ssh.key = p)],
     ['stack.target.ssh.knownHosts', stack.target?.ssh.knownHosts, (p) => stack.target && (stack.target.ssh.knownHosts = p)],
+    ...Object.entries(stack.servers ?? {}).flatMap(([name, server]): Array<[string, string | undefined, (p: string) => void]> => [
+      [`stack.servers.${name}.ssh.key`, server.ssh.key, (p) => (server.ssh.key = p)],
+      [`stack.servers.${name}.ssh.knownHosts`, server.ssh.knownHosts, (p) => (server.ssh.knownHosts = p)],
+    ]),
     ['stack.acme.caBundle', stack.acme.caBundle, (p) => (stack.acme.caBundle = p)],
     ['stack.verify.ca', stack.verify.ca, (p) => (stack.verify.ca = p)],
     [
@@ -147,24 +151,24 @@ export interface LoadOptions {
   cwd?: string;
 }
 
+/** A stack file's YAML mapping as written, and its folder (what its relative paths resolve against). */
+export function readStackFile(file: string, cwd: string = process.cwd()): { data: Record<string, unknown>; dir: string } {
+  const path = resolvePath(file, cwd);
+  if (!existsSync(path)) throw new ConfigError('--stack', `file ${path} does not exist; pass an existing stack file`);
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError('--stack', `${path} is not valid YAML (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (parsed != null && !isPlainObject(parsed)) throw new ConfigError('--stack', `${path} must hold a YAML mapping`);
+  return { data: (parsed as Record<string, unknown> | null) ?? {}, dir: dirname(path) };
+}
+
 /** Reads, merges and validates a stack; throws ConfigError (exit 2) with a one-line message. */
 export function loadStack(options: LoadOptions): StackConfig {
   const cwd = options.cwd ?? process.cwd();
-  let fromFile: Record<string, unknown> = {};
-  let fileDir = cwd;
-  if (options.file) {
-    const path = resolvePath(options.file, cwd);
-    if (!existsSync(path)) throw new ConfigError('--stack', `file ${path} does not exist; pass an existing stack file`);
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(readFileSync(path, 'utf8'));
-    } catch (err) {
-      throw new ConfigError('--stack', `${path} is not valid YAML (${(err as Error).message.split('\n')[0]})`);
-    }
-    if (parsed != null && !isPlainObject(parsed)) throw new ConfigError('--stack', `${path} must hold a YAML mapping`);
-    fromFile = (parsed as Record<string, unknown> | null) ?? {};
-    fileDir = dirname(path);
-  }
+  const { data: fromFile, dir: fileDir } = options.file ? readStackFile(options.file, cwd) : { data: {}, dir: cwd };
   const merged = deepMerge(fromFile, (options.overrides ?? {}) as Record<string, unknown>);
   const result = stackSchema.safeParse(merged);
   if (!result.success) throw toConfigError(result.error, merged);

@@ -72,6 +72,28 @@ export const targetSection = z.strictObject({
   ssh: sshSection.default({ user: 'root', port: 22 }),
 });
 
+const SERVER_NAME_RULE = 'must be a short name of a-z, 0-9 and - like web or db-1';
+const serverName = z.string({ message: SERVER_NAME_RULE }).regex(/^[a-z][a-z0-9-]{0,30}$/, { message: SERVER_NAME_RULE });
+const PRIVATE_RULE = 'must be the IPv4 address the other servers reach this one at, on the private network, like 10.0.0.2';
+
+/** One server of a multi-host stack: how this machine reaches it (SSH) and how the others do. */
+export const serverSection = z.strictObject({
+  // Optional here like target.host: the sandbox and the cloud fill them in; connecting requires them.
+  host: targetSection.shape.host,
+  privateAddress: z.string({ message: PRIVATE_RULE }).refine((v) => isIP(v) === 4, { message: PRIVATE_RULE }).optional(),
+  ssh: sshSection.default({ user: 'root', port: 22 }),
+});
+
+/**
+ * Which server does what. The edge terminates TLS and runs nginx; app servers run the chat server or
+ * your app; the db server runs MariaDB (and Redis), reachable by the app servers only.
+ */
+export const hostsSection = z.strictObject({
+  edge: serverName,
+  app: z.array(serverName, { message: 'must list the app servers, like [web]' }).min(1, { message: 'must list at least one server' }),
+  db: serverName,
+});
+
 export const acmeSection = z.strictObject({
   server: httpsUrl.default(LETS_ENCRYPT_DIRECTORY),
   /** CA bundle the host's certbot must trust to reach a private ACME server (uploaded by the tool). */
@@ -303,6 +325,9 @@ export const stackSchema = z.strictObject({
   domain: hostname.transform((v) => v.toLowerCase()),
   email: z.string({ message: EMAIL_RULE }).refine(isEmail, { message: EMAIL_RULE }),
   target: targetSection.optional(),
+  /** Several servers (with `hosts`): each by name; absent, the stack is one server (`target`). */
+  servers: z.record(serverName, serverSection).optional(),
+  hosts: hostsSection.optional(),
   acme: acmeSection.default({ server: LETS_ENCRYPT_DIRECTORY }),
   verify: z
     .strictObject({
@@ -321,6 +346,7 @@ export const stackSchema = z.strictObject({
   harden: hardenSection.prefault({}),
   redis: redisSection.default({}),
 }).superRefine((stack, ctx) => {
+  topologyIssues(stack).forEach((issue) => ctx.addIssue({ code: 'custom', ...issue }));
   // The bundled server's instances share messages only through Redis: without it, clients of
   // different instances would stop hearing each other, silently.
   const instances = bundledInstances(stack.tier);
@@ -333,8 +359,44 @@ export const stackSchema = z.strictObject({
   }
 });
 
+/**
+ * What the roles of a multi-host stack must satisfy. Today one app server runs beside the edge, and
+ * the database may have a server of its own: the first step past one VPS.
+ */
+function topologyIssues(stack: { target?: unknown; servers?: Record<string, unknown>; hosts?: z.output<typeof hostsSection> }): { path: PropertyKey[]; message: string }[] {
+  const { servers, hosts } = stack;
+  if (!hosts) return servers ? [{ path: ['hosts'], message: 'is required with servers: say which server is the edge, the app and the db, like { edge: web, app: [web], db: db }' }] : [];
+  if (!servers) return [{ path: ['servers'], message: 'is required with hosts: name each server, like { web: { host: 203.0.113.10, privateAddress: 10.0.0.2 } }' }];
+  const issues: { path: PropertyKey[]; message: string }[] = [];
+  if (stack.target !== undefined) issues.push({ path: ['target'], message: 'applies to a one-server stack; with hosts, give each server under servers, and remove target' });
+  const known = Object.keys(servers);
+  const named = (path: PropertyKey[], name: string) => {
+    if (!known.includes(name)) issues.push({ path, message: `names no server; use one of ${known.join(', ')}` });
+  };
+  named(['hosts', 'edge'], hosts.edge);
+  hosts.app.forEach((name, i) => named(['hosts', 'app', i], name));
+  named(['hosts', 'db'], hosts.db);
+  if (new Set(hosts.app).size !== hosts.app.length) issues.push({ path: ['hosts', 'app'], message: 'lists a server twice; list each once' });
+  if (hosts.app.length !== 1 || hosts.app[0] !== hosts.edge) {
+    issues.push({ path: ['hosts', 'app'], message: `must be [${hosts.edge}] (the edge) for now: several app servers are not supported yet; the database can have its own server` });
+  }
+  const addresses = new Map<string, string>();
+  for (const [name, server] of Object.entries(servers) as [string, { privateAddress?: string }][]) {
+    const at = server.privateAddress;
+    if (at === undefined) continue;
+    const other = addresses.get(at);
+    if (other) issues.push({ path: ['servers', name, 'privateAddress'], message: `is ${other}'s too; give each server its own` });
+    addresses.set(at, name);
+  }
+  const used = new Set([hosts.edge, ...hosts.app, hosts.db]);
+  for (const name of known) if (!used.has(name)) issues.push({ path: ['servers', name], message: 'has no role in hosts; give it one or remove it' });
+  return issues;
+}
+
 export type StackInput = z.input<typeof stackSchema>;
 export type StackConfig = z.output<typeof stackSchema>;
 export type SecretRef = z.output<typeof secretRef>;
 export type BackupConfig = z.output<typeof backupSection>;
 export type HardenConfig = z.output<typeof hardenSection>;
+export type ServerConfig = z.output<typeof serverSection>;
+export type HostsConfig = z.output<typeof hostsSection>;

@@ -6,6 +6,7 @@ import type { OsProfile } from './os-profiles.js';
 import { desiredRelease, type DesiredRelease } from './release.js';
 import { REDIS_PACKAGE } from './redis.js';
 import { renderHostFiles, type RenderedFile } from './render.js';
+import type { Placement, Role } from './topology.js';
 import { NODE_RELEASE, nodeTarballUrl, type NodeArch } from './versions.js';
 
 /**
@@ -73,6 +74,8 @@ export interface DesiredState {
   backupSecrets?: BackupSecrets;
   /** Set when this run generated the repository password: the file it is in. */
   backupPasswordGenerated?: string;
+  /** The db server's secrets this server's app needs (DB and Redis passwords), when the db is elsewhere. */
+  peerSecrets?: Record<string, string>;
 }
 
 /** converge: switch only when something changed; restart: switch anyway; rollback: to a kept release. */
@@ -80,6 +83,8 @@ export type ReleaseIntent = { action: 'converge' } | { action: 'restart' } | { a
 
 // zstd: `db import` takes .zst dumps, which the host decompresses.
 export const BASE_PACKAGES = ['nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl', 'zstd'] as const;
+/** What a server installs only for a role: the edge's web server and certificates, the db's database. */
+const ROLE_PACKAGES: Readonly<Record<string, Role>> = { nginx: 'edge', certbot: 'edge', 'mariadb-server': 'db' };
 /** Debian's node exporter, when the stack asks for host metrics. */
 export const NODE_EXPORTER_PACKAGE = 'prometheus-node-exporter';
 
@@ -93,13 +98,19 @@ export interface DesiredInput {
   backupPasswordGenerated?: string;
   acmeCaBundle?: string;
   intent?: ReleaseIntent;
+  /** This server's part of a multi-host stack; absent: one server with every role. */
+  placement?: Placement;
+  /** Secrets the db server generated that this server's app needs (multi-host), read over SSH. */
+  peerSecrets?: Record<string, string>;
   /** When the release is made (its id starts with it) and by whom; the CLI passes the real ones. */
   now?: Date;
   by?: string;
 }
 
 export function buildDesiredState(input: DesiredInput): DesiredState {
-  const model = buildHostModel(input.stack, input.host.os, input.acmeCaBundle, input.host.limits);
+  const model = buildHostModel(input.stack, input.host.os, input.acmeCaBundle, input.host.limits, input.placement);
+  const roles = model.placement.roles;
+  const db = roles.has('db');
   const version = input.stack.node.version;
   const integrity = input.stack.node.integrity ?? NODE_RELEASE.integrity[input.host.arch];
   return {
@@ -107,10 +118,13 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     model,
     host: input.host,
     packages: [
-      ...BASE_PACKAGES,
+      ...BASE_PACKAGES.filter((p) => {
+        const role = ROLE_PACKAGES[p];
+        return role === undefined || roles.has(role);
+      }),
       ...(input.stack.metrics.nodeExporter ? [NODE_EXPORTER_PACKAGE] : []),
-      ...(input.stack.backup ? BACKUP_PACKAGES : []),
-      ...(redisEnabledFor(input.stack) ? [REDIS_PACKAGE] : []),
+      ...(input.stack.backup && db ? BACKUP_PACKAGES : []),
+      ...(redisEnabledFor(input.stack) && db ? [REDIS_PACKAGE] : []),
     ],
     node: { version, integrity, url: nodeTarballUrl(version, input.host.arch) },
     files: { bootstrap: renderHostFiles(model, 'bootstrap'), full: renderHostFiles(model, 'full') },
@@ -121,6 +135,7 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     appSecrets: input.appSecrets ?? {},
     ...(input.backupSecrets === undefined ? {} : { backupSecrets: input.backupSecrets }),
     ...(input.backupPasswordGenerated === undefined ? {} : { backupPasswordGenerated: input.backupPasswordGenerated }),
+    ...(input.peerSecrets === undefined ? {} : { peerSecrets: input.peerSecrets }),
   };
 }
 

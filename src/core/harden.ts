@@ -41,6 +41,8 @@ export interface HardenHost {
   /** systemd-detect-virt --container, or null on a VM. */
   container: string | null;
   sshPorts: readonly number[];
+  /** nginx runs here (the edge): its request-limit jail applies. Absent: it does (one server). */
+  web?: boolean;
 }
 
 const ROOT = { owner: 'root', group: 'root' } as const;
@@ -76,6 +78,7 @@ export function hardenFiles(stack: StackConfig, host: HardenHost): RenderedFile[
           ? `inside a container (${host.container}) the firewall is the host machine's: bans are logged only (/var/run/fail2ban/fail2ban.dummy)`
           : 'bans go into the firewall this host already runs',
         sshPorts: (host.sshPorts.length > 0 ? host.sshPorts : [22]).join(','),
+        web: host.web !== false,
       }),
       mode: 0o644,
       ...ROOT,

@@ -2,6 +2,7 @@ import { DEFAULT_WEBSOCKET_PATHS, type StackConfig } from '../config/schema.js';
 import type { OsProfile } from './os-profiles.js';
 import { fitToLimits, type Capacity, type HostLimits } from './limits.js';
 import { deriveSizing, type Sizing } from './sizing.js';
+import { SINGLE_HOST, type Placement } from './topology.js';
 
 /**
  * The typed model every template is rendered from: the validated stack, the tier's sizing, the
@@ -95,6 +96,8 @@ export interface HostModel {
   certDir: string;
   /** PEM of a private ACME CA the host's certbot must trust (e.g. Pebble); absent for Let's Encrypt. */
   acmeCaBundle?: string;
+  /** This server's roles and where its peers are (SINGLE_HOST: every role, all on loopback). */
+  placement: Placement;
 }
 
 /**
@@ -157,7 +160,7 @@ export function appModelOf(stack: StackConfig): AppModel {
   };
 }
 
-export function buildHostModel(stack: StackConfig, os: OsProfile, acmeCaBundle?: string, limits?: HostLimits): HostModel {
+export function buildHostModel(stack: StackConfig, os: OsProfile, acmeCaBundle?: string, limits?: HostLimits, placement: Placement = SINGLE_HOST): HostModel {
   const { sizing, capacity } = fitToLimits(deriveSizing(stack.tier, { redis: redisEnabledFor(stack) }), limits);
   return {
     stack,
@@ -170,5 +173,6 @@ export function buildHostModel(stack: StackConfig, os: OsProfile, acmeCaBundle?:
     allowedOrigins: stack.app.allowedOrigins ?? [`https://${stack.domain}`],
     certDir: `/etc/letsencrypt/live/${stack.domain}`,
     ...(acmeCaBundle === undefined ? {} : { acmeCaBundle }),
+    placement,
   };
 }

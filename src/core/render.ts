@@ -211,7 +211,8 @@ export interface ChatEnvView extends Managed {
   env: EnvLine[];
   host: string;
   allowedOrigins: string[];
-  dbSocket: string;
+  /** MESSENGER_DB_SOCKET on the db server, MESSENGER_DB_HOST and _PORT from another. */
+  db: EnvLine[];
   dbUser: string;
   dbName: string;
   dbPool: number;
@@ -233,6 +234,8 @@ export interface AppEnvView extends Managed {
 
 export interface MariaDbView extends Managed {
   tier: string;
+  /** bind-address: loopback, plus the private address when app servers elsewhere connect. */
+  bindAddress: string;
   innodbBufferPoolMb: number;
   innodbLogFileMb: number;
   maxConnections: number;
@@ -343,11 +346,25 @@ function securityHeaders(model: HostModel): Pick<SiteView, 'referrerPolicy' | 'f
   return { referrerPolicy: 'no-referrer', frameOptions: 'DENY', contentSecurityPolicy: csp };
 }
 
-/** The bundled server talks to loopback only; a user's app to loopback and app.egress when it lists any. */
+/** The db server's private address when MariaDB and Redis are not on this server; null when they are. */
+function remoteDb(model: HostModel): string | null {
+  const at = model.placement.dbAddress;
+  return at === '127.0.0.1' ? null : at;
+}
+
+/** The addresses MariaDB and Redis listen on: loopback, plus the private one when app servers elsewhere use them. */
+function dbListen(model: HostModel): string[] {
+  const p = model.placement;
+  return p.dbClients.length > 0 && p.privateAddress ? ['127.0.0.1', p.privateAddress] : ['127.0.0.1'];
+}
+
+/** The bundled server talks to loopback only (and the db server); a user's app to those and app.egress when it lists any. */
 function egressOf(model: HostModel): Pick<UnitView, 'ipAllow' | 'ipAllowMore'> {
   const more = model.app.kind === 'bundled' ? [] : model.stack.app.egress;
   if (more === undefined) return { ipAllow: [], ipAllowMore: false };
-  return { ipAllow: ['localhost', ...more], ipAllowMore: more.length > 0 };
+  // MariaDB and Redis on a server of their own: the app may reach that one address too.
+  const db = remoteDb(model);
+  return { ipAllow: ['localhost', ...(db ? [db] : []), ...more], ipAllowMore: more.length > 0 };
 }
 
 /** The bin folder of the Node.js the instance's release runs on (first on the unit's PATH, for npm's scripts). */
@@ -426,7 +443,7 @@ export function envQuote(value: string): string {
 export function appEnvView(model: HostModel): AppEnvView {
   const db = model.stack.app.database;
   const names: Record<string, string | undefined> = db.url ? {} : { ...DEFAULT_DATABASE_ENV, ...db.env };
-  const dbValues: Record<string, string> = { host: '127.0.0.1', port: String(MARIADB_TCP_PORT), user: APP_DB_USER, name: db.name };
+  const dbValues: Record<string, string> = { host: model.placement.dbAddress, port: String(MARIADB_TCP_PORT), user: APP_DB_USER, name: db.name };
   const base: EnvLine[] = [
     { key: 'NODE_ENV', value: envQuote('production') },
     { key: 'NODE_OPTIONS', value: envQuote(`--max-old-space-size=${appMemoryMb(model).heapMb}`) },
@@ -450,13 +467,14 @@ export function chatEnvView(model: HostModel): ChatEnvView {
     ],
     host: '127.0.0.1',
     allowedOrigins: model.allowedOrigins,
-    dbSocket: MARIADB_SOCKET,
+    // On the db server, the socket (no TCP password to sniff); from another server, its private address.
+    db: remoteDb(model) ? [{ key: 'MESSENGER_DB_HOST', value: model.placement.dbAddress }, { key: 'MESSENGER_DB_PORT', value: String(MARIADB_TCP_PORT) }] : [{ key: 'MESSENGER_DB_SOCKET', value: MARIADB_SOCKET }],
     dbUser: APP_DB_USER,
     dbName: model.app.dbName,
     dbPool: model.sizing.app.dbPoolSize,
     pingIntervalMs: APP_PING_INTERVAL_MS,
     redis: model.sizing.redis.enabled
-      ? [{ key: 'MESSENGER_REDIS', value: `127.0.0.1:${REDIS_PORT}` }, { key: 'MESSENGER_REDIS_USER', value: REDIS_USER }]
+      ? [{ key: 'MESSENGER_REDIS', value: `${model.placement.dbAddress}:${REDIS_PORT}` }, { key: 'MESSENGER_REDIS_USER', value: REDIS_USER }]
       : [],
   };
 }
@@ -481,6 +499,8 @@ export function mariadbView(model: HostModel): MariaDbView {
   return {
     ...managed,
     tier: model.sizing.tier.name,
+    // MariaDB 10.11 and later take a comma-separated list.
+    bindAddress: dbListen(model).join(','),
     innodbBufferPoolMb: m.innodbBufferPoolMb,
     innodbLogFileMb: m.innodbLogFileMb,
     maxConnections: m.maxConnections,
@@ -643,8 +663,9 @@ export function redisConfFile(model: HostModel): RenderedFile {
     content: render('redis/redis.conf.hbs', {
       ...managed,
       tier: model.sizing.tier.name,
-      // IPv4 loopback only: the app dials 127.0.0.1, and ::1 would fail the start where IPv6 is off.
-      bind: '127.0.0.1',
+      // IPv4 loopback (the app dials 127.0.0.1, and ::1 would fail the start where IPv6 is off), plus
+      // the private address when app servers elsewhere use it.
+      bind: dbListen(model).join(' '),
       port: REDIS_PORT,
       maxmemoryMb: r.maxmemoryMb,
       pubsubMb: r.pubsubBufferMb,

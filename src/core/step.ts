@@ -1,6 +1,7 @@
 import { cmd, type Command } from './command.js';
 import type { DesiredState } from './desired-state.js';
 import type { Fact, FactValues, UnitState } from './facts.js';
+import type { Role } from './topology.js';
 
 /**
  * A step closes one gap between the host and the desired state. `plan` is pure: from gathered facts it
@@ -22,8 +23,16 @@ export interface Step {
   title: string;
   /** A step for an optional feature: when false, the run leaves it out entirely (not even as skipped). */
   applies?(desired: DesiredState): boolean;
+  /** The servers it runs on, by role (any of them); absent: every server. */
+  roles?: readonly Role[];
   facts(desired: DesiredState): Fact[];
   plan(facts: FactValues, desired: DesiredState): StepPlan;
+}
+
+/** Whether the step runs on this server: its roles (if it names any) and its feature (Step.applies). */
+export function stepApplies(step: Step, desired: DesiredState): boolean {
+  if (step.roles && !step.roles.some((r) => desired.model.placement.roles.has(r))) return false;
+  return step.applies?.(desired) !== false;
 }
 
 export function noChange(): StepPlan {

@@ -2,7 +2,7 @@ import type { Command } from '../core/command.js';
 import type { DesiredState } from '../core/desired-state.js';
 import type { FactValues } from '../core/facts.js';
 import { errorCodeOf } from '../core/remote-exit.js';
-import type { Step, StepPlan } from '../core/step.js';
+import { stepApplies, type Step, type StepPlan } from '../core/step.js';
 import type { ErrorCode, RemoteFailure } from '../errors/index.js';
 import type { Emit, StepEvent } from './events.js';
 import { gatherFacts } from './gather.js';
@@ -71,11 +71,11 @@ export function stepsOf(phases: readonly Phase[]): Step[] {
   return phases.flatMap((p) => chainsOf(p).flat());
 }
 
-/** The phases without the steps of features this host does not have (Step.applies), and without what that empties. */
+/** The phases without the steps of features or roles this host does not have (stepApplies), and without what that empties. */
 export function applicable(phases: readonly Phase[], desired: DesiredState): Phase[] {
   return phases.flatMap((phase) => {
     const chains = chainsOf(phase)
-      .map((chain) => chain.filter((step) => step.applies?.(desired) !== false))
+      .map((chain) => chain.filter((step) => stepApplies(step, desired)))
       .filter((chain) => chain.length > 0);
     return chains.length === 0 ? [] : [chains];
   });

@@ -19,6 +19,7 @@ import type { Emit } from './events.js';
 import { commandError } from './host.js';
 import { acquireHostLock, LOCK_WAIT_SECONDS } from './host-lock.js';
 import { SshHost, type SshTarget } from './ssh-host.js';
+import type { Placement } from '../core/topology.js';
 
 export interface UpOptions {
   stack: StackConfig;
@@ -40,6 +41,10 @@ export interface UpOptions {
   lockWaitSeconds?: number;
   /** stack.backup's secrets, resolved by the caller. */
   backup?: ResolvedBackupSecrets;
+  /** This server's part of a multi-host stack (up-many.ts); absent: the one server, every role. */
+  placement?: Placement;
+  /** The db server's secrets, for an app server whose database is elsewhere (up-many.ts). */
+  peerSecrets?: Record<string, string>;
 }
 
 export async function prepare(host: SshHost, options: Omit<UpOptions, 'emit'>): Promise<DesiredState> {
@@ -57,6 +62,8 @@ export async function prepare(host: SshHost, options: Omit<UpOptions, 'emit'>): 
     ...backupInput(options.backup),
     ...(jwtSecret === undefined ? {} : { jwtSecret }),
     ...(acmeCaBundle === undefined ? {} : { acmeCaBundle }),
+    ...(options.placement ? { placement: options.placement } : {}),
+    ...(options.peerSecrets ? { peerSecrets: options.peerSecrets } : {}),
   });
 }
 

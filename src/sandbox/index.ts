@@ -6,6 +6,6 @@ export type { SandboxOs } from './constants.js';
 export type { SandboxHost, SandboxInfo } from './types.js';
 export { SANDBOX_OSES, DEFAULT_OS, SANDBOX_PORTS, SANDBOX_ENDPOINT, MAX_HOSTS, sandboxPorts } from './constants.js';
 export { SandboxError, isSandboxError, type SandboxErrorCode } from './errors.js';
-export { sandboxUp, sandboxDown, sandboxStatus, type SandboxUpOptions } from './lifecycle.js';
+export { sandboxUp, sandboxDown, sandboxStatus, plannedHosts, type SandboxUpOptions } from './lifecycle.js';
 export { sshArgv } from './ssh-keys.js';
 export { missingPackages, takenPorts } from './preflight.js';

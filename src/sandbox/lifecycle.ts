@@ -120,6 +120,15 @@ function guestNames(hosts: number): string[] {
   return Array.from({ length: hosts }, (_, i) => (i === 0 ? SANDBOX_NAME : `${SANDBOX_NAME}-${i + 1}`));
 }
 
+/**
+ * What each guest of a sandbox of `hosts` will be, known before it boots (like SANDBOX_ENDPOINT): lets
+ * `up --sandbox` check a multi-host stack before starting anything.
+ */
+export function plannedHosts(hosts: number): Pick<SandboxHost, 'name' | 'sshHost' | 'sshPort' | 'privateAddress'>[] {
+  const net = hosts > 1 ? planNetwork(guestNames(hosts)) : null;
+  return guestNames(hosts).map((name, i) => ({ name, sshHost: SANDBOX_ENDPOINT.sshHost, sshPort: sshPortOf(i + 1), privateAddress: net?.guests[i]?.address ?? null }));
+}
+
 async function bringUp(os: SandboxOs, hosts: number, log: (line: string) => void): Promise<SandboxInfo> {
   const suite = SUITES[os];
   const names = guestNames(hosts);
@@ -150,13 +159,7 @@ async function bringUp(os: SandboxOs, hosts: number, log: (line: string) => void
   await Promise.all(guests.map((g) => copyRootfs(suite, g.rootDir)));
   log(`fresh cop${hosts > 1 ? `ies (${hosts})` : 'y'} of the ${suite} rootfs in ${since(t)}`);
 
-  const hostList: SandboxHost[] = guests.map((g, i) => ({
-    name: g.name,
-    sshHost: SANDBOX_ENDPOINT.sshHost,
-    sshPort: sshPortOf(i + 1),
-    privateAddress: net?.guests[i]?.address ?? null,
-    nspawnPid: 0,
-  }));
+  const hostList: SandboxHost[] = plannedHosts(hosts).map((h) => ({ ...h, nspawnPid: 0 }));
   const info: SandboxInfo = {
     name: SANDBOX_NAME,
     os,

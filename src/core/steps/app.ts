@@ -41,6 +41,7 @@ function releaseArchive(desired: DesiredState): Buffer {
 
 export const appBuildStep: Step = {
   id: 'app-build',
+  roles: ['app'],
   title: 'app release (upload, install, build)',
   facts: () => [userFact, releasesFact],
   plan(facts, desired) {
@@ -135,6 +136,7 @@ function schemaWarning(releases: HostRelease[], target: string, live: string): s
 
 export const appStep: Step = {
   id: 'app',
+  roles: ['app'],
   title: 'app (health-gated switch without dropping connections)',
   facts: (desired) => [currentFact, stampFact, instancesFact, secretsFact, appSecretsFact, releasesFact, liveUpstreamFact, ...fileFacts(appConfigFiles(desired.files.full))],
   plan(facts, desired) {

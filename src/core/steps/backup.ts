@@ -29,6 +29,7 @@ const writeSecretFile = (label: string, path: string, content: string): Command 
  */
 export const backupStep: Step = {
   id: 'backup',
+  roles: ['db'],
   title: 'backups (restic, off-host)',
   facts: (desired) => [backupEnvFact, ...timerFacts, ...fileFacts(unitsOf(desired))],
   plan(facts, desired): StepPlan {

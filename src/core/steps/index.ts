@@ -34,6 +34,13 @@ export const UP_STEPS: ReadonlyArray<Step | ReadonlyArray<Step | readonly Step[]
 ];
 
 /**
+ * How many of UP_STEPS' phases need nothing from another server (the host itself: swap, kernel,
+ * packages, Node.js, firewall): in a multi-host run an app server goes through them while the db
+ * server converges, and waits for the db server's secrets before the rest.
+ */
+export const HOST_ONLY_PHASES = 4;
+
+/**
  * `deploy`: only the app and what it reads (Node.js and npm, its database, user and secrets, nginx's
  * config for its paths and drain); no apt, no certbot.
  */

@@ -2,8 +2,10 @@ import { MiError } from '../../errors/index.js';
 import { cmd, remote } from '../command.js';
 import { factValue, queryFact } from '../facts.js';
 import { fileFacts, planFileGroup } from '../file-plan.js';
-import { HOST_PATHS } from '../host-model.js';
+import { HOST_PATHS, REDIS_PORT } from '../host-model.js';
+import { MARIADB_TCP_PORT } from '../render.js';
 import { noChange, skipped, type Step } from '../step.js';
+import { SINGLE_HOST, type Placement } from '../topology.js';
 
 /**
  * Kernel-wide settings: swap, sysctl and the firewall act on the whole machine. Inside a container
@@ -62,17 +64,35 @@ export function parseSshPorts(stdout: string): { sshd: number[]; session?: numbe
   return { sshd: [...new Set(sshd)].sort((a, b) => a - b), ...(session === undefined ? {} : { session }) };
 }
 
+export interface FirewallRule {
+  /** As `ufw status verbose` prints it: `443/tcp` and `Anywhere`, or `3306/tcp` from an app server's address. */
+  port: string;
+  from: string;
+  argv: string[];
+}
+
 /**
- * The rules we want, as `ufw status verbose` prints them (IPv4 lines): the ports sshd itself listens
- * on (not the one this machine dialled: behind a forwarded port they differ), then the web ports.
+ * The rules we want (IPv4 lines of `ufw status verbose`): the ports sshd itself listens on (not the
+ * one this machine dialled: behind a forwarded port they differ), the web ports on the edge, and on a
+ * db server that others use, MariaDB and Redis from each app server's private address only.
  */
-export function firewallRules(sshPorts: readonly number[]): string[] {
-  return [...sshPorts.map((p) => `${p}/tcp`), '80/tcp', '443/tcp'];
+export function firewallRules(sshPorts: readonly number[], placement: Placement = SINGLE_HOST): FirewallRule[] {
+  const open = (port: string): FirewallRule => ({ port, from: 'Anywhere', argv: ['ufw', 'allow', port] });
+  const fromApp = (port: number, from: string): FirewallRule => ({
+    port: `${port}/tcp`,
+    from,
+    argv: ['ufw', 'allow', 'from', from, 'to', 'any', 'port', String(port), 'proto', 'tcp'],
+  });
+  return [
+    ...sshPorts.map((p) => open(`${p}/tcp`)),
+    ...(placement.roles.has('edge') ? [open('80/tcp'), open('443/tcp')] : []),
+    ...placement.dbClients.flatMap((c) => [fromApp(MARIADB_TCP_PORT, c), fromApp(REDIS_PORT, c)]),
+  ];
 }
 
 export const firewallStep: Step = {
   id: 'firewall',
-  title: 'firewall (ufw: SSH, 80, 443)',
+  title: 'firewall (ufw: SSH, 80 and 443 on the edge, MariaDB and Redis from the app servers)',
   facts: () => [ufwFact, sshPortsFact],
   plan(facts, desired) {
     const reason = containerReason(desired.host.container);
@@ -81,10 +101,11 @@ export const firewallStep: Step = {
     const ssh = parseSshPorts(factValue(facts, sshPortsFact).stdout);
     // sshd's own ports; the dialled one only when sshd could not say (then it is the best we know).
     const sshPorts = ssh.sshd.length > 0 ? ssh.sshd : [desired.host.sshPort];
-    const rules = firewallRules(sshPorts);
+    const rules = firewallRules(sshPorts, desired.model.placement);
     const active = /^Status: active$/m.test(status);
     const denyIn = /Default: deny \(incoming\)/.test(status);
-    const missing = rules.filter((r) => !new RegExp(`^${r.replace('/', '\\/')}\\s+ALLOW IN\\s+Anywhere\\s*$`, 'm').test(status));
+    const escape = (text: string) => text.replace(/[./]/g, '\\$&');
+    const missing = rules.filter((r) => !new RegExp(`^${escape(r.port)}\\s+ALLOW IN\\s+${escape(r.from)}\\s*$`, 'm').test(status));
     if (active && denyIn && missing.length === 0) return noChange();
     if (ssh.session !== undefined && !sshPorts.includes(ssh.session)) {
       // Enabling would cut the very connection this run uses, and every later one.
@@ -98,10 +119,10 @@ export const firewallStep: Step = {
         cmd('ufw default deny incoming', 'ufw', 'default', 'deny', 'incoming'),
         cmd('ufw default allow outgoing', 'ufw', 'default', 'allow', 'outgoing'),
         // SSH first, so enabling the firewall can never cut the session we are using.
-        ...rules.map((r) => cmd(`ufw allow ${r}`, 'ufw', 'allow', r)),
+        ...rules.map((r) => cmd(r.argv.join(' '), ...r.argv)),
         cmd('ufw enable', 'ufw', '--force', 'enable'),
       ],
-      changes: [...(active ? [] : ['enable ufw']), ...(denyIn ? [] : ['deny incoming by default']), ...missing.map((r) => `allow ${r}`)],
+      changes: [...(active ? [] : ['enable ufw']), ...(denyIn ? [] : ['deny incoming by default']), ...missing.map((r) => `allow ${r.port}${r.from === 'Anywhere' ? '' : ` from ${r.from}`}`)],
       diffs: [],
     };
   },

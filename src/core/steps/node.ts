@@ -50,6 +50,7 @@ function npmPlan(facts: Parameters<Step['plan']>[0]): StepPlan {
 /** Node.js, and npm beside it (builds of a user's app; operators' `npm`). */
 export const nodeStep: Step = {
   id: 'node',
+  roles: ['app'],
   title: 'Node.js and npm',
   facts: (desired) => [nodeVersionFact(desired.node.version), nodeCurrentFact, nodeOnPathFact, npmVersionFact, npmLinkFact],
   plan(facts, desired) {

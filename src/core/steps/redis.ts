@@ -50,6 +50,7 @@ function redisConf(desired: DesiredState): RenderedFile[] {
  */
 export const redisStep: Step = {
   id: 'redis',
+  roles: ['db'],
   title: 'Redis (the bus between instances)',
   applies: (desired) => desired.model.sizing.redis.enabled,
   facts: (desired) => [secretsFact, confDirFact, usersFact, redisUnit, ...fileFacts(redisConf(desired))],

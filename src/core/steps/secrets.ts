@@ -6,6 +6,7 @@ import { sha256 } from '../file-plan.js';
 import { APP_DB_USER, HOST_PATHS, REDIS_PORT, REDIS_USER } from '../host-model.js';
 import { REDIS_PASSWORD_KEY, REDIS_URL_ENV } from '../redis.js';
 import { MARIADB_TCP_PORT } from '../render.js';
+import { MiError } from '../../errors/index.js';
 import { noChange } from '../step.js';
 import type { Step } from '../step.js';
 
@@ -39,10 +40,10 @@ function derivedSecrets(desired: DesiredState): string[][] {
   const db = desired.stack.app.database;
   const src = [HOST_PATHS.secretsEnvFile, 'MESSENGER_DB_PASSWORD'];
   const database = db.url
-    ? ['--derive', db.url, ...src, `mysql://${APP_DB_USER}:`, `@127.0.0.1:${MARIADB_TCP_PORT}/${db.name}`]
+    ? ['--derive', db.url, ...src, `mysql://${APP_DB_USER}:`, `@${desired.model.placement.dbAddress}:${MARIADB_TCP_PORT}/${db.name}`]
     : ['--derive', db.env?.password ?? DEFAULT_DATABASE_ENV.password, ...src, '', ''];
   const redis = desired.model.sizing.redis.enabled
-    ? [['--derive', REDIS_URL_ENV, HOST_PATHS.secretsEnvFile, REDIS_PASSWORD_KEY, `redis://${REDIS_USER}:`, `@127.0.0.1:${REDIS_PORT}`]]
+    ? [['--derive', REDIS_URL_ENV, HOST_PATHS.secretsEnvFile, REDIS_PASSWORD_KEY, `redis://${REDIS_USER}:`, `@${desired.model.placement.dbAddress}:${REDIS_PORT}`]]
     : [];
   return [database, ...redis];
 }
@@ -54,6 +55,7 @@ function derivedSecrets(desired: DesiredState): string[][] {
  */
 export const appSecretsStep: Step = {
   id: 'app-secrets',
+  roles: ['app'],
   title: "app secrets (the app's own, database credentials)",
   applies: (desired) => desired.bundle.kind === 'source',
   facts: () => [appSecretsFact, secretsFact],
@@ -89,6 +91,11 @@ function setSecret(label: string, key: string, value?: string): Command {
     : remote(label, ['secret', 'set', path, key, 'stdin'], { stdin: value });
 }
 
+/** The secrets the db server generates and app servers elsewhere get a copy of (over SSH, never argv). */
+export function dbSecretKeys(desired: DesiredState): string[] {
+  return ['MESSENGER_DB_PASSWORD', ...(desired.model.sizing.redis.enabled ? [REDIS_PASSWORD_KEY] : [])];
+}
+
 export const secretsStep: Step = {
   id: 'secrets',
   title: 'secrets (DB password, JWT secret, Redis password)',
@@ -97,11 +104,27 @@ export const secretsStep: Step = {
     const { mode, hashes } = parseSecrets(factValue(facts, secretsFact).stdout);
     const plan = { commands: [] as Command[], changes: [] as string[], diffs: [] as string[] };
     const path = HOST_PATHS.secretsEnvFile;
-    if (!hashes.has('MESSENGER_DB_PASSWORD')) {
-      plan.commands.push(setSecret('generate the database password', 'MESSENGER_DB_PASSWORD'));
-      plan.changes.push('generate MESSENGER_DB_PASSWORD (kept on the host, 0600)');
-    }
-    if (desired.jwtSecret !== undefined) {
+    const roles = desired.model.placement.roles;
+    // The db server's secrets: generated there; an app server whose database is elsewhere holds the
+    // db server's value, read from it this run.
+    const dbSecret = (key: string) => {
+      if (roles.has('db')) {
+        if (hashes.has(key)) return;
+        plan.commands.push(setSecret(key === REDIS_PASSWORD_KEY ? "generate Redis' password" : 'generate the database password', key));
+        plan.changes.push(`generate ${key} (kept on the host, 0600)`);
+        return;
+      }
+      const value = desired.peerSecrets?.[key];
+      if (value === undefined) throw new MiError('MI_ERR_PEER_SECRET', `${key} did not come from the db server; run up for the whole stack, the db server first`);
+      if (hashes.get(key) === sha256(value)) return;
+      plan.commands.push(setSecret(`install ${key} from the db server`, key, value));
+      plan.changes.push(`${hashes.has(key) ? 'replace' : 'install'} ${key} with the db server's (0600)`);
+    };
+    const [dbKey, ...redisKey] = dbSecretKeys(desired);
+    dbSecret(dbKey!);
+    if (!roles.has('app')) {
+      // A db-only server runs no app: no JWT secret to keep there.
+    } else if (desired.jwtSecret !== undefined) {
       if (hashes.get('MESSENGER_JWT_SECRET') !== sha256(desired.jwtSecret)) {
         plan.commands.push(setSecret('install the supplied JWT secret', 'MESSENGER_JWT_SECRET', desired.jwtSecret));
         // Without app.jwtSecret in the stack the value came from the operator's shell: a variable left
@@ -116,10 +139,7 @@ export const secretsStep: Step = {
       plan.commands.push(setSecret('generate the JWT secret', 'MESSENGER_JWT_SECRET'));
       plan.changes.push('generate MESSENGER_JWT_SECRET (kept on the host, 0600)');
     }
-    if (desired.model.sizing.redis.enabled && !hashes.has(REDIS_PASSWORD_KEY)) {
-      plan.commands.push(setSecret("generate Redis' password", REDIS_PASSWORD_KEY));
-      plan.changes.push(`generate ${REDIS_PASSWORD_KEY} (kept on the host, 0600)`);
-    }
+    redisKey.forEach(dbSecret);
     if (plan.commands.length === 0 && mode !== null && mode !== '600 root:root') {
       plan.commands.push(cmd('secrets file owner', 'chown', 'root:root', path), cmd('secrets file mode', 'chmod', '600', path));
       plan.changes.push(`set ${path} to 0600 root:root (was ${mode})`);

@@ -70,6 +70,7 @@ function webFacts(desired: DesiredState) {
 /** nginx main config and the site in whichever phase the certificate allows right now. */
 export const nginxStep: Step = {
   id: 'nginx',
+  roles: ['edge'],
   title: 'nginx',
   facts: webFacts,
   plan(facts, desired) {
@@ -103,6 +104,7 @@ function planCaRemoval(desired: DesiredState, facts: FactValues): StepPlan {
 /** certbot over the webroot, a deploy hook that reloads nginx, renewal by certbot's timer. */
 export const certificateStep: Step = {
   id: 'certificate',
+  roles: ['edge'],
   title: 'TLS certificate (ACME)',
   facts: (desired) => [certFact(desired.stack.domain), timerUnit, ...fileFacts(tlsFiles(desired)), ...PRIVATE_CA_FILES.map(fileFact)],
   plan(facts, desired) {
@@ -132,6 +134,7 @@ export const certificateStep: Step = {
 /** The full TLS site once the certificate exists. */
 export const siteStep: Step = {
   id: 'site',
+  roles: ['edge'],
   title: 'nginx TLS site',
   facts: webFacts,
   plan: (facts, desired) => planNginx(desired, facts, 'full', true),

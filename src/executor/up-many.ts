@@ -1,0 +1,131 @@
+/**
+ * `up` for a stack of several servers: every server converges over its own SSH connection, at the
+ * same time where nothing depends on another (each server's packages, kernel and firewall), in
+ * dependency order where something does: the db server first, then, with its secrets read from it
+ * over SSH (kept in memory, written to the app server through stdin: never argv, never on disk
+ * here), the app servers and the edge. One report: each step named with its server.
+ */
+import type { DesiredState } from '../core/desired-state.js';
+import type { Phase } from './converge.js';
+import { converge, type ConvergeReport, type StepResult } from './converge.js';
+import { HOST_ONLY_PHASES, UP_STEPS } from '../core/steps/index.js';
+import { dbSecretKeys } from '../core/steps/secrets.js';
+import type { Placement } from '../core/topology.js';
+import { capacityWarning } from '../core/limits.js';
+import type { Emit, RunEvent } from './events.js';
+import { acquireHostLock, LOCK_WAIT_SECONDS } from './host-lock.js';
+import { SshHost, type SshTarget } from './ssh-host.js';
+import { prepare, readHostSecret, type UpOptions } from './up.js';
+
+export interface ServerTarget {
+  placement: Placement;
+  target: SshTarget;
+}
+
+export interface UpManyOptions extends Omit<UpOptions, 'target' | 'steps'> {
+  /** Every server of the stack, the db server first (placementsOf's order). */
+  servers: ServerTarget[];
+}
+
+export interface UpManyResult {
+  report: ConvergeReport;
+  /** The edge, where the closing check goes. */
+  edge: ServerTarget;
+  jwtSecret?: string;
+}
+
+/** Events of one server, its name on each step, so concurrent servers' lines never mix up. */
+function namedEmit(emit: Emit, name: string): Emit {
+  return (event: RunEvent) =>
+    emit(event.type === 'step' ? { ...event, step: `${name}:${event.step}`, title: `${name}: ${event.title}` } : event.type === 'info' ? { ...event, message: `${name}: ${event.message}` } : event);
+}
+
+function named(name: string, steps: readonly StepResult[]): StepResult[] {
+  return steps.map((s) => ({ ...s, step: `${name}:${s.step}`, title: `${name}: ${s.title}`, ...(s.failure ? { failure: { ...s.failure, step: `${name}:${s.failure.step}` } } : {}) }));
+}
+
+function merge(reports: readonly ConvergeReport[]): ConvergeReport {
+  const steps = reports.flatMap((r) => r.steps);
+  const failed = steps.filter((s) => s.status === 'failed').length;
+  return { steps, changed: steps.filter((s) => s.status === 'changed').length, failed, ok: failed === 0 };
+}
+
+/** A server's phases after HOST_ONLY_PHASES, reported skipped because another server failed. */
+function notRun(name: string, phases: readonly Phase[], why: string): ConvergeReport {
+  const steps = phases.flatMap((p) => (Array.isArray(p) ? p.flat() : [p])) as { id: string; title: string }[];
+  return {
+    steps: steps.map((s) => ({ step: `${name}:${s.id}`, title: `${name}: ${s.title}`, status: 'skipped' as const, durationMs: 0, changes: [], diffs: [], reason: why })),
+    changed: 0,
+    failed: 0,
+    ok: true,
+  };
+}
+
+export async function runUpMany(options: UpManyOptions): Promise<UpManyResult> {
+  const { servers, emit } = options;
+  const db = servers.find((s) => s.placement.roles.has('db'));
+  const edge = servers.find((s) => s.placement.roles.has('edge'));
+  if (!db || !edge) throw new Error('runUpMany: a stack of several servers names a db and an edge server');
+  const hosts = await Promise.all(servers.map((s) => SshHost.connect(s.target)));
+  const locks: Awaited<ReturnType<typeof acquireHostLock>>[] = [];
+  try {
+    const desired = await Promise.all(servers.map((s, i) => prepare(hosts[i]!, { ...options, target: s.target, placement: s.placement })));
+    servers.forEach((s, i) => {
+      const d = desired[i]!;
+      const roles = [...s.placement.roles].join(', ');
+      emit({ type: 'info', message: `${s.placement.name} (${roles}) ${hosts[i]!.label}: ${d.host.os.name} (${d.host.arch})${d.host.container ? `, container ${d.host.container}` : ''}; tier ${options.stack.tier}` });
+      const short = s.placement.roles.has('app') ? capacityWarning(d.model.capacity, options.stack.tier) : null;
+      if (short) emit({ type: 'info', message: `warning: ${s.placement.name}: ${short}` });
+    });
+    for (const host of hosts) locks.push(await acquireHostLock(host, options.lockWaitSeconds ?? LOCK_WAIT_SECONDS));
+    const runIds = locks.map((l) => l.runId);
+    const at = (i: number) => ({ host: hosts[i]!, desired: desired[i]!, name: servers[i]!.placement.name, runId: runIds[i] });
+    const dbIndex = servers.indexOf(db);
+    const rest = UP_STEPS.slice(HOST_ONLY_PHASES);
+    const others = servers.map((_, i) => i).filter((i) => i !== dbIndex);
+
+    // The db server all the way, while the others go through what needs nothing from it.
+    const [dbReport, ...firstHalves] = await Promise.all([
+      runOn(at(dbIndex), UP_STEPS, emit),
+      ...others.map((i) => runOn(at(i), UP_STEPS.slice(0, HOST_ONLY_PHASES), emit)),
+    ]);
+    const reports: ConvergeReport[] = [dbReport!];
+    let peerSecrets: Record<string, string> | undefined;
+    if (dbReport!.ok) {
+      peerSecrets = await readPeerSecrets(hosts[dbIndex]!, desired[dbIndex]!);
+    }
+    const secondHalves = await Promise.all(
+      others.map(async (i, k) => {
+        const first = firstHalves[k]!;
+        const { name } = at(i);
+        if (!first.ok) return notRun(name, rest, `not run: ${name} failed before`);
+        if (!peerSecrets) return notRun(name, rest, `not run: the db server ${db.placement.name} failed`);
+        return runOn({ ...at(i), desired: { ...desired[i]!, peerSecrets } }, rest, emit);
+      }),
+    );
+    others.forEach((_, k) => reports.push(merge([firstHalves[k]!, secondHalves[k]!])));
+    const report = merge(reports);
+    const edgeIndex = servers.indexOf(edge);
+    if (!report.ok || !options.readJwtSecret) return { report, edge };
+    const jwtSecret = desired[edgeIndex]!.jwtSecret ?? (await readHostSecret(hosts[edgeIndex]!, 'MESSENGER_JWT_SECRET'));
+    return { report, edge, ...(jwtSecret ? { jwtSecret } : {}) };
+  } finally {
+    await Promise.all(locks.map((l) => l.release().catch(() => {})));
+    await Promise.all(hosts.map((h) => h.close().catch(() => {})));
+  }
+}
+
+async function runOn(s: { host: SshHost; desired: DesiredState; name: string; runId: string | undefined }, phases: readonly Phase[], emit: Emit): Promise<ConvergeReport> {
+  const report = await converge(s.host, s.desired, phases, namedEmit(emit, s.name), s.runId ? { runId: s.runId } : {});
+  return { ...report, steps: named(s.name, report.steps) };
+}
+
+/** The db server's secrets the app servers need, read over the open SSH connection; never printed. */
+export async function readPeerSecrets(dbHost: SshHost, dbDesired: DesiredState): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const key of dbSecretKeys(dbDesired)) {
+    const value = await readHostSecret(dbHost, key);
+    if (value) out[key] = value;
+  }
+  return out;
+}
