@@ -16,6 +16,7 @@ export default defineConfig({
       'tests/config/**/*.test.ts',
       'tests/errors/**/*.test.ts',
       'tests/core/config.test.ts',
+      'tests/core/topology.test.ts',
       'tests/core/backup.test.ts',
       'tests/core/backup-step.test.ts',
       'tests/core/dump.test.ts',

@@ -66,7 +66,7 @@ export async function runUpMany(options: UpManyOptions): Promise<UpManyResult> {
   const db = servers.find((s) => s.placement.roles.has('db'));
   const edge = servers.find((s) => s.placement.roles.has('edge'));
   if (!db || !edge) throw new Error('runUpMany: a stack of several servers names a db and an edge server');
-  const hosts = await Promise.all(servers.map((s) => SshHost.connect(s.target)));
+  const hosts = await connectAll(servers.map((s) => s.target));
   const locks: Awaited<ReturnType<typeof acquireHostLock>>[] = [];
   try {
     const desired = await Promise.all(servers.map((s, i) => prepare(hosts[i]!, { ...options, target: s.target, placement: s.placement })));
@@ -113,6 +113,16 @@ export async function runUpMany(options: UpManyOptions): Promise<UpManyResult> {
     await Promise.all(locks.map((l) => l.release().catch(() => {})));
     await Promise.all(hosts.map((h) => h.close().catch(() => {})));
   }
+}
+
+/** One connection per server, or none: when one cannot connect, those that did are closed again. */
+async function connectAll(targets: readonly SshTarget[]): Promise<SshHost[]> {
+  const settled = await Promise.allSettled(targets.map((t) => SshHost.connect(t)));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const open = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  if (!failed) return open;
+  await Promise.all(open.map((h) => h.close().catch(() => {})));
+  throw failed.reason;
 }
 
 async function runOn(s: { host: SshHost; desired: DesiredState; name: string; runId: string | undefined }, phases: readonly Phase[], emit: Emit): Promise<ConvergeReport> {
