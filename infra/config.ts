@@ -54,6 +54,11 @@ export interface InfraConfig {
   allowServerReplace: boolean;
   /** Present when `sshPrivateKey` is set: the host setup resource is then part of the stack. */
   hostSetup: HostSetupConfig | undefined;
+  /**
+   * `servers`: names of several servers on a private network (a stack with servers and hosts), the
+   * first one the edge; undefined: one server.
+   */
+  servers: string[] | undefined;
 }
 
 const SSH_KEY_RE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/;
@@ -165,7 +170,29 @@ export function readInfraConfig(cfg: pulumi.Config = new pulumi.Config('messenge
     begetPollTimeoutMs: positiveInt(cfg, 'begetPollTimeoutMs', 15 * 60_000),
     allowServerReplace: cfg.getBoolean('allowServerReplace') ?? false,
     hostSetup: readHostSetup(cfg, secrets.sshPrivateKey),
+    servers: readServers(cfg, providerName, secrets),
   };
+}
+
+/** The stack file's rule for a server name (src/config/schema.ts), so the two always agree. */
+const SERVER_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+
+function readServers(cfg: pulumi.Config, provider: ProviderName, secrets: ProgramSecrets): string[] | undefined {
+  const raw = cfg.get('servers');
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const names = raw.split(',').map((n) => n.trim());
+  const example = set('servers', 'web,db');
+  const bad = names.find((n) => !SERVER_NAME.test(n));
+  if (bad !== undefined) throw configError('servers', `"${bad}" must be a short name of a-z, 0-9 and - like web or db-1`, example);
+  if (names.length < 2) throw configError('servers', 'must name at least two servers (one server needs no servers key)', example);
+  if (new Set(names).size !== names.length) throw configError('servers', 'names a server twice', example);
+  if (provider !== 'hcloud') {
+    throw configError('servers', `takes provider hcloud for now (${provider}: no private network this program can declare); create the servers there and list their addresses in the stack's servers section`, set('provider', 'hcloud'));
+  }
+  if (secrets.sshPrivateKey !== undefined || cfg.getSecret('sshPrivateKey') !== undefined) {
+    throw configError('sshPrivateKey', 'sets up one server; several are set up by `messenger-infra up --stack STACK` over SSH once they exist', 'pulumi config rm sshPrivateKey');
+  }
+  return names;
 }
 
 function readHostSetup(cfg: pulumi.Config, given?: string): HostSetupConfig | undefined {

@@ -13,6 +13,8 @@ export interface StackOutputs {
   tier: pulumi.Output<string>;
   /** With host setup: the server's SSH host key as a known_hosts line, pinned after the first setup. */
   hostKey?: pulumi.Output<string>;
+  /** With `servers`: each server's public and private address, for the stack file's servers section. */
+  servers?: pulumi.Output<Record<string, { host: string; privateAddress: string }>>;
 }
 
 /**
@@ -21,6 +23,7 @@ export interface StackOutputs {
  * (the `pulumi` CLI) and as the inline program of the Automation API (`messenger-infra up --provider`).
  */
 export function messengerInfra(config: InfraConfig = readInfraConfig()): StackOutputs {
+  if (config.servers) return networkedServers(config, config.servers);
   const server = getServerProvider(config.provider).create('server', config);
 
   let hostKey: pulumi.Output<string> | undefined;
@@ -53,5 +56,26 @@ export function messengerInfra(config: InfraConfig = readInfraConfig()): StackOu
     provider: pulumi.output(config.provider),
     tier: pulumi.output(config.tier),
     ...(hostKey ? { hostKey } : {}),
+  };
+}
+
+/**
+ * Several servers on the provider's private network, for a stack with servers and hosts: the
+ * program declares them; `messenger-infra up --stack` sets them up over SSH (the first one is the edge).
+ */
+function networkedServers(config: InfraConfig, names: readonly string[]): StackOutputs {
+  const provider = getServerProvider(config.provider);
+  if (!provider.createNetworked) throw new Error(`provider ${config.provider} declares no private network`);
+  const handles = provider.createNetworked(names, config);
+  const servers = pulumi
+    .all(names.map((n) => pulumi.all([handles[n]!.ipv4, handles[n]!.privateIp])))
+    .apply((pairs) => Object.fromEntries(pairs.map(([host, privateAddress], i) => [names[i]!, { host, privateAddress }])));
+  return {
+    serverIp: handles[names[0]!]!.ipv4,
+    httpsUrl: pulumi.output(`https://${config.domain}/`),
+    wsUrl: pulumi.output(`wss://${config.domain}/ws`),
+    provider: pulumi.output(config.provider),
+    tier: pulumi.output(config.tier),
+    servers,
   };
 }

@@ -12,8 +12,19 @@ export interface ServerHandle {
   id: pulumi.Output<string>;
 }
 
+/** One server of several, on the provider's private network. */
+export interface NetworkedServerHandle extends ServerHandle {
+  /** Its address on the private network (the stack's servers.NAME.privateAddress). */
+  privateIp: pulumi.Output<string>;
+}
+
 export interface ServerProvider {
   readonly name: ProviderName;
   /** Declares the server's resources (if any) under the given logical name. */
   create(name: string, config: InfraConfig, opts?: pulumi.CustomResourceOptions): ServerHandle;
+  /**
+   * Several servers on a private network of the provider's (a stack with `servers`); absent where the
+   * provider offers no private network this program can declare.
+   */
+  createNetworked?(names: readonly string[], config: InfraConfig, opts?: pulumi.CustomResourceOptions): Record<string, NetworkedServerHandle>;
 }

@@ -255,3 +255,38 @@ describe('stack config validation', () => {
     expect(server?.inputs.apiUrl).toBe('http://127.0.0.1:9');
   });
 });
+
+describe('several servers on a private network (a stack with servers and hosts)', () => {
+  it('hcloud: one network, one subnet in the location\'s zone, each server with its fixed private address', async () => {
+    const { registered, outputs } = await run({ ...baseConfig('hcloud', 'mvp'), servers: 'web,db' });
+    const of = (type: string) => registered.filter((r) => r.type === type);
+    expect(of('hcloud:index/network:Network').map((r) => r.inputs)).toEqual([expect.objectContaining({ ipRange: '10.0.0.0/16' })]);
+    expect(of('hcloud:index/networkSubnet:NetworkSubnet').map((r) => r.inputs)).toEqual([expect.objectContaining({ type: 'cloud', networkZone: 'eu-central', ipRange: '10.0.1.0/24' })]);
+    const servers = of('hcloud:index/server:Server');
+    expect(servers.map((r) => [r.name, r.inputs.name, (r.inputs.networks as { ip: string }[])[0]?.ip])).toEqual([
+      ['server-web', 'web.chat.example.com', '10.0.1.2'],
+      ['server-db', 'db.chat.example.com', '10.0.1.3'],
+    ]);
+    // One SSH key for both; the edge (the first) is the stack's serverIp.
+    expect(of('hcloud:index/sshKey:SshKey')).toHaveLength(1);
+    expect(outputs).toMatchObject({ serverIp: IP, servers: { web: { host: IP, privateAddress: '10.0.1.2' }, db: { host: IP, privateAddress: '10.0.1.3' } } });
+    expect(JSON.stringify(outputs)).not.toMatch(/secret-token/);
+  });
+
+  it('refuses what it cannot declare, naming the key and the fix', async () => {
+    async function problem(config: Record<string, string>): Promise<string> {
+      try {
+        await run(config);
+        return 'no error';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    }
+    expect(await problem({ ...baseConfig('beget', 'mvp'), servers: 'web,db' })).toMatch(/^stack config "servers": takes provider hcloud for now \(beget: no private network/);
+    expect(await problem({ ...baseConfig('hcloud', 'mvp'), servers: 'web' })).toMatch(/^stack config "servers": must name at least two servers/);
+    expect(await problem({ ...baseConfig('hcloud', 'mvp'), servers: 'web,Web' })).toMatch(/^stack config "servers": "Web" must be a short name/);
+    expect(await problem({ ...baseConfig('hcloud', 'mvp'), servers: 'web,web' })).toMatch(/^stack config "servers": names a server twice/);
+    expect(await problem({ ...baseConfig('hcloud', 'mvp'), servers: 'web,db', region: 'xyz1' })).toMatch(/^stack config "region": "xyz1" has no known network zone/);
+    expect(await problem({ ...baseConfig('hcloud', 'mvp'), servers: 'web,db', sshPrivateKey: PRIVATE_KEY })).toMatch(/^stack config "sshPrivateKey": sets up one server/);
+  });
+});
