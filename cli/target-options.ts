@@ -156,6 +156,7 @@ export function isMultiHost(stack: StackConfig): boolean {
 }
 
 export function sshTargetOf(stack: StackConfig, flags: TargetFlags): SshTarget {
+  if (isMultiHost(stack)) throw new ConfigError('--stack', 'names several servers, and this command takes one for now; `up`, `plan`, status, logs, token, db and backup take the stack of several');
   const host = stack.target?.host;
   if (!stack.target || !host) throw new ConfigError('stack.target.host', 'is required; pass --host ADDRESS, set target.host in the stack file, or use --sandbox');
   const { ssh } = stack.target;

@@ -39,7 +39,7 @@ export function register(program: Command): void {
 
   addTargetOptions(backup.command('now').description('back the database up now (the nightly run, tagged manual)').option('--json', 'the snapshots as one JSON object')).action(
     runAction(async (flags: BackupFlags) => {
-      const { host, snapshots } = await onHost(flags, ({ stack, target }) => runBackupNow({ stack, target, ...lockWait(flags) }));
+      const { host, snapshots } = await onHost(flags, ({ stack, target }) => runBackupNow({ stack, target, ...lockWait(flags) }), 'db');
       if (flags.json) process.stdout.write(jsonLine({ type: 'backup', host, snapshots }));
       else for (const s of snapshots) process.stdout.write(`${host}: snapshot ${s.id} of ${s.database}: ${s.tables} table(s), ${s.rows.toLocaleString('en-US')} row(s), ${formatBytes(s.bytes)}\n`);
       return 0;
@@ -48,7 +48,7 @@ export function register(program: Command): void {
 
   addTargetOptions(backup.command('list').description('the snapshots in the repository: time, size, tables, rows').option('--json', 'the snapshots as one JSON object')).action(
     runAction(async (flags: BackupFlags) => {
-      const { host, stdout } = await onHost(flags, ({ stack, target }) => runBackupList({ stack, target }));
+      const { host, stdout } = await onHost(flags, ({ stack, target }) => runBackupList({ stack, target }), 'db');
       const snapshots = parseSnapshotList(stdout);
       process.stdout.write(flags.json ? jsonLine({ type: 'snapshots', host, snapshots }) : formatSnapshots(host, snapshots));
       return 0;
@@ -77,7 +77,7 @@ export function register(program: Command): void {
         if (into === live) await confirm(`restore ${snapshot ?? 'the latest snapshot'} over the live database ${live} on ${target.host}? (a backup of it is taken first)`, flags.yes);
         const r = await runBackupRestore({ stack, target, snapshot: snapshot ?? 'latest', into, onInfo: (m) => process.stderr.write(`${m}\n`), ...lockWait(flags) });
         return { ...r, into };
-      });
+      }, 'db');
       if (flags.json) process.stdout.write(jsonLine({ type: 'restore', host: result.host, database: result.into, ...result.report, ...(result.keptAt ? { keptAt: result.keptAt } : {}) }));
       else process.stdout.write(`${formatLoadReport(result.report, result.into).join('\n')}\n${result.keptAt ? `the data it replaced is kept in ${result.keptAt}\n` : ''}`);
       return 0;
@@ -86,7 +86,7 @@ export function register(program: Command): void {
 
   addTargetOptions(backup.command('drill').description('restore the latest snapshot into a scratch database, compare rows and checksums, drop it').option('--json', 'the result as one JSON object')).action(
     runAction(async (flags: BackupFlags) => {
-      const { host, stdout } = await onHost(flags, ({ stack, target }) => runBackupDrill({ stack, target }));
+      const { host, stdout } = await onHost(flags, ({ stack, target }) => runBackupDrill({ stack, target }), 'db');
       const lines = stdout.split('\n').filter((l) => l.startsWith('drill '));
       if (flags.json) process.stdout.write(jsonLine({ type: 'drill', host, results: lines }));
       else process.stdout.write(`${lines.map((l) => `${host}: ${l}`).join('\n')}\n`);

@@ -103,7 +103,7 @@ export function register(program: Command): void {
           onInfo: (m) => process.stderr.write(`${tty ? '\n' : ''}${m}\n`),
           ...(flags.lockWait === undefined ? {} : { lockWaitSeconds: flags.lockWait }),
         }).then((r) => ({ ...r, database, checked }));
-      });
+      }, 'db');
       if (tty) process.stderr.write('\n');
       if (flags.json) {
         process.stdout.write(jsonLine({ type: 'import', host: result.host, database: result.database, ...result.report, ...(result.keptAt ? { keptAt: result.keptAt } : {}) }));
@@ -129,7 +129,7 @@ export function register(program: Command): void {
         const database = databaseOf(flags, stack.app.database.name);
         const file = flags.out ?? `${database}-${stamp()}.sql.gz`;
         return runDbExport({ stack, target, database, file, onProgress: progressPrinter(`exporting ${database}`, tty) });
-      });
+      }, 'db');
       if (tty) process.stderr.write('\n');
       process.stdout.write(`${result.file}: ${result.tables} table(s), ${result.rows.toLocaleString('en-US')} row(s), ${formatBytes(result.bytes)}\n`);
       return 0;
@@ -163,7 +163,7 @@ export function register(program: Command): void {
           if (interactive) process.stdin.setRawMode(false);
           process.stdin.pause();
         }
-      });
+      }, 'db');
     }),
   );
 }

@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .option('--json', 'the report as one JSON object')
     .action(
       runAction(async (flags: TargetFlags & { json?: boolean }) => {
-        const report = await onHost(flags, ({ stack, target }) => runStatus(stack, target));
+        const report = await onHost(flags, ({ stack, target, placement }) => runStatus(stack, target, placement));
         process.stdout.write(flags.json ? jsonLine(report) : formatStatus(report));
         return report.ok ? 0 : 1;
       }),

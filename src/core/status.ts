@@ -1,3 +1,4 @@
+import { ALL_ROLES } from './topology.js';
 import type { TierName } from './tiers.js';
 import { factValue, linkFact, queryFact, type Fact, type FactValues } from './facts.js';
 import type { StackConfig } from '../config/schema.js';
@@ -57,12 +58,14 @@ const metricsFact = (port: number) => queryFact(`metrics:${port}`, ['http', `htt
 /** `loaded`: listed once installed; `active`: listed only while it runs (never a problem when down). */
 type Listed = 'always' | 'loaded' | 'active';
 
-function services(ports: readonly number[], live: readonly number[], redis = false): Array<{ name: string; unit: string; listed: Listed }> {
+/** What this server runs: nginx on the edge, MariaDB (and Redis) on the db server; on one server, all. */
+function services(ports: readonly number[], live: readonly number[], redis: boolean, roles: ReadonlySet<string>): Array<{ name: string; unit: string; listed: Listed }> {
+  const db = roles.has('db');
   return [
-    { name: 'nginx', unit: 'nginx.service', listed: 'always' },
-    { name: 'mariadb', unit: 'mariadb.service', listed: 'always' },
+    ...(roles.has('edge') ? [{ name: 'nginx', unit: 'nginx.service', listed: 'always' as const }] : []),
+    ...(db ? [{ name: 'mariadb', unit: 'mariadb.service', listed: 'always' as const }] : []),
     ...ports.map((port) => ({ name: `app:${port}`, unit: appUnit(port), listed: live.includes(port) ? ('always' as const) : ('active' as const) })),
-    { name: 'redis', unit: 'redis-server.service', listed: redis ? 'always' : 'loaded' },
+    ...(db ? [{ name: 'redis', unit: 'redis-server.service', listed: redis ? ('always' as const) : ('loaded' as const) }] : []),
   ];
 }
 
@@ -85,7 +88,8 @@ export function statusFacts(stack: StackConfig): Fact[] {
     nginxStatusFact,
     liveUpstreamFact,
     certEndFact(stack.domain),
-    ...services(ports, []).map((s) => serviceFact(s.unit)),
+    // Every unit a server of any role may run: one batch of facts whatever this one is.
+    ...services(ports, [], false, ALL_ROLES).map((s) => serviceFact(s.unit)),
     ...ports.map(metricsFact),
   ];
 }
@@ -124,7 +128,7 @@ export function buildStatus(facts: FactValues, model: HostModel, host: { label: 
   const problems: string[] = [];
   const serviceList: ServiceStatus[] = [];
   const live = livePortsOf(facts, model);
-  for (const s of services(model.appPorts, live, model.sizing.redis.enabled)) {
+  for (const s of services(model.appPorts, live, model.sizing.redis.enabled, model.placement.roles)) {
     const props = showProps(factValue(facts, serviceFact(s.unit)).stdout);
     if (s.listed !== 'always' && props.LoadState !== 'loaded') continue;
     if (s.listed === 'active' && props.ActiveState !== 'active') continue;
