@@ -5,10 +5,10 @@ import { capacityWarning, type Capacity } from '../src/core/limits.js';
 import type { Step, StepPlan } from '../src/core/step.js';
 import type { StepEvent } from '../src/executor/events.js';
 import type { SshTarget } from '../src/executor/ssh-host.js';
-import { runPlan, withHost } from '../src/executor/up.js';
+import { readHostSecret, runPlan, withHost } from '../src/executor/up.js';
 import { detectHost } from '../src/executor/detect.js';
 import { dbSecretKeys } from '../src/core/steps/secrets.js';
-import { readPeerSecrets, type ServerTarget } from '../src/executor/up-many.js';
+import type { ServerTarget } from '../src/executor/up-many.js';
 import { createRenderer, jsonLine } from './step-output.js';
 import type { CheckedInput } from './target-options.js';
 
@@ -111,14 +111,16 @@ export async function printPlanMany(input: CheckedInput & { servers: ServerTarge
   let peerSecrets: Record<string, string> = {};
   for (const { placement, target } of input.servers) {
     const { desired, plans, backup, harden } = await runPlan({ ...input, target, placement, peerSecrets });
-    if (placement.roles.has('db')) {
-      // detectHost puts this version's remote programs in place for the connection, as runPlan's did.
+    // What the later servers share: the db server's passwords, the edge's JWT secret. detectHost puts
+    // this version's remote programs in place for the connection, as runPlan's did.
+    const keys = [...(placement.roles.has('db') ? dbSecretKeys(desired) : []), ...(placement.roles.has('edge') ? ['MESSENGER_JWT_SECRET'] : [])];
+    if (keys.length > 0) {
       const read = await withHost(target, async (host) => {
         await detectHost(host, target.port);
-        return readPeerSecrets(host, desired);
+        return Object.fromEntries(await Promise.all(keys.map(async (k) => [k, (await readHostSecret(host, k)) ?? ''] as const)));
       });
-      // Not generated yet: the app servers' plans show them as to be installed.
-      peerSecrets = Object.fromEntries(dbSecretKeys(desired).map((k) => [k, read[k] ?? '']));
+      // Not generated yet: the later servers' plans show them as to be installed.
+      peerSecrets = { ...peerSecrets, ...read };
     }
     const roles = [...placement.roles].join(', ');
     const view: PlanView = {

@@ -103,7 +103,7 @@ function namedFiles(stack: StackConfig): Array<[string, string | undefined, (p: 
 }
 
 /** Loopback ports the host's own services take: MariaDB, nginx's status and live check, the node exporter. */
-const TAKEN_PORTS: Record<number, string> = { 80: 'nginx', 443: 'nginx', 3306: 'MariaDB', 8081: "nginx's status page", 8082: "nginx's live check", 9100: 'the node exporter' };
+const TAKEN_PORTS: Record<number, string> = { 80: 'nginx', 443: 'nginx', 3306: 'MariaDB', 8081: "nginx's status page", 8082: "nginx's live check", 8088: "an app server's site for the edge", 9100: 'the node exporter' };
 
 /** Releases alternate between two port sets from app.port up: none may be a port something else holds. */
 function checkAppPorts(stack: StackConfig): void {

@@ -360,8 +360,8 @@ export const stackSchema = z.strictObject({
 });
 
 /**
- * What the roles of a multi-host stack must satisfy. Today one app server runs beside the edge, and
- * the database may have a server of its own: the first step past one VPS.
+ * What the roles of a multi-host stack must satisfy. The edge is one of the app servers (it balances
+ * over itself and the others); the database may have a server of its own.
  */
 function topologyIssues(stack: { target?: unknown; servers?: Record<string, unknown>; hosts?: z.output<typeof hostsSection> }): { path: PropertyKey[]; message: string }[] {
   const { servers, hosts } = stack;
@@ -377,8 +377,8 @@ function topologyIssues(stack: { target?: unknown; servers?: Record<string, unkn
   hosts.app.forEach((name, i) => named(['hosts', 'app', i], name));
   named(['hosts', 'db'], hosts.db);
   if (new Set(hosts.app).size !== hosts.app.length) issues.push({ path: ['hosts', 'app'], message: 'lists a server twice; list each once' });
-  if (hosts.app.length !== 1 || hosts.app[0] !== hosts.edge) {
-    issues.push({ path: ['hosts', 'app'], message: `must be [${hosts.edge}] (the edge) for now: several app servers are not supported yet; the database can have its own server` });
+  if (!hosts.app.includes(hosts.edge)) {
+    issues.push({ path: ['hosts', 'app'], message: `must include the edge (${hosts.edge}) for now: the edge runs the app too, and balances over the other app servers` });
   }
   const addresses = new Map<string, string>();
   for (const [name, server] of Object.entries(servers) as [string, { privateAddress?: string }][]) {

@@ -83,8 +83,8 @@ export type ReleaseIntent = { action: 'converge' } | { action: 'restart' } | { a
 
 // zstd: `db import` takes .zst dumps, which the host decompresses.
 export const BASE_PACKAGES = ['nginx', 'mariadb-server', 'certbot', 'ufw', 'curl', 'ca-certificates', 'openssl', 'zstd'] as const;
-/** What a server installs only for a role: the edge's web server and certificates, the db's database. */
-const ROLE_PACKAGES: Readonly<Record<string, Role>> = { nginx: 'edge', certbot: 'edge', 'mariadb-server': 'db' };
+/** What a server installs only for a role: nginx where the app is served, certificates on the edge, the database on the db server. */
+const ROLE_PACKAGES: Readonly<Record<string, readonly Role[]>> = { nginx: ['edge', 'app'], certbot: ['edge'], 'mariadb-server': ['db'] };
 /** Debian's node exporter, when the stack asks for host metrics. */
 export const NODE_EXPORTER_PACKAGE = 'prometheus-node-exporter';
 
@@ -119,8 +119,8 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     host: input.host,
     packages: [
       ...BASE_PACKAGES.filter((p) => {
-        const role = ROLE_PACKAGES[p];
-        return role === undefined || roles.has(role);
+        const needed = ROLE_PACKAGES[p];
+        return needed === undefined || needed.some((r) => roles.has(r));
       }),
       ...(input.stack.metrics.nodeExporter ? [NODE_EXPORTER_PACKAGE] : []),
       ...(input.stack.backup && db ? BACKUP_PACKAGES : []),

@@ -52,6 +52,8 @@ export const APP_STOP_TIMEOUT_S = 20;
 export const DRAIN_SPREAD_MAX_MS = 30_000;
 /** nginx's loopback live check: answered through the upstream, so a switch is confirmed by nginx itself. */
 export const NGINX_LIVE_PORT = 8082;
+/** An app server behind the edge serves it on its private address here (plain HTTP, the edge only). */
+export const INTERNAL_SITE_PORT = 8088;
 export const NGINX_LIVE_PATH = '/mi-live';
 export const MARIADB_TCP_PORT = 3306;
 /** Two years, as Mozilla's guidelines recommend. */
@@ -163,6 +165,15 @@ export interface SiteView extends SiteBootstrapView {
   /** The bundled web client's policy; a user's app sets its own (its frontend is not known here). */
   contentSecurityPolicy: string | false;
   limits: AbuseLimits;
+  /**
+   * An app server behind the edge: plain HTTP on its private address, for the edge only, whose
+   * X-Forwarded-For names the client. false on the edge and on one server.
+   */
+  internalSite: false | { listenAddress: string; port: number; realIpFrom: string };
+  /** On the edge: the other app servers, each its own nginx on the private network. */
+  remoteApps: { name: string; address: string; port: number; weight: number }[];
+  /** What the live check asks: this server's own instances (the upstream itself on one server). */
+  liveCheckUpstream: string;
 }
 
 export interface UnitView extends Managed {
@@ -323,6 +334,20 @@ export function siteView(model: HostModel): SiteView {
     wsTimeoutS: WS_PROXY_TIMEOUT_S,
     ...securityHeaders(model),
     limits: abuseLimits(model.sizing.nginx.clients),
+    ...siteTopology(model),
+  };
+}
+
+/** What the site of one server of several adds: the edge's remote app servers, or an app server's internal listener. */
+function siteTopology(model: HostModel): Pick<SiteView, 'internalSite' | 'remoteApps' | 'liveCheckUpstream'> {
+  const p = model.placement;
+  const internal = p.roles.has('app') && !p.roles.has('edge') && p.privateAddress !== null && p.edgeAddress !== null;
+  // Each app server runs the tier's instances: the edge weighs it like as many of its own.
+  const remoteApps = p.appPeers.map((a) => ({ ...a, port: INTERNAL_SITE_PORT, weight: model.app.instances }));
+  return {
+    internalSite: internal ? { listenAddress: p.privateAddress!, port: INTERNAL_SITE_PORT, realIpFrom: p.edgeAddress! } : false,
+    remoteApps,
+    liveCheckUpstream: remoteApps.length > 0 ? `${UPSTREAM_NAME}_here` : UPSTREAM_NAME,
   };
 }
 

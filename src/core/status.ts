@@ -58,11 +58,11 @@ const metricsFact = (port: number) => queryFact(`metrics:${port}`, ['http', `htt
 /** `loaded`: listed once installed; `active`: listed only while it runs (never a problem when down). */
 type Listed = 'always' | 'loaded' | 'active';
 
-/** What this server runs: nginx on the edge, MariaDB (and Redis) on the db server; on one server, all. */
+/** What this server runs: nginx where the app is served, MariaDB (and Redis) on the db server; on one server, all. */
 function services(ports: readonly number[], live: readonly number[], redis: boolean, roles: ReadonlySet<string>): Array<{ name: string; unit: string; listed: Listed }> {
   const db = roles.has('db');
   return [
-    ...(roles.has('edge') ? [{ name: 'nginx', unit: 'nginx.service', listed: 'always' as const }] : []),
+    ...(roles.has('edge') || roles.has('app') ? [{ name: 'nginx', unit: 'nginx.service', listed: 'always' as const }] : []),
     ...(db ? [{ name: 'mariadb', unit: 'mariadb.service', listed: 'always' as const }] : []),
     ...ports.map((port) => ({ name: `app:${port}`, unit: appUnit(port), listed: live.includes(port) ? ('always' as const) : ('active' as const) })),
     ...(db ? [{ name: 'redis', unit: 'redis-server.service', listed: redis ? ('always' as const) : ('loaded' as const) }] : []),

@@ -18,13 +18,17 @@ export interface Placement {
   dbClients: readonly string[];
   /** This server's address on the private network; null for one server. */
   privateAddress: string | null;
+  /** An app server behind the edge: the edge's private address (the only one it serves). */
+  edgeAddress: string | null;
+  /** On the edge: the other app servers by name and private address, which it balances over. */
+  appPeers: readonly { name: string; address: string }[];
 }
 
 export const ALL_ROLES: ReadonlySet<Role> = new Set(['edge', 'app', 'db']);
 const LOOPBACK = '127.0.0.1';
 
 /** The one server of a stack without `hosts`. */
-export const SINGLE_HOST: Placement = { name: 'target', roles: ALL_ROLES, dbAddress: LOOPBACK, dbClients: [], privateAddress: null };
+export const SINGLE_HOST: Placement = { name: 'target', roles: ALL_ROLES, dbAddress: LOOPBACK, dbClients: [], privateAddress: null, edgeAddress: null, appPeers: [] };
 
 function privateOf(servers: Record<string, ServerConfig>, name: string): string {
   const at = servers[name]?.privateAddress;
@@ -32,12 +36,15 @@ function privateOf(servers: Record<string, ServerConfig>, name: string): string 
   return at;
 }
 
-/** Every server's placement, the db's first (what the others depend on), then in the stack's order. */
+/**
+ * Every server's placement in the order `up` converges them: the db server (what the others depend
+ * on), the edge (whose JWT secret the other app servers share), then the rest in the stack's order.
+ */
 export function placementsOf(stack: Pick<StackConfig, 'servers' | 'hosts'>): Placement[] {
   const { servers, hosts } = stack;
   if (!servers || !hosts) return [SINGLE_HOST];
   const names = Object.keys(servers);
-  const order = [hosts.db, ...names.filter((n) => n !== hosts.db)];
+  const order = [...new Set([hosts.db, hosts.edge, ...names])];
   return order.map((name) => placementOf(servers, hosts, name));
 }
 
@@ -49,12 +56,15 @@ function placementOf(servers: Record<string, ServerConfig>, hosts: HostsConfig, 
   const alone = Object.keys(servers).length === 1;
   const dbHere = roles.has('db');
   const remoteApps = hosts.app.filter((a) => a !== hosts.db);
+  const behindEdge = roles.has('app') && !roles.has('edge');
   return {
     name,
     roles,
     dbAddress: dbHere || alone ? LOOPBACK : privateOf(servers, hosts.db),
     dbClients: dbHere && !alone ? remoteApps.map((a) => privateOf(servers, a)) : [],
     privateAddress: alone ? null : privateOf(servers, name),
+    edgeAddress: behindEdge ? privateOf(servers, hosts.edge) : null,
+    appPeers: roles.has('edge') ? hosts.app.filter((a) => a !== name).map((a) => ({ name: a, address: privateOf(servers, a) })) : [],
   };
 }
 

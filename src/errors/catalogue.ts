@@ -46,7 +46,7 @@ export const ERROR_CATALOGUE = {
   MI_ERR_RELEASE_UNKNOWN: { exit: 2, meaning: 'rollback names a release the host does not have' },
   MI_ERR_SOURCE: { exit: 2, meaning: "the app's source folder cannot be packed (unreadable, too big, or the local build failed)" },
   MI_ERR_CERTBOT: { exit: 1, meaning: 'certbot could not obtain the certificate' },
-  MI_ERR_PEER_SECRET: { exit: 1, meaning: "an app server's copy of a db server secret was not read from the db server" },
+  MI_ERR_PEER_SECRET: { exit: 1, meaning: 'a secret a server shares with the db server or the edge was not read from it this run' },
   MI_ERR_FIREWALL_LOCKOUT: { exit: 1, meaning: 'enabling the firewall would cut the SSH session running up; it was left as it is' },
   MI_ERR_DATABASE: { exit: 1, meaning: 'the database or its user could not be configured' },
   // data: import, export, backups (remote/db.sh, remote/backup.sh)

@@ -1,9 +1,10 @@
 /**
  * `up` for a stack of several servers: every server converges over its own SSH connection, at the
  * same time where nothing depends on another (each server's packages, kernel and firewall), in
- * dependency order where something does: the db server first, then, with its secrets read from it
- * over SSH (kept in memory, written to the app server through stdin: never argv, never on disk
- * here), the app servers and the edge. One report: each step named with its server.
+ * dependency order where something does: the db server first; then the edge, with the db server's
+ * secrets read from it over SSH (kept in memory, written through stdin: never argv, never on disk
+ * here); then the other app servers, with those and the edge's JWT secret. One report: each step
+ * named with its server.
  */
 import type { DesiredState } from '../core/desired-state.js';
 import type { Phase } from './converge.js';
@@ -81,31 +82,34 @@ export async function runUpMany(options: UpManyOptions): Promise<UpManyResult> {
     const runIds = locks.map((l) => l.runId);
     const at = (i: number) => ({ host: hosts[i]!, desired: desired[i]!, name: servers[i]!.placement.name, runId: runIds[i] });
     const dbIndex = servers.indexOf(db);
-    const rest = UP_STEPS.slice(HOST_ONLY_PHASES);
-    const others = servers.map((_, i) => i).filter((i) => i !== dbIndex);
-
-    // The db server all the way, while the others go through what needs nothing from it.
-    const [dbReport, ...firstHalves] = await Promise.all([
-      runOn(at(dbIndex), UP_STEPS, emit),
-      ...others.map((i) => runOn(at(i), UP_STEPS.slice(0, HOST_ONLY_PHASES), emit)),
-    ]);
-    const reports: ConvergeReport[] = [dbReport!];
-    let peerSecrets: Record<string, string> | undefined;
-    if (dbReport!.ok) {
-      peerSecrets = await readPeerSecrets(hosts[dbIndex]!, desired[dbIndex]!);
-    }
-    const secondHalves = await Promise.all(
-      others.map(async (i, k) => {
-        const first = firstHalves[k]!;
-        const { name } = at(i);
-        if (!first.ok) return notRun(name, rest, `not run: ${name} failed before`);
-        if (!peerSecrets) return notRun(name, rest, `not run: the db server ${db.placement.name} failed`);
-        return runOn({ ...at(i), desired: { ...desired[i]!, peerSecrets } }, rest, emit);
-      }),
-    );
-    others.forEach((_, k) => reports.push(merge([firstHalves[k]!, secondHalves[k]!])));
-    const report = merge(reports);
     const edgeIndex = servers.indexOf(edge);
+    const rest = UP_STEPS.slice(HOST_ONLY_PHASES);
+    const parts: ConvergeReport[][] = servers.map(() => []);
+    const ok = (i: number) => parts[i]!.every((r) => r.ok);
+
+    // 1. The db server all the way, while the others go through what needs nothing from it.
+    const firsts = await Promise.all(servers.map((_, i) => runOn(at(i), i === dbIndex ? UP_STEPS : UP_STEPS.slice(0, HOST_ONLY_PHASES), emit)));
+    firsts.forEach((r, i) => parts[i]!.push(r));
+    const dbSecrets = ok(dbIndex) ? await readPeerSecrets(hosts[dbIndex]!, desired[dbIndex]!) : undefined;
+    const finish = async (i: number, peerSecrets: Record<string, string> | undefined, waitingFor: string): Promise<void> => {
+      const { name } = at(i);
+      const report = !ok(i)
+        ? notRun(name, rest, `not run: ${name} failed before`)
+        : !peerSecrets
+          ? notRun(name, rest, `not run: ${waitingFor} failed`)
+          : await runOn({ ...at(i), desired: { ...desired[i]!, peerSecrets } }, rest, emit);
+      parts[i]!.push(report);
+    };
+    // 2. The edge, with the db server's secrets.
+    if (edgeIndex !== dbIndex) await finish(edgeIndex, dbSecrets, `the db server ${db.placement.name}`);
+    // 3. The other app servers, with the db server's secrets and the edge's JWT secret.
+    const others = servers.map((_, i) => i).filter((i) => i !== dbIndex && i !== edgeIndex);
+    if (others.length > 0) {
+      const jwt = ok(edgeIndex) ? (desired[edgeIndex]!.jwtSecret ?? (await readHostSecret(hosts[edgeIndex]!, 'MESSENGER_JWT_SECRET'))) : undefined;
+      const shared = dbSecrets && jwt ? { ...dbSecrets, MESSENGER_JWT_SECRET: jwt } : undefined;
+      await Promise.all(others.map((i) => finish(i, shared, `the edge ${edge.placement.name}`)));
+    }
+    const report = merge(parts.map(merge));
     if (!report.ok || !options.readJwtSecret) return { report, edge };
     const jwtSecret = desired[edgeIndex]!.jwtSecret ?? (await readHostSecret(hosts[edgeIndex]!, 'MESSENGER_JWT_SECRET'));
     return { report, edge, ...(jwtSecret ? { jwtSecret } : {}) };

@@ -1,7 +1,10 @@
 import { rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOST_PATHS } from '../../src/core/host-model.js';
+import { loadStack, type StackOverrides } from '../../src/config/load.js';
+import { buildHostModel, HOST_PATHS } from '../../src/core/host-model.js';
+import { OS_PROFILES } from '../../src/core/os-profiles.js';
+import { placementsOf } from '../../src/core/topology.js';
 import { seedUpstreamFile } from '../../src/core/release.js';
 import { renderHostFiles, type SitePhase } from '../../src/core/render.js';
 import { TIER_NAMES } from '../../src/core/tiers.js';
@@ -136,6 +139,50 @@ describe('nginx -t catches a broken tree (the check is real)', () => {
     const m = model('growth', 'debian12', { app: { source: SOURCE, start: 'node dist/main.js', health: '/api/health', instances: 2 } });
     const files = renderHostFiles(m, 'full');
     const res = nginxTest(fileAt(files, HOST_PATHS.nginxMain).content, fileAt(files, HOST_PATHS.nginxSite).content, seedUpstreamFile(m).content);
+    expect(res.status, res.output).toBe(0);
+    expect(res.output).not.toMatch(/\[warn\]/);
+  });
+});
+
+describe('nginx -t accepts the sites of a stack of several servers', () => {
+  const stack = loadStack({
+    overrides: {
+      tier: 'growth',
+      domain: 'chat.messenger.test',
+      email: 'ops@messenger.test',
+      servers: { web: { privateAddress: '10.0.1.2' }, app2: { privateAddress: '10.0.1.4' }, db: { privateAddress: '10.0.1.3' } },
+      hosts: { edge: 'web', app: ['web', 'app2'], db: 'db' },
+    } as StackOverrides,
+  });
+  const site = (name: string) => {
+    const placement = placementsOf(stack).find((p) => p.name === name)!;
+    const m = buildHostModel(stack, OS_PROFILES.debian12, undefined, undefined, placement);
+    const files = renderHostFiles(m, 'full');
+    return { main: fileAt(files, HOST_PATHS.nginxMain).content, site: fileAt(files, HOST_PATHS.nginxSite).content, upstream: seedUpstreamFile(m).content };
+  };
+
+  it('the edge balances over its own instances and the other app server, and checks a switch on its own only', () => {
+    const edge = site('web');
+    expect(edge.site).toMatch(/^ {4}include \/etc\/nginx\/messenger-chat-upstream\.inc;\n(?: {4}#.*\n)+ {4}server 10\.0\.1\.4:8088 weight=1 max_fails=1 fail_timeout=10s;$/m);
+    expect(edge.site).toMatch(/^upstream messenger_chat_here \{\n {4}include \/etc\/nginx\/messenger-chat-upstream\.inc;\n\}$/m);
+    expect(edge.site).toContain('proxy_pass http://messenger_chat_here/readyz;');
+    expect(edge.site).toContain('listen 443 ssl');
+    // An app server whose instances are down answers 502 from its own nginx: the edge tries the next.
+    expect(edge.site).toContain('proxy_next_upstream error timeout http_502 http_503 http_504;');
+    const res = nginxTest(edge.main, edge.site, edge.upstream);
+    expect(res.status, res.output).toBe(0);
+    expect(res.output).not.toMatch(/\[warn\]/);
+  });
+
+  it('an app server behind it serves plain HTTP on its private address, trusting the edge for the client address', () => {
+    const app = site('app2');
+    expect(app.site).toContain('listen 10.0.1.4:8088 reuseport backlog=4096;');
+    expect(app.site).toMatch(/^ {4}set_real_ip_from 10\.0\.1\.2;\n {4}real_ip_header X-Forwarded-For;$/m);
+    expect(app.site).toContain('proxy_set_header X-Forwarded-Proto $http_x_forwarded_proto;');
+    // No TLS, no ACME, no headers of its own (the edge adds them), no balancing over others.
+    for (const absent of ['ssl', 'listen 80', 'acme-challenge', 'Strict-Transport-Security', 'weight=', 'messenger_chat_here', 'proxy_next_upstream']) expect(app.site).not.toContain(absent);
+    // nginx -t binds the listeners: this machine has no 10.0.1.4, so the check listens on loopback.
+    const res = nginxTest(app.main, redirect(app.site, 'listen 10.0.1.4:8088', 'listen 127.0.0.1:18088'), app.upstream);
     expect(res.status, res.output).toBe(0);
     expect(res.output).not.toMatch(/\[warn\]/);
   });

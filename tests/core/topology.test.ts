@@ -67,7 +67,8 @@ describe('the roles of a stack of several servers', () => {
     expect(problem({ hosts: undefined })).toMatch(/^stack\.hosts: is required with servers: say which server is the edge/);
     expect(problem({ servers: undefined })).toMatch(/^stack\.servers: is required with hosts: name each server/);
     expect(problem({ hosts: { edge: 'web', app: ['web'], db: 'dbx' } })).toBe(`stack.hosts.db: "dbx" names no server; use one of web, db`);
-    expect(problem({ hosts: { edge: 'web', app: ['web', 'db'], db: 'db' } })).toMatch(/^stack\.hosts\.app: \["web","db"\] must be \[web\] \(the edge\) for now: several app servers are not supported yet/);
+    expect(problem({ hosts: { edge: 'web', app: ['db'], db: 'db' } })).toMatch(/^stack\.hosts\.app: \["db"\] must include the edge \(web\) for now: the edge runs the app too/);
+    expect(problem({ hosts: { edge: 'web', app: ['web', 'web'], db: 'db' } })).toMatch(/^stack\.hosts\.app: \["web","web"\] lists a server twice/);
     expect(problem({ target: { host: '203.0.113.10' } })).toBe('stack.target: {"host":"203.0.113.10"} applies to a one-server stack; with hosts, give each server under servers, and remove target');
     expect(problem({ servers: { web: { privateAddress: '10.0.0.2' }, db: { privateAddress: '10.0.0.2' } } })).toBe('stack.servers.db.privateAddress: "10.0.0.2" is web\'s too; give each server its own');
     expect(problem({ servers: { ...(TWO.servers as object), spare: { privateAddress: '10.0.0.9' } } })).toBe('stack.servers.spare: {"privateAddress":"10.0.0.9"} has no role in hosts; give it one or remove it');
@@ -76,8 +77,8 @@ describe('the roles of a stack of several servers', () => {
 
   it('places the db server first, with the app server\'s address as its only client', () => {
     const [db, web] = placementsOf(load({}));
-    expect(db).toEqual({ name: 'db', roles: new Set(['db']), dbAddress: '127.0.0.1', dbClients: ['10.0.0.2'], privateAddress: '10.0.0.3' });
-    expect(web).toEqual({ name: 'web', roles: new Set(['edge', 'app']), dbAddress: '10.0.0.3', dbClients: [], privateAddress: '10.0.0.2' });
+    expect(db).toEqual({ name: 'db', roles: new Set(['db']), dbAddress: '127.0.0.1', dbClients: ['10.0.0.2'], privateAddress: '10.0.0.3', edgeAddress: null, appPeers: [] });
+    expect(web).toEqual({ name: 'web', roles: new Set(['edge', 'app']), dbAddress: '10.0.0.3', dbClients: [], privateAddress: '10.0.0.2', edgeAddress: null, appPeers: [] });
     // One server in this form is a single VPS: everything on loopback.
     const one = placementsOf(load({ servers: { vps: {} }, hosts: { edge: 'vps', app: ['vps'], db: 'vps' } }));
     expect(one).toEqual([{ ...SINGLE_HOST, name: 'vps' }]);
@@ -162,5 +163,41 @@ describe('what each server gets', () => {
     const sql = plan.commands[0]?.stdin ?? '';
     expect(sql).toContain("DROP USER IF EXISTS 'messenger_chat'@'10.0.0.9';");
     expect(sql).toContain("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES, CREATE VIEW, SHOW VIEW, TRIGGER, CREATE ROUTINE, ALTER ROUTINE, EXECUTE, LOCK TABLES, CREATE TEMPORARY TABLES ON messenger_chat.* TO 'messenger_chat'@'10.0.0.2';");
+  });
+});
+
+describe('a second app server behind the edge', () => {
+  const stack = load({
+    servers: { web: { privateAddress: '10.0.0.2' }, app2: { privateAddress: '10.0.0.4' }, db: { privateAddress: '10.0.0.3' } },
+    hosts: { edge: 'web', app: ['web', 'app2'], db: 'db' },
+  });
+  const placements = placementsOf(stack);
+  const [dbPlace, webPlace, app2Place] = placements as [Placement, Placement, Placement];
+  const peer = { MESSENGER_DB_PASSWORD: 'p'.repeat(48), MESSENGER_REDIS_PASSWORD: 'r'.repeat(48) };
+  const app2 = desiredFor(stack, app2Place, { ...peer, MESSENGER_JWT_SECRET: 'j'.repeat(64) });
+
+  it('converges the db server, then the edge, then the other app servers', () => {
+    expect(placements.map((p) => p.name)).toEqual(['db', 'web', 'app2']);
+    expect(dbPlace.dbClients).toEqual(['10.0.0.2', '10.0.0.4']);
+    expect(webPlace.appPeers).toEqual([{ name: 'app2', address: '10.0.0.4' }]);
+    expect(app2Place).toMatchObject({ roles: new Set(['app']), dbAddress: '10.0.0.3', edgeAddress: '10.0.0.2', appPeers: [] });
+  });
+
+  it('gives it nginx without certbot, and every app step but the certificate', () => {
+    expect(app2.packages).toEqual(['nginx', 'ufw', 'curl', 'ca-certificates', 'openssl', 'zstd']);
+    expect(stepsOf(applicable(UP_STEPS, app2)).map((s) => s.id)).toEqual(['swap', 'sysctl', 'packages', 'node', 'firewall', 'secrets', 'nginx', 'site', 'app-build', 'harden', 'app']);
+  });
+
+  it('opens its site to the edge only, and takes the JWT secret from the edge', () => {
+    expect(firewallRules([22], app2Place).map((r) => r.argv.join(' '))).toEqual(['ufw allow 22/tcp', 'ufw allow from 10.0.0.2 to any port 8088 proto tcp']);
+    const plan = planWith(secretsStep, app2, { secrets: secretsText('600 root:root', {}) });
+    expect(plan.changes).toEqual([
+      "install MESSENGER_DB_PASSWORD with the db server's (0600)",
+      "install MESSENGER_JWT_SECRET with the edge's (0600)",
+      "install MESSENGER_REDIS_PASSWORD with the db server's (0600)",
+    ]);
+    for (const c of plan.commands) expect(c.argv.join(' ')).not.toContain('j'.repeat(64));
+    const noJwt = desiredFor(stack, app2Place, peer);
+    expect(() => planWith(secretsStep, noJwt, { secrets: secretsText('600 root:root', {}) })).toThrowError(/MESSENGER_JWT_SECRET did not come from the edge/);
   });
 });

@@ -19,7 +19,7 @@ function hardenHost(desired: DesiredState, facts?: FactValues): HardenHost {
     user: desired.host.sshUser ?? 'root',
     container: desired.host.container,
     sshPorts: facts ? parseSshPorts(factValue(facts, sshPortsFact).stdout).sshd : [],
-    web: desired.model.placement.roles.has('edge'),
+    web: desired.model.placement.roles.has('edge') || desired.model.placement.roles.has('app'),
   };
 }
 

@@ -3,7 +3,7 @@ import { cmd, remote } from '../command.js';
 import { factValue, queryFact } from '../facts.js';
 import { fileFacts, planFileGroup } from '../file-plan.js';
 import { HOST_PATHS, REDIS_PORT } from '../host-model.js';
-import { MARIADB_TCP_PORT } from '../render.js';
+import { INTERNAL_SITE_PORT, MARIADB_TCP_PORT } from '../render.js';
 import { noChange, skipped, type Step } from '../step.js';
 import { SINGLE_HOST, type Placement } from '../topology.js';
 
@@ -73,8 +73,9 @@ export interface FirewallRule {
 
 /**
  * The rules we want (IPv4 lines of `ufw status verbose`): the ports sshd itself listens on (not the
- * one this machine dialled: behind a forwarded port they differ), the web ports on the edge, and on a
- * db server that others use, MariaDB and Redis from each app server's private address only.
+ * one this machine dialled: behind a forwarded port they differ), the web ports on the edge, an app
+ * server's site for the edge only, and on a db server that others use, MariaDB and Redis from each
+ * app server's private address only.
  */
 export function firewallRules(sshPorts: readonly number[], placement: Placement = SINGLE_HOST): FirewallRule[] {
   const open = (port: string): FirewallRule => ({ port, from: 'Anywhere', argv: ['ufw', 'allow', port] });
@@ -86,13 +87,15 @@ export function firewallRules(sshPorts: readonly number[], placement: Placement 
   return [
     ...sshPorts.map((p) => open(`${p}/tcp`)),
     ...(placement.roles.has('edge') ? [open('80/tcp'), open('443/tcp')] : []),
+    // An app server behind the edge: its site, for the edge only.
+    ...(placement.edgeAddress ? [fromApp(INTERNAL_SITE_PORT, placement.edgeAddress)] : []),
     ...placement.dbClients.flatMap((c) => [fromApp(MARIADB_TCP_PORT, c), fromApp(REDIS_PORT, c)]),
   ];
 }
 
 export const firewallStep: Step = {
   id: 'firewall',
-  title: 'firewall (ufw: SSH, 80 and 443 on the edge, MariaDB and Redis from the app servers)',
+  title: 'firewall (ufw: SSH; 80 and 443 on the edge; the rest from the private network only)',
   facts: () => [ufwFact, sshPortsFact],
   plan(facts, desired) {
     const reason = containerReason(desired.host.container);

@@ -122,8 +122,16 @@ export const secretsStep: Step = {
     };
     const [dbKey, ...redisKey] = dbSecretKeys(desired);
     dbSecret(dbKey!);
+    const jwtFromEdge = roles.has('app') && !roles.has('edge') ? desired.peerSecrets?.MESSENGER_JWT_SECRET : undefined;
     if (!roles.has('app')) {
       // A db-only server runs no app: no JWT secret to keep there.
+    } else if (desired.jwtSecret === undefined && !roles.has('edge')) {
+      // An app server behind the edge verifies the tokens the edge's secret signs: the edge's, read this run.
+      if (jwtFromEdge === undefined) throw new MiError('MI_ERR_PEER_SECRET', 'MESSENGER_JWT_SECRET did not come from the edge; run up for the whole stack, the edge before the other app servers');
+      if (hashes.get('MESSENGER_JWT_SECRET') !== sha256(jwtFromEdge)) {
+        plan.commands.push(setSecret('install MESSENGER_JWT_SECRET from the edge', 'MESSENGER_JWT_SECRET', jwtFromEdge));
+        plan.changes.push(`${hashes.has('MESSENGER_JWT_SECRET') ? 'replace' : 'install'} MESSENGER_JWT_SECRET with the edge's (0600)`);
+      }
     } else if (desired.jwtSecret !== undefined) {
       if (hashes.get('MESSENGER_JWT_SECRET') !== sha256(desired.jwtSecret)) {
         plan.commands.push(setSecret('install the supplied JWT secret', 'MESSENGER_JWT_SECRET', desired.jwtSecret));

@@ -70,12 +70,14 @@ function webFacts(desired: DesiredState) {
 /** nginx main config and the site in whichever phase the certificate allows right now. */
 export const nginxStep: Step = {
   id: 'nginx',
-  roles: ['edge'],
+  roles: ['edge', 'app'],
   title: 'nginx',
   facts: webFacts,
   plan(facts, desired) {
     const cert = certState(desired, facts);
-    return planNginx(desired, facts, cert.exists && cert.names.includes(desired.stack.domain) ? 'full' : 'bootstrap');
+    // An app server behind the edge has no certificate: its site is the internal one from the start.
+    const internal = !desired.model.placement.roles.has('edge');
+    return planNginx(desired, facts, internal || (cert.exists && cert.names.includes(desired.stack.domain)) ? 'full' : 'bootstrap');
   },
 };
 
@@ -134,7 +136,7 @@ export const certificateStep: Step = {
 /** The full TLS site once the certificate exists. */
 export const siteStep: Step = {
   id: 'site',
-  roles: ['edge'],
+  roles: ['edge', 'app'],
   title: 'nginx TLS site',
   facts: webFacts,
   plan: (facts, desired) => planNginx(desired, facts, 'full', true),
