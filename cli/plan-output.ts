@@ -103,9 +103,10 @@ export async function printPlan(input: CheckedInput & { target: SshTarget }, jso
 }
 
 /**
- * `plan` for a stack of several servers: each server's plan in turn, the db server first, as it would
- * converge. An app server's copies of the db server's secrets are compared with the db server's own
- * (read over SSH, kept in memory); a db server not set up yet shows them as to be installed.
+ * `plan` for a stack of several servers: each server's plan in turn, in the order `up` converges them
+ * (the db server, the edge, the other app servers). A server's copies of the db server's passwords and
+ * the edge's JWT secret are compared with theirs (read over SSH, kept in memory); a secret its source
+ * has not generated yet shows as to be installed.
  */
 export async function printPlanMany(input: CheckedInput & { servers: ServerTarget[] }, json: boolean): Promise<number> {
   let peerSecrets: Record<string, string> = {};

@@ -6,7 +6,9 @@ import { resolveAppSecrets, resolveJwtSecret } from '../src/config/jwt-secret.js
 import { loadStack, readStackFile, type StackOverrides } from '../src/config/load.js';
 import { placementsOf } from '../src/core/topology.js';
 import type { ServerTarget } from '../src/executor/up-many.js';
-import type { StackConfig } from '../src/config/schema.js';
+import type { ServerConfig, StackConfig } from '../src/config/schema.js';
+
+type SshConfig = ServerConfig['ssh'];
 import type { AppBundle } from '../src/core/desired-state.js';
 import { ConfigError } from '../src/errors/index.js';
 import { readAppBundle } from '../src/executor/bundle.js';
@@ -135,18 +137,7 @@ export function serverTargetsOf(stack: StackConfig, flags: TargetFlags): ServerT
     const server = stack.servers?.[placement.name];
     const field = `stack.servers.${placement.name}.host`;
     if (!server?.host) throw new ConfigError(field, 'is required: the address this machine reaches the server at over SSH (or use --sandbox)');
-    const { ssh } = server;
-    return {
-      placement,
-      target: {
-        host: server.host,
-        port: ssh.port,
-        user: ssh.user,
-        ...(ssh.key ? { keyPath: ssh.key } : {}),
-        knownHostsPath: ssh.knownHosts ?? join(homedir(), '.ssh', 'known_hosts'),
-        acceptNewHostKey: flags.acceptNewHostKey === true,
-      },
-    };
+    return { placement, target: sshTargetAt(server.host, server.ssh, flags) };
   });
 }
 
@@ -159,7 +150,11 @@ export function sshTargetOf(stack: StackConfig, flags: TargetFlags): SshTarget {
   if (isMultiHost(stack)) throw new ConfigError('--stack', 'names several servers, and this command takes one for now; `up`, `plan`, status, logs, token, db and backup take the stack of several');
   const host = stack.target?.host;
   if (!stack.target || !host) throw new ConfigError('stack.target.host', 'is required; pass --host ADDRESS, set target.host in the stack file, or use --sandbox');
-  const { ssh } = stack.target;
+  return sshTargetAt(host, stack.target.ssh, flags);
+}
+
+/** How to reach one server: its address and the stack's SSH settings for it. */
+function sshTargetAt(host: string, ssh: SshConfig, flags: TargetFlags): SshTarget {
   return {
     host,
     port: ssh.port,

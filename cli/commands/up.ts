@@ -7,6 +7,7 @@ import { appModelOf } from '../../src/core/host-model.js';
 import { ConfigError } from '../../src/errors/index.js';
 import type { Emit } from '../../src/executor/events.js';
 import { readBackupState } from '../../src/executor/data.js';
+import type { ConvergeReport } from '../../src/executor/converge.js';
 import type { SshTarget } from '../../src/executor/ssh-host.js';
 import { runUp } from '../../src/executor/up.js';
 import { backupCheck, withCheck } from '../../src/verify/backup.js';
@@ -111,25 +112,22 @@ export function register(program: Command): void {
           // A server created in this run cannot be in known_hosts yet; its key is saved on first contact.
           if (created.isNew) flags.acceptNewHostKey = true;
         }
+        // One server (`target`), or several (`servers` + `hosts`): converged, then checked through the edge.
+        let run: { report: ConvergeReport; jwtSecret?: string; edge: SshTarget; db: SshTarget };
         if (isMultiHost(stack)) {
           const input = { ...executorInput(checked, stack, flags, { multi: true }), servers: serverTargetsOf(stack, flags) };
           if (flags.dryRun) return await printPlanMany(input, json);
-          const { report, jwtSecret, edge } = await runUpMany({ ...input, emit: renderer.emit, readJwtSecret: flags.verify });
-          renderer.close();
-          const db = input.servers.find((s) => s.placement.roles.has('db')) ?? edge;
-          const verify = report.ok && flags.verify ? await verifyDeployment(stack, edge.target, jwtSecret, db.target) : undefined;
-          const code = finishRun({ report, verify, started, json, domain: stack.domain, out });
-          if (!json && flags.sandbox && report.ok) {
-            out(`\nopen the chat: mint a token and the URL with\n  node bin/messenger-infra.js token --sandbox --user alice\n${sandboxHints(stack.domain, stack.verify.ca)}`);
-          }
-          return code;
+          const done = await runUpMany({ ...input, emit: renderer.emit, readJwtSecret: flags.verify });
+          const db = input.servers.find((s) => s.placement.roles.has('db')) ?? done.edge;
+          run = { ...done, edge: done.edge.target, db: db.target };
+        } else {
+          const input = executorInput(checked, stack, flags);
+          if (flags.dryRun) return await printPlan(input, json);
+          run = { ...(await runUp({ ...input, emit: renderer.emit, readJwtSecret: flags.verify })), edge: input.target, db: input.target };
         }
-        const input = executorInput(checked, stack, flags);
-        if (flags.dryRun) return await printPlan(input, json);
-
-        const { report, jwtSecret } = await runUp({ ...input, emit: renderer.emit, readJwtSecret: flags.verify });
+        const { report, jwtSecret } = run;
         renderer.close(); // the live line goes before the recap (close is idempotent; `finally` covers a throw)
-        const verify = report.ok && flags.verify ? await verifyDeployment(stack, input.target, jwtSecret) : undefined;
+        const verify = report.ok && flags.verify ? await verifyDeployment(stack, run.edge, jwtSecret, run.db) : undefined;
         const code = finishRun({ report, verify, started, json, domain: stack.domain, out });
         // The sandbox's chat has no DNS name and no users yet: say how to open it.
         if (!json && flags.sandbox && report.ok) {

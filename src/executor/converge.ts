@@ -29,7 +29,7 @@ export interface ConvergeReport {
   ok: boolean;
 }
 
-function summarize(steps: StepResult[]): ConvergeReport {
+export function summarize(steps: StepResult[]): ConvergeReport {
   const failed = steps.filter((s) => s.status === 'failed').length;
   return { steps, changed: steps.filter((s) => s.status === 'changed').length, failed, ok: failed === 0 };
 }

@@ -8,7 +8,7 @@
  */
 import type { DesiredState } from '../core/desired-state.js';
 import type { Phase } from './converge.js';
-import { converge, type ConvergeReport, type StepResult } from './converge.js';
+import { converge, stepsOf, summarize, type ConvergeReport, type StepResult } from './converge.js';
 import { HOST_ONLY_PHASES, UP_STEPS } from '../core/steps/index.js';
 import { dbSecretKeys } from '../core/steps/secrets.js';
 import type { Placement } from '../core/topology.js';
@@ -46,20 +46,12 @@ function named(name: string, steps: readonly StepResult[]): StepResult[] {
 }
 
 function merge(reports: readonly ConvergeReport[]): ConvergeReport {
-  const steps = reports.flatMap((r) => r.steps);
-  const failed = steps.filter((s) => s.status === 'failed').length;
-  return { steps, changed: steps.filter((s) => s.status === 'changed').length, failed, ok: failed === 0 };
+  return summarize(reports.flatMap((r) => r.steps));
 }
 
 /** A server's phases after HOST_ONLY_PHASES, reported skipped because another server failed. */
 function notRun(name: string, phases: readonly Phase[], why: string): ConvergeReport {
-  const steps = phases.flatMap((p) => (Array.isArray(p) ? p.flat() : [p])) as { id: string; title: string }[];
-  return {
-    steps: steps.map((s) => ({ step: `${name}:${s.id}`, title: `${name}: ${s.title}`, status: 'skipped' as const, durationMs: 0, changes: [], diffs: [], reason: why })),
-    changed: 0,
-    failed: 0,
-    ok: true,
-  };
+  return summarize(stepsOf(phases).map((s) => ({ step: `${name}:${s.id}`, title: `${name}: ${s.title}`, status: 'skipped' as const, durationMs: 0, changes: [], diffs: [], reason: why })));
 }
 
 export async function runUpMany(options: UpManyOptions): Promise<UpManyResult> {
@@ -80,7 +72,7 @@ export async function runUpMany(options: UpManyOptions): Promise<UpManyResult> {
     });
     for (const host of hosts) locks.push(await acquireHostLock(host, options.lockWaitSeconds ?? LOCK_WAIT_SECONDS));
     const runIds = locks.map((l) => l.runId);
-    const at = (i: number) => ({ host: hosts[i]!, desired: desired[i]!, name: servers[i]!.placement.name, runId: runIds[i] });
+    const at = (i: number) => ({ host: hosts[i]!, desired: desired[i]!, name: servers[i]!.placement.name, runId: runIds[i]! });
     const dbIndex = servers.indexOf(db);
     const edgeIndex = servers.indexOf(edge);
     const rest = UP_STEPS.slice(HOST_ONLY_PHASES);
@@ -104,15 +96,15 @@ export async function runUpMany(options: UpManyOptions): Promise<UpManyResult> {
     if (edgeIndex !== dbIndex) await finish(edgeIndex, dbSecrets, `the db server ${db.placement.name}`);
     // 3. The other app servers, with the db server's secrets and the edge's JWT secret.
     const others = servers.map((_, i) => i).filter((i) => i !== dbIndex && i !== edgeIndex);
+    const edgeJwt = async () => desired[edgeIndex]!.jwtSecret ?? (await readHostSecret(hosts[edgeIndex]!, 'MESSENGER_JWT_SECRET'));
+    const jwt = ok(edgeIndex) && (others.length > 0 || options.readJwtSecret) ? await edgeJwt() : undefined;
     if (others.length > 0) {
-      const jwt = ok(edgeIndex) ? (desired[edgeIndex]!.jwtSecret ?? (await readHostSecret(hosts[edgeIndex]!, 'MESSENGER_JWT_SECRET'))) : undefined;
       const shared = dbSecrets && jwt ? { ...dbSecrets, MESSENGER_JWT_SECRET: jwt } : undefined;
       await Promise.all(others.map((i) => finish(i, shared, `the edge ${edge.placement.name}`)));
     }
     const report = merge(parts.map(merge));
-    if (!report.ok || !options.readJwtSecret) return { report, edge };
-    const jwtSecret = desired[edgeIndex]!.jwtSecret ?? (await readHostSecret(hosts[edgeIndex]!, 'MESSENGER_JWT_SECRET'));
-    return { report, edge, ...(jwtSecret ? { jwtSecret } : {}) };
+    // The closing check mints its token with the edge's secret.
+    return { report, edge, ...(report.ok && options.readJwtSecret && jwt ? { jwtSecret: jwt } : {}) };
   } finally {
     await Promise.all(locks.map((l) => l.release().catch(() => {})));
     await Promise.all(hosts.map((h) => h.close().catch(() => {})));
@@ -129,13 +121,13 @@ async function connectAll(targets: readonly SshTarget[]): Promise<SshHost[]> {
   throw failed.reason;
 }
 
-async function runOn(s: { host: SshHost; desired: DesiredState; name: string; runId: string | undefined }, phases: readonly Phase[], emit: Emit): Promise<ConvergeReport> {
-  const report = await converge(s.host, s.desired, phases, namedEmit(emit, s.name), s.runId ? { runId: s.runId } : {});
+async function runOn(s: { host: SshHost; desired: DesiredState; name: string; runId: string }, phases: readonly Phase[], emit: Emit): Promise<ConvergeReport> {
+  const report = await converge(s.host, s.desired, phases, namedEmit(emit, s.name), { runId: s.runId });
   return { ...report, steps: named(s.name, report.steps) };
 }
 
 /** The db server's secrets the app servers need, read over the open SSH connection; never printed. */
-export async function readPeerSecrets(dbHost: SshHost, dbDesired: DesiredState): Promise<Record<string, string>> {
+async function readPeerSecrets(dbHost: SshHost, dbDesired: DesiredState): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const key of dbSecretKeys(dbDesired)) {
     const value = await readHostSecret(dbHost, key);
