@@ -4,28 +4,14 @@
  * proxy as the only way out. Every connection here goes to 127.0.0.1 or to a guest inside the
  * namespaces this test's sandbox made.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRaw } from '../../src/sandbox/exec.js';
 import { sandboxDown, sandboxStatus, sandboxUp, sshArgv, type SandboxHost, type SandboxInfo } from '../../src/sandbox/index.js';
 import { isAlive } from '../../src/sandbox/procs.js';
 import { readState, type SandboxState } from '../../src/sandbox/state.js';
-
-const CLI_DRIVER = join(import.meta.dirname, 'cli-driver.ts');
-
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI_DRIVER, ...args], { cwd: join(import.meta.dirname, '../..') });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
+import { runCli as cli } from '../helpers/cli.js';
 
 /** This machine's own links, addresses and routes: what the sandbox must leave as it found them. */
 async function hostNetwork(): Promise<string> {
