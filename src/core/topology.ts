@@ -67,12 +67,3 @@ function placementOf(servers: Record<string, ServerConfig>, hosts: HostsConfig, 
     appPeers: roles.has('edge') ? hosts.app.filter((a) => a !== name).map((a) => ({ name: a, address: privateOf(servers, a) })) : [],
   };
 }
-
-export function hasRole(p: Placement, role: Role): boolean {
-  return p.roles.has(role);
-}
-
-/** The db's placement of a multi-host stack, null for one server. */
-export function dbServer(stack: Pick<StackConfig, 'hosts'>): string | null {
-  return stack.hosts?.db ?? null;
-}

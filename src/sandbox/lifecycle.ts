@@ -51,7 +51,7 @@ function assertOs(os: unknown): SandboxOs {
   throw new SandboxError('MI_ERR_SANDBOX_BAD_OS', `--os: unknown sandbox OS "${String(os)}"; use one of ${SANDBOX_OSES.join(', ')}`);
 }
 
-export function assertHosts(hosts: unknown): number {
+function assertHosts(hosts: unknown): number {
   if (typeof hosts === 'number' && Number.isInteger(hosts) && hosts >= 1 && hosts <= MAX_HOSTS) return hosts;
   throw new SandboxError('MI_ERR_SANDBOX_BAD_HOSTS', `--hosts: "${String(hosts)}" is not a whole number from 1 to ${MAX_HOSTS}; use e.g. --hosts 3`);
 }
